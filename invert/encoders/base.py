@@ -1,0 +1,82 @@
+"""The encoder O_l: a model cut at one layer, pixels in [0, 1] in, that layer's activation out."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class Normalize(nn.Module):
+    """Per-channel ``(x - mean) / std``; part of the encoder so images stay in pixel space."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class Encoder(nn.Module):
+    """A frozen, eval-mode model truncated at ``layer``: computes nothing past it.
+
+    ``body`` maps the (optionally normalised) input to the layer's activation. ``node`` is
+    the graph node the layer name resolved to; ``input_shape`` is (C, H, W) without batch.
+    """
+
+    def __init__(
+        self,
+        body: nn.Module,
+        *,
+        model_name: str,
+        layer: str,
+        node: str,
+        input_shape: tuple[int, ...],
+        weights: str,
+        normalize: Normalize | None = None,
+    ):
+        super().__init__()
+        self.body = body
+        self.normalize = normalize
+        self.model_name = model_name
+        self.layer = layer
+        self.node = node
+        self.input_shape = tuple(input_shape)
+        self.weights = weights
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "Encoder":
+        """Always eval: BatchNorm uses running statistics so images in a batch stay independent."""
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.normalize is not None:
+            x = self.normalize(x)
+        out = self.body(x)
+        if isinstance(out, dict):
+            out = next(iter(out.values()))
+        return out
+
+    @property
+    def device(self) -> torch.device:
+        for t in self.parameters():
+            return t.device
+        for t in self.buffers():
+            return t.device
+        return torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        for t in self.parameters():
+            return t.dtype
+        return torch.get_default_dtype()
+
+    def extra_repr(self) -> str:
+        return f"model={self.model_name}, layer={self.layer} (node {self.node}), weights={self.weights}, input={self.input_shape}"

@@ -1,0 +1,35 @@
+"""Step transforms applied to the image after each update (eq. 5's Gaussian convolution, clamping)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import kornia
+import torch
+
+from invert.inversion.schedules import Schedule
+
+
+@dataclass
+class Blur:
+    """a ← N_c(a): a ``kernel``×``kernel`` Gaussian blur with σ from a schedule (the report uses 3×3)."""
+
+    sigma: Schedule
+    kernel: int = 3
+
+    def __call__(self, x: torch.Tensor, step: int, total: int) -> torch.Tensor:
+        s = float(self.sigma(step, total))
+        if s <= 0:
+            return x
+        return kornia.filters.gaussian_blur2d(x, (self.kernel, self.kernel), (s, s), border_type="reflect")
+
+
+@dataclass
+class Clamp:
+    """Project onto the feasible image box [low, high]."""
+
+    low: float = 0.0
+    high: float = 1.0
+
+    def __call__(self, x: torch.Tensor, step: int, total: int) -> torch.Tensor:
+        return x.clamp(self.low, self.high)

@@ -1,0 +1,90 @@
+"""Embedding-matching objectives: composable callables ``(pred, target) -> loss per sample``.
+
+Each returns a tensor of shape ``(B,)`` so a batch of images and restarts optimises as
+independent problems. Objectives add and scale like numbers (lucent style):
+``0.15 * L1() + Cosine()``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+Reduce = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _flat(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(t.shape[0], -1)
+
+
+class Objective:
+    """A named, weighted per-sample loss; supports ``+``, ``*`` by a scalar and ``-``."""
+
+    def __init__(self, fn: Reduce, name: str):
+        self.fn = fn
+        self.name = name
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.fn(pred, target)
+
+    def __add__(self, other: "Objective") -> "Objective":
+        return Objective(lambda p, t: self(p, t) + other(p, t), f"{self.name} + {other.name}")
+
+    def __mul__(self, w: float) -> "Objective":
+        return Objective(lambda p, t: w * self(p, t), f"{w:g}·{self.name}")
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> "Objective":
+        return -1.0 * self
+
+    def __sub__(self, other: "Objective") -> "Objective":
+        return self + (-other)
+
+    def __repr__(self) -> str:
+        return f"Objective({self.name})"
+
+
+def l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Σ_i |ŷ_i − y_i| per sample — the report's eq. 3."""
+    return _flat(pred - target).abs().sum(1)
+
+
+def l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """‖ŷ − y‖₂ per sample (the metric m_g as a loss)."""
+    return _flat(pred - target).norm(dim=1)
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean of (ŷ − y)² per sample."""
+    return _flat(pred - target).pow(2).mean(1)
+
+
+def cosine(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 − cos(ŷ, y) per sample: matches direction, ignores scale."""
+    return 1.0 - torch.nn.functional.cosine_similarity(_flat(pred), _flat(target), dim=1, eps=1e-12)
+
+
+def normalized_l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """‖Φ(x) − Φ₀‖² / ‖Φ₀‖² per sample — Mahendran & Vedaldi (2015), eq. 2."""
+    return _flat(pred - target).pow(2).sum(1) / _flat(target).pow(2).sum(1).clamp_min(1e-12)
+
+
+OBJECTIVES: dict[str, Reduce] = {
+    "l1": l1,
+    "l2": l2,
+    "mse": mse,
+    "cosine": cosine,
+    "normalized-l2": normalized_l2,
+}
+
+
+def make_objective(name: str, weight: float = 1.0) -> Objective:
+    """Objective by name (``l1``, ``l2``, ``mse``, ``cosine``, ``normalized-l2``), times ``weight``."""
+    from invert.errors import InvertError
+
+    if name not in OBJECTIVES:
+        raise InvertError(f"unknown objective {name!r}: choose from {', '.join(OBJECTIVES)}")
+    obj = Objective(OBJECTIVES[name], name)
+    return obj if weight == 1.0 else weight * obj
