@@ -77,6 +77,10 @@ def get_spec(name: str) -> ModelSpec:
     """The :class:`ModelSpec` for ``name``; torchvision classifiers are specified on demand."""
     if name in _REGISTRY:
         return _REGISTRY[name]
+    if name.startswith("mlp"):  # parametric fully connected encoders, e.g. mlp-2523x3-relu
+        from invert.encoders.mlp import mlp_spec
+
+        return mlp_spec(name)
     if name in _torchvision_names():
         aliases = RESNET_ALIASES if name.startswith(("resnet", "wide_resnet", "resnext")) else {}
         return ModelSpec(

@@ -1,0 +1,1 @@
+"""Command groups attached to the `invert` CLI: each module defines ``register(app)``."""

@@ -1,0 +1,149 @@
+"""The experiment registry: ``@experiment`` registers a function that writes ``results/NAME/``.
+
+An experiment function has the signature ``fn(ctx: ExperimentContext) -> Verdict``. The
+context gives it the output folder, ``quick`` flag, seed, device and helpers to write figures,
+tables and data atomically; the registry writes ``config.json`` (with versions, device,
+timing) and ``summary.md`` (claim, measured figures, whether it held) around it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from invert.errors import InvertError
+from invert.io import environment_info, prepare_out_dir, write_csv, write_json, write_text
+
+
+@dataclass
+class Verdict:
+    """The report's claim, what was measured here, and whether the claim held (decided from the data)."""
+
+    claim: str
+    measured: str
+    held: bool
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ExperimentContext:
+    """What an experiment needs: where to write, how big to run, and reproducibility settings."""
+
+    name: str
+    out: Path
+    quick: bool
+    seed: int = 0
+    device: torch.device = torch.device("cpu")
+    params: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def path(self, name: str) -> Path:
+        self.files.append(name)
+        return self.out / name
+
+    def save_figure(self, fig: Any, name: str) -> Path:
+        """Save a matplotlib figure atomically as PNG and close it."""
+        import matplotlib.pyplot as plt
+
+        from invert.io import atomic_path
+
+        p = self.path(name)
+        with atomic_path(p) as tmp:
+            fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+        plt.close(fig)
+        return p
+
+    def save_csv(self, rows: list[dict[str, Any]], name: str) -> Path:
+        return write_csv(self.path(name), rows)
+
+    def save_json(self, data: Any, name: str) -> Path:
+        return write_json(self.path(name), data)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    summary: str
+    fn: Callable[[ExperimentContext], Verdict]
+    issue_source: str = ""
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def experiment(name: str, summary: str, source: str = "") -> Callable[[Callable[[ExperimentContext], Verdict]], Callable[[ExperimentContext], Verdict]]:
+    """Decorator registering an experiment under ``name`` with a one-line ``summary``."""
+
+    def wrap(fn: Callable[[ExperimentContext], Verdict]) -> Callable[[ExperimentContext], Verdict]:
+        EXPERIMENTS[name] = Experiment(name, summary, fn, source)
+        return fn
+
+    return wrap
+
+
+def get_experiment(name: str) -> Experiment:
+    _load_all()
+    if name not in EXPERIMENTS:
+        raise InvertError(f"unknown experiment {name!r}: choose from {', '.join(sorted(EXPERIMENTS))} (`invert experiment list`)")
+    return EXPERIMENTS[name]
+
+
+def list_experiments() -> list[Experiment]:
+    _load_all()
+    return [EXPERIMENTS[k] for k in sorted(EXPERIMENTS)]
+
+
+def run_experiment(
+    name: str,
+    *,
+    quick: bool = False,
+    out: str | Path | None = None,
+    results_root: str | Path = "results",
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    overwrite: bool = False,
+    params: dict[str, Any] | None = None,
+) -> tuple[Verdict, Path]:
+    """Run a registered experiment into ``out`` (default ``results/NAME``); returns its verdict and folder."""
+    exp = get_experiment(name)
+    folder = Path(out) if out is not None else Path(results_root) / name
+    folder = prepare_out_dir(folder, results_root, name, overwrite)
+    ctx = ExperimentContext(name, folder, quick, seed, torch.device(device), dict(params or {}))
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    verdict = exp.fn(ctx)
+    seconds = time.perf_counter() - t0
+    write_json(folder / "config.json", {
+        "experiment": name, "quick": quick, "seed": seed, "params": ctx.params, "seconds": round(seconds, 2),
+        "environment": environment_info(ctx.device), "command": f"invert experiment run {name}" + (" --quick" if quick else ""),
+    })
+    write_text(folder / "summary.md", render_summary(exp, verdict, ctx, seconds))
+    write_json(folder / "verdict.json", {"claim": verdict.claim, "measured": verdict.measured, "held": verdict.held, "details": verdict.details})
+    return verdict, folder
+
+
+def render_summary(exp: Experiment, v: Verdict, ctx: ExperimentContext, seconds: float) -> str:
+    lines = [
+        f"# {exp.name}", "", exp.summary, "",
+        f"**Claim** ({exp.issue_source or 'report'}): {v.claim}", "",
+        f"**Measured** ({'quick' if ctx.quick else 'full'} setting, seed {ctx.seed}, {seconds:.1f} s on {ctx.device}): {v.measured}", "",
+        f"**Verdict:** {'HELD' if v.held else 'NOT REPRODUCED'} — decided from the data in this folder.", "",
+        "Files: " + ", ".join(f"`{f}`" for f in sorted(set(ctx.files) | {'config.json', 'summary.md', 'verdict.json'})), "",
+    ]
+    return "\n".join(lines)
+
+
+def _load_all() -> None:
+    """Import every experiment module so its ``@experiment`` decorators run."""
+    import importlib
+    import pkgutil
+
+    import invert.experiments as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if mod.name not in ("registry", "common"):
+            importlib.import_module(f"invert.experiments.{mod.name}")

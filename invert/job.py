@@ -1,0 +1,137 @@
+"""The main job, `invert run`, as a Python function: images → encoder → inversion → files.
+
+:func:`run_job` is what the CLI calls; :func:`write_outputs` writes every output file
+atomically so an interrupted or diverged run still leaves what it has.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from invert.analysis.plots import distance_figure
+from invert.encoders import build_encoder
+from invert.errors import InvertError
+from invert.inversion import InversionConfig, InversionDiverged, InversionResult, build_inverter, get_preset, line_search_lr
+from invert.io import (
+    atomic_path,
+    default_image_path,
+    environment_info,
+    load_image,
+    prepare_out_dir,
+    resolve_device,
+    resolve_dtype,
+    save_image,
+    write_csv,
+    write_json,
+)
+
+
+@dataclass
+class JobSpec:
+    """What to invert and where: model, layer, weights, images, restarts, device, output."""
+
+    model: str = "resnet50"
+    layer: str = "conv4"
+    weights: str = "untrained"
+    images: Sequence[str] = ()
+    restarts: int = 1
+    device: str = "auto"
+    dtype: str = "float32"
+    out: str | None = None
+    overwrite: bool = False
+    lr_auto: bool = False
+    init_image: str | None = None
+    results_root: str = "results/runs"
+
+
+def resolve_config(preset: str | None, overrides: dict[str, Any]) -> InversionConfig:
+    """Preset (default ``default``) then explicit overrides; ``None`` overrides are ignored."""
+    return get_preset(preset or "default").config().updated(**overrides)
+
+
+def run_job(spec: JobSpec, config: InversionConfig, progress: bool = True, console: Any = None) -> tuple[InversionResult, Path]:
+    """Run one inversion job and write its files; returns the result and the output folder."""
+    if spec.restarts < 1:
+        raise InvertError(f"--restarts must be at least 1 (got {spec.restarts})")
+    device = resolve_device(spec.device)
+    dtype = resolve_dtype(spec.dtype)
+    paths = [Path(p) for p in spec.images] or [default_image_path()]
+    targets = torch.stack([load_image(p, config.size, config.resize) for p in paths])
+    init_image = load_image(spec.init_image, config.size, config.resize) if spec.init_image else None
+    if init_image is not None:
+        config = config.updated(init="image")
+    encoder = build_encoder(spec.model, spec.layer, spec.weights, seed=config.seed, normalize=config.normalize,
+                            input_size=config.size, device=device, dtype=dtype)
+    out = prepare_out_dir(spec.out, spec.results_root, f"{spec.model}-{spec.layer}", spec.overwrite)
+
+    search_rows: list[dict[str, float]] = []
+    if spec.lr_auto:
+        lr, search_rows = line_search_lr(encoder, targets, config, seed=config.seed)
+        config = config.updated(lr=lr)
+        if console is not None:
+            console.print(f"line search picked lr = {lr:.4g} from {len(search_rows)} trials")
+
+    meta = {"model": spec.model, "layer": spec.layer, "node": encoder.node, "weights": spec.weights,
+            "images": [str(p) for p in paths], "restarts": spec.restarts, "device": str(device), "dtype": spec.dtype,
+            "embedding_shape": list(encoder(targets[:1].to(device, dtype)).shape[1:])}
+    inverter = build_inverter(encoder, config, init_image)
+    try:
+        result = inverter.run(targets, config.iterations, restarts=spec.restarts, seed=config.seed,
+                              record_every=config.record_every, stop_below_ms=config.stop_below_ms, progress=progress)
+    except InversionDiverged as exc:
+        if exc.result is not None:
+            write_outputs(out, exc.result, config, spec, meta, search_rows, status="diverged")
+        raise InvertError(f"{exc} — partial results in {out}") from None
+    write_outputs(out, result, config, spec, meta, search_rows, status="interrupted" if result.interrupted else "complete")
+    return result, out
+
+
+def write_outputs(out: Path, result: InversionResult, config: InversionConfig, spec: JobSpec, meta: dict[str, Any],
+                  search_rows: list[dict[str, float]] = (), status: str = "complete") -> None:
+    """target.png, reconstruction*.png, metrics.json, history.csv, distances.png, config.json."""
+    n, r = result.m_g.shape
+    for i in range(n):
+        save_image(result.targets[i], out / ("target.png" if n == 1 else f"target_{i}.png"))
+        for j in range(r):
+            name = "reconstruction" + (f"_{i}" if n > 1 else "") + (f"_r{j}" if r > 1 else "") + ".png"
+            save_image(result.images[i, j], out / name)
+    summary = result.summary()
+    metrics = {**meta, "status": status, **{k: v for k, v in summary.items()}}
+    if n == 1:  # scalars for the common single-image case
+        for k in ("m_g", "m_s", "m_s_std", "m_i", "psnr", "ssim", "below_ms"):
+            metrics[k] = summary[k][0]
+    write_json(out / "metrics.json", metrics)
+    write_csv(out / "history.csv", result.history, ["iteration", "target", "restart", "loss", "m_g", "m_i", "m_s", "lr", "sigma"])
+    if search_rows:
+        write_csv(out / "lr_search.csv", list(search_rows))
+    fig = distance_figure(result.history, [float(v) for v in result.m_s], f"{meta['model']} {meta['layer']} ({meta['weights']})")
+    with atomic_path(out / "distances.png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    cmd = ["invert", "run", "--model", spec.model, "--layer", spec.layer, "--weights", spec.weights]
+    write_json(out / "config.json", {
+        "command": " ".join(cmd), "job": asdict(spec), "inversion": config.to_dict(),
+        "environment": environment_info(meta["device"]), "status": status,
+    })
+
+
+def format_table_rows(result: InversionResult) -> list[list[str]]:
+    """Rows for the end-of-run summary table (one per target, best restart)."""
+    s = result.summary()
+    rows = []
+    for i in range(len(s["m_g"])):
+        ok = s["below_ms"][i]
+        rows.append([str(i), f"{s['m_g'][i]:.4g}", f"{s['m_s'][i]:.4g} ± {s['m_s_std'][i]:.2g}", "yes" if ok else "no",
+                     f"{s['m_i'][i]:.4g}", f"{s['psnr'][i]:.2f}", f"{s['ssim'][i]:.3f}"])
+    return rows
+
+
+def _finite(v: float) -> bool:
+    return math.isfinite(v)
