@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import tempfile
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -20,6 +21,8 @@ from torchvision.transforms import v2 as T
 from invert.errors import InvertError
 
 DEFAULT_IMAGE_NAME = "astronaut.jpg"
+# torchvision 0.29 marks its image codecs deprecated in favour of torchcodec; they still work and are what we use.
+warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning)
 
 
 def default_image_path() -> Path:

@@ -13,9 +13,11 @@ from invert.encoders.registry import (
     register_model,
     resolve_layer,
 )
+from invert.encoders.mlp import MLP, mlp_spec  # noqa: E402  (registers the "mlp" family)
 
 __all__ = [
     "Encoder",
+    "MLP",
     "ModelSpec",
     "Normalize",
     "available_models",
@@ -25,6 +27,7 @@ __all__ = [
     "get_spec",
     "layer_table",
     "load_state_dict_file",
+    "mlp_spec",
     "register_model",
     "resolve_layer",
 ]

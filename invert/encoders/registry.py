@@ -218,6 +218,8 @@ def encoder_from_module(
     dtype: torch.dtype = torch.float32,
 ) -> Encoder:
     """Cut any ``nn.Module`` at ``layer`` (alias or graph node name) — the building block of :func:`build_encoder`."""
+    if spec is None and callable(getattr(net, "model_spec", None)):
+        spec = net.model_spec()  # modules that know their input shape and aliases (e.g. MLP)
     spec = spec or ModelSpec(name=net.__class__.__name__, build=lambda: net)
     net = net.eval()
     nodes = graph_nodes(net)

@@ -240,6 +240,11 @@ class Inverter:
                 with torch.no_grad():
                     for t in self.steps:
                         x.copy_(t(x, step, iterations))
+                if not torch.isfinite(x).all():
+                    raise InversionDiverged(
+                        f"inversion diverged at iteration {step} (the image left the finite range): "
+                        f"lower the learning rate (was {lr:g}) or use --optimizer adam"
+                    )
                 if callback is not None:
                     callback(step, iterations, {"loss": float(last_loss.mean()), "m_g": float(last_mg.mean()), "lr": lr})
                 if bar is not None:

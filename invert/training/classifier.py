@@ -1,0 +1,259 @@
+"""A generic, resumable image-classifier trainer (Adam, cross-entropy) whose result is a weights file.
+
+:func:`fit_classifier` trains any ``nn.Module`` mapping ``(B, C, H, W)`` images to class logits.
+Every epoch is checkpointed into ``folder`` (:class:`~invert.training.checkpoint.Checkpointer`);
+each epoch's shuffling and augmentation are drawn from a generator seeded by ``(seed, epoch)``,
+so a run resumed after an interruption gives the same weights as one that never stopped.
+The final weights go to ``folder/model.pt`` as a plain state dict, loadable by ``--weights``.
+
+Encoders built from a weights *file* normalise their input with the model's mean/std
+(:class:`~invert.encoders.registry.ModelSpec`), so train on images passed through
+:func:`normalize_images` when the weights are meant for ``--weights``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+import torch
+from torch import nn
+
+from invert.errors import InvertError
+from invert.io import atomic_path
+from invert.training.checkpoint import Checkpointer
+
+Augment = Callable[[torch.Tensor], torch.Tensor]
+
+
+class ImageSource(Protocol):
+    """What ``fit_classifier`` needs from ``images``: a length and batch indexing by a LongTensor."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: torch.Tensor) -> torch.Tensor: ...
+
+
+def normalize_images(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """``(x - mean) / std`` per channel: the input an encoder built with ``--weights FILE`` feeds the model."""
+    m = torch.as_tensor(mean, dtype=images.dtype).view(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=images.dtype).view(1, -1, 1, 1)
+    return (images - m) / s
+
+
+def flip_crop(pad: int = 4) -> Augment:
+    """Random horizontal flip and ``pad``-pixel random crop (the standard CIFAR augmentation), per image.
+
+    Uses the global torch RNG, which :func:`fit_classifier` seeds per epoch (so it is reproducible).
+    """
+
+    def augment(x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        flip = torch.rand(b, device=x.device) < 0.5
+        x = torch.where(flip.view(b, 1, 1, 1), x.flip(-1), x)
+        if pad <= 0:
+            return x
+        padded = nn.functional.pad(x, (pad, pad, pad, pad))
+        dy = torch.randint(0, 2 * pad + 1, (b,)).tolist()
+        dx = torch.randint(0, 2 * pad + 1, (b,)).tolist()
+        return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
+
+    return augment
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded train/validation split of ``range(n)``: (train indices, validation indices)."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise InvertError(f"val_fraction {val_fraction} is outside [0, 1): pass e.g. 0.1 for a 10% validation split, or 0")
+    n_val = int(round(n * val_fraction))
+    if val_fraction > 0 and n_val == 0:
+        n_val = 1
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (int(seed) * 1_000_003 + int(epoch) * 7_919 + 12_345) % (2**63 - 1)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images: ImageSource | torch.Tensor, labels: torch.Tensor, index: torch.Tensor,
+             batch_size: int = 256, device: torch.device | str = "cpu") -> float:
+    """Accuracy of ``model`` (eval mode) on ``images[index]``; NaN for an empty index."""
+    if len(index) == 0:
+        return float("nan")
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for start in range(0, len(index), batch_size):
+        idx = index[start : start + batch_size]
+        x = images[idx].to(device)
+        correct += int((model(x).argmax(1).cpu() == labels[idx]).sum())
+    model.train(was_training)
+    return correct / len(index)
+
+
+def _check_inputs(images: Any, labels: torch.Tensor, epochs: int, batch_size: int, lr: float) -> None:
+    if not hasattr(images, "__len__") or not hasattr(images, "__getitem__"):
+        raise InvertError("images must be a tensor (N, C, H, W) or an object with __len__ and batch __getitem__")
+    if len(images) != len(labels):
+        raise InvertError(f"{len(images)} images but {len(labels)} labels: pass one label per image")
+    if len(images) < 2:
+        raise InvertError("need at least 2 training images")
+    if epochs < 1:
+        raise InvertError(f"epochs {epochs} < 1: train for at least one epoch")
+    if batch_size < 2:
+        raise InvertError(f"batch size {batch_size} < 2: BatchNorm needs at least 2 images per batch")
+    if not lr > 0:
+        raise InvertError(f"learning rate {lr} must be positive")
+
+
+def fit_classifier(
+    model: nn.Module,
+    images: torch.Tensor | ImageSource,
+    labels: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    folder: str | Path,
+    resume: bool = True,
+    val_fraction: float = 0.0,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    augment: Augment | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Train ``model`` in place with Adam on cross-entropy; return one history row per epoch.
+
+    Rows: ``epoch`` (1-based), ``loss`` (mean training loss), ``train_acc`` (on the batches as
+    trained), ``val_acc`` (held-out ``val_fraction``, if any), ``seconds``. ``images`` is a tensor
+    or any object with ``len()`` and ``images[LongTensor] -> (B, C, H, W)`` (e.g. a generated dataset).
+    ``augment`` maps a batch to a batch using the global torch RNG (seeded per epoch).
+    ``resume=True`` continues from ``folder/last.pt``; ``resume=False`` starts over in ``folder``.
+    """
+    _check_inputs(images, labels, epochs, batch_size, lr)
+    labels = torch.as_tensor(labels).long().cpu()
+    device = torch.device(device)
+    folder = Path(folder)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    ckpt = Checkpointer(folder, {"model": model, "optimizer": optimizer})
+    run = {"n": len(labels), "batch_size": batch_size, "lr": lr, "seed": seed, "val_fraction": val_fraction,
+           "augment": augment is not None}
+    train_idx, val_idx = split_indices(len(labels), val_fraction, seed)
+    start, history, extra = ckpt.resume() if resume else (0, [], {})
+    if start and extra.get("run") not in (None, run):
+        raise InvertError(
+            f"{folder} holds a checkpoint of a different run ({extra['run']} vs {run}): "
+            "use another folder, or pass resume=False (--no-resume) to start over"
+        )
+    best = max((h.get("val_acc", h["train_acc"]) for h in history), default=-math.inf)
+    cuda_devices = [device.index or 0] if device.type == "cuda" else []
+    n_batches = _batch_count(len(train_idx), batch_size)
+    prog, task = _progress(progress, epochs, n_batches, start)
+    try:
+        for epoch in range(start, epochs):
+            t0 = time.perf_counter()
+            with torch.random.fork_rng(devices=cuda_devices):
+                torch.manual_seed(_epoch_seed(seed, epoch))
+                row = _train_epoch(model, optimizer, images, labels, train_idx, batch_size, device, augment, prog, task)
+            row = {"epoch": epoch + 1, **row}
+            if len(val_idx):
+                row["val_acc"] = evaluate(model, images, labels, val_idx, max(batch_size, 256), device)
+            row["seconds"] = time.perf_counter() - t0
+            history.append(row)
+            score = row.get("val_acc", row["train_acc"])
+            ckpt.save(epoch, history, {"run": run}, best=score > best)
+            best = max(best, score)
+            if prog is not None:
+                prog.update(task, description=_describe(row, epochs))
+    finally:
+        if prog is not None:
+            prog.stop()
+    model.eval()
+    save_state_dict(model, folder / "model.pt")
+    return history
+
+
+def _batch_count(n: int, batch_size: int) -> int:
+    full, rest = divmod(n, batch_size)
+    return full + (1 if rest >= 2 else 0)  # a lone last image would break BatchNorm: it waits for the next epoch
+
+
+def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Any, labels: torch.Tensor,
+                 train_idx: torch.Tensor, batch_size: int, device: torch.device, augment: Augment | None,
+                 prog: Any, task: Any) -> dict[str, float]:
+    model.train()
+    order = train_idx[torch.randperm(len(train_idx))]
+    total_loss, correct, seen = 0.0, 0, 0
+    loss_fn = nn.CrossEntropyLoss()
+    for b in range(_batch_count(len(order), batch_size)):
+        idx = order[b * batch_size : (b + 1) * batch_size]
+        x, y = images[idx].to(device), labels[idx].to(device)
+        if augment is not None:
+            x = augment(x)
+        logits = model(x)
+        loss = loss_fn(logits, y)
+        if not torch.isfinite(loss):
+            raise InvertError(f"training loss became {float(loss.detach())}: lower the learning rate (--lr)")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total_loss += float(loss.detach()) * len(idx)
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(idx)
+        if prog is not None:
+            prog.advance(task)
+    return {"loss": total_loss / seen, "train_acc": correct / seen}
+
+
+def _describe(row: dict[str, Any], epochs: int) -> str:
+    text = f"epoch {row['epoch']}/{epochs} loss {row['loss']:.3f} acc {row['train_acc']:.3f}"
+    return text + (f" val {row['val_acc']:.3f}" if "val_acc" in row else "")
+
+
+def _progress(enabled: bool, epochs: int, n_batches: int, start: int):
+    if not enabled:
+        return None, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    task = prog.add_task(f"training (from epoch {start + 1}/{epochs})", total=epochs * n_batches, completed=start * n_batches)
+    prog.start()
+    return prog, task
+
+
+def save_state_dict(model: nn.Module, path: str | Path) -> Path:
+    """Write ``model``'s weights as a plain CPU state dict, atomically (what ``--weights PATH`` loads)."""
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return Path(path)
+
+
+def training_figure(history: list[dict[str, Any]], title: str = "", chance: float | None = None):
+    """Loss (log scale) and accuracy per epoch, with the chance level dashed: what a training run did."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    a.plot(ep, [h["loss"] for h in history], marker=".")
+    a.set(yscale="log", xlabel="epoch", ylabel="cross-entropy loss (nats)", title="training loss")
+    b.plot(ep, [h["train_acc"] for h in history], marker=".", label="training (train mode)")
+    if any("val_acc" in h for h in history):
+        b.plot(ep, [h.get("val_acc", float("nan")) for h in history], marker=".", label="validation")
+    if chance is not None:
+        b.axhline(chance, ls="--", color="gray", lw=1, label=f"chance {chance:.2g}")
+    b.set(ylim=(0, 1.02), xlabel="epoch", ylabel="accuracy (fraction)", title="accuracy")
+    b.legend(fontsize=8)
+    for ax in (a, b):
+        ax.grid(True, which="both", alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

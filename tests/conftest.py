@@ -1,0 +1,50 @@
+"""Shared fixtures: the offline material folder, real target images, and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from invert.io import shared_dir
+
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """../shared (or $INVERT_SHARED); tests that need real material skip only if it is truly absent."""
+    root = shared_dir()
+    if root is None:
+        pytest.skip("offline material folder ../shared is absent (set INVERT_SHARED)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def dalmatian(shared: Path) -> Path:
+    return shared / "data" / "images" / "dalmatian.jpg"
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """Run the real console entry point in-process: returns exit code, stdout, stderr."""
+    from invert.cli import main
+
+    def run(*args: str) -> CliResult:
+        monkeypatch.setattr(sys, "argv", ["invert", *map(str, args)])
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        cap = capsys.readouterr()
+        return CliResult(code, cap.out, cap.err)
+
+    return run

@@ -1,0 +1,146 @@
+"""The inverter: convergence, batching independence, restarts, blur, schedules, stops, divergence."""
+
+import kornia
+import pytest
+import torch
+import torchvision
+
+from invert.encoders import build_encoder, encoder_from_module
+from invert.errors import InvertError
+from invert.inversion import (
+    PRESETS,
+    Blur,
+    InversionConfig,
+    InversionDiverged,
+    Schedule,
+    build_inverter,
+    invert,
+    line_search_lr,
+)
+from invert.io import load_image
+
+
+@pytest.fixture(scope="module")
+def small_target(shared):
+    return load_image(shared / "data" / "cifar10" / "samples" / "cifar10_00_3.png")[None]
+
+
+def test_inversion_drives_m_g_down_by_orders_of_magnitude(small_target):
+    enc = build_encoder("cifar_resnet20", "conv2", seed=0)
+    res = invert(enc, small_target, iterations=150, lr=0.05, record_every=10)
+    first = res.history[0]["m_g"]
+    assert res.m_g.item() < first / 100, (first, res.m_g.item())
+    assert res.m_g.item() < res.m_s.item()
+    assert res.images.shape == (1, 1, 3, 32, 32)
+    assert 0 <= res.images.min() and res.images.max() <= 1  # clamped by default
+
+
+def test_batch_solves_independent_problems(small_target, shared):
+    other = load_image(shared / "data" / "cifar10" / "samples" / "cifar10_01_8.png")[None]
+    enc = build_encoder("cifar_resnet20", "conv3", seed=0)
+    cfg = InversionConfig(init="constant", init_mean=0.5, optimizer="gd", lr=0.01, lr_schedule="constant", iterations=20, size=32)
+    alone = invert(enc, small_target, cfg)
+    both = invert(enc, torch.cat([small_target, other]), cfg)
+    torch.testing.assert_close(both.images[0], alone.images[0], rtol=1e-4, atol=1e-5)
+
+
+def test_restarts_are_distinct_seeded_starts(small_target):
+    enc = build_encoder("cifar_resnet20", "conv2", seed=0)
+    a = invert(enc, small_target, iterations=5, restarts=3, seed=7)
+    b = invert(enc, small_target, iterations=5, restarts=3, seed=7)
+    assert a.images.shape == (1, 3, 3, 32, 32) and a.m_g.shape == (1, 3)
+    assert torch.equal(a.images, b.images)
+    assert not torch.allclose(a.images[0, 0], a.images[0, 1])
+    assert {(h["target"], h["restart"]) for h in a.history} == {(0, 0), (0, 1), (0, 2)}
+
+
+def test_blur_step_matches_torchvision_gaussian_blur():
+    x = torch.rand(2, 3, 16, 16)
+    blur = Blur(Schedule("linear", 2.4, 0.4), 3)
+    ours = blur(x, 250, 500)
+    ref = torchvision.transforms.functional.gaussian_blur(x, [3, 3], [1.4, 1.4])
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_lr_schedule_and_sigma_recorded(small_target):
+    enc = build_encoder("cifar_resnet20", "conv2", seed=0)
+    res = invert(enc, small_target, PRESETS["badger"].config(), size=32, iterations=10, record_every=1, lr_schedule="linear", lr_end=0.0)
+    rows = [h for h in res.history if h["iteration"] < 10]
+    assert rows[0]["lr"] == pytest.approx(0.1) and rows[5]["lr"] == pytest.approx(0.05)
+    assert rows[0]["sigma"] == pytest.approx(2.4) and rows[5]["sigma"] == pytest.approx(2.4 - 2.0 * 0.5)
+
+
+def test_priors_enter_the_loss(small_target):
+    enc = build_encoder("cifar_resnet20", "conv2", seed=0)
+    cfg = InversionConfig(init="constant", init_mean=0.5, iterations=1, tv=1.0, alpha_norm=1.0, size=32)
+    inv = build_inverter(enc, cfg)
+    assert [p.name for p in inv.priors] == ["tv(β=2)", "alpha(α=6)"]
+    res = inv.run(small_target, 1)
+    x = res.images[:, 0]
+    expected = (enc(x) - enc(small_target)).abs().sum() + 0 + (x.abs() ** 6).sum() + ((x[..., 1:, :-1] - x[..., :-1, :-1]) ** 2 + (x[..., :-1, 1:] - x[..., :-1, :-1]) ** 2).sum()
+    assert res.loss.item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_optimizers_all_reduce_loss(small_target):
+    enc = build_encoder("cifar_resnet20", "conv3", seed=0)
+    for opt, lr in (("gd", 0.002), ("sgd", 0.001), ("adam", 0.05), ("lbfgs", 0.5)):
+        res = invert(enc, small_target, optimizer=opt, lr=lr, lr_schedule="constant", iterations=15, record_every=1)
+        assert res.history[-1]["m_g"] < 0.7 * res.history[0]["m_g"], opt
+
+
+def test_stop_below_ms_stops_early(small_target):
+    enc = build_encoder("cifar_resnet20", "conv2", seed=0)
+    res = invert(enc, small_target, iterations=500, stop_below_ms=True)
+    assert res.iterations < 500 and (res.below_ms_at >= 0).all()
+    assert res.iterations == int(res.below_ms_at.max()) + 1
+
+
+def test_divergence_raises_with_partial_result(small_target):
+    enc = build_encoder("cifar_resnet20", "conv2", seed=0)
+    with pytest.raises(InversionDiverged, match="lower the learning rate") as err:
+        invert(enc, small_target, optimizer="gd", lr=1e38, lr_schedule="constant", clamp=False, iterations=50)
+    assert err.value.result is not None
+
+
+def test_keyboard_interrupt_keeps_what_it_has(small_target):
+    enc = build_encoder("cifar_resnet20", "conv2", seed=0)
+
+    def stop(step, total, info):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    res = invert(enc, small_target, iterations=100, callback=stop)
+    assert res.interrupted and res.iterations == 3 and res.images.shape == (1, 1, 3, 32, 32)
+
+
+def test_line_search_picks_best_trial(small_target):
+    enc = build_encoder("cifar_resnet20", "conv2", seed=0)
+    cfg = PRESETS["badger"].config().updated(size=32)
+    lr, rows = line_search_lr(enc, small_target, cfg, trials=4, trial_iterations=5)
+    finite = [r for r in rows if not r["diverged"]]
+    assert lr == min(finite, key=lambda r: r["m_g"])["lr"]
+    assert all(1e-4 <= r["lr"] <= 1.0 for r in rows)
+
+
+def test_float64_and_arbitrary_module():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 3))
+    enc = encoder_from_module(net, "1", dtype=torch.float64)
+    target = torch.rand(1, 3, 12, 12, dtype=torch.float64)
+    res = invert(enc, target, iterations=50)
+    assert res.images.dtype == torch.float64 and res.m_g.item() < res.history[0]["m_g"]
+
+
+def test_presets_reproduce_published_settings():
+    b = PRESETS["badger"].config()
+    assert (b.objective, b.objective_weight, b.optimizer, b.lr, b.lr_schedule) == ("l1", 0.15, "gd", 0.1, "constant")
+    assert (b.blur, b.blur_end, b.blur_kernel, b.iterations, b.size, b.seed) == (2.4, 0.4, 3, 500, 299, 999)
+    assert (b.init, b.init_mean, b.init_std, b.clamp) == ("normal", 0.7, 0.05, False)
+    m = PRESETS["mahendran"].config()
+    assert (m.objective, m.optimizer, m.momentum, m.lr_schedule, m.tv_beta, m.alpha) == ("normalized-l2", "sgd", 0.9, "step", 2.0, 6.0)
+    assert m.tv > 0 and m.alpha_norm > 0
+
+
+@pytest.mark.parametrize("bad", [dict(lr=-1.0), dict(iterations=0), dict(optimizer="rmsprop"), dict(blur=-1.0), dict(blur_kernel=4), dict(size=2), dict(momentum=1.5)])
+def test_impossible_settings_refused(bad):
+    with pytest.raises(InvertError):
+        InversionConfig().updated(**bad)
