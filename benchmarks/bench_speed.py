@@ -287,7 +287,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     p.add_argument("--size", type=int, default=224, help="image side in pixels (default 224)")
-    p.add_argument("--iterations", type=int, default=8, help="iterations per timed run (default 8; the first is dropped)")
+    p.add_argument("--iterations", type=int, default=6, help="iterations per timed run (default 6; the first is dropped)")
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of every (layer, method) run (default 3)")
     p.add_argument("--layers", default=",".join(LAYERS), help="comma-separated, from conv1…conv5 (default all)")
     p.add_argument("--batch", type=int, default=8, help="batch size of the batched run (default 8)")
@@ -312,7 +312,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     out = prepare_out_dir(args.out, ROOT / "results", "bench-speed", args.overwrite)
     t0 = time.perf_counter()
     result = run(args, console)

@@ -23,6 +23,9 @@ from invert.analysis.exact import linear_layers
 from invert.errors import InvertError
 
 
+SLQ_FLOOR = 1e-6  # smallest σ/σ_max the Lanczos rank count can resolve (it works on JᵀJ, squaring the spread)
+
+
 def end_to_end_matrix(model: nn.Module) -> torch.Tensor:
     """``E = W_n ⋯ W_1`` (float64) of a linear MLP: its Jacobian everywhere (biases only shift)."""
     layers = linear_layers(model)
@@ -224,12 +227,17 @@ def jacobian_spectrum(
     probes: int = 8,
     steps: int = 40,
     seed: int = 0,
+    estimate_rank: bool = True,
+    svds_tol: float = 0.0,
 ) -> JacobianSpectrum:
     """Extreme singular values and numerical rank of ``∂O/∂x`` at ``x``.
 
     Dense (exact SVD) when ``n_in · n_out ≤ dense_limit``; otherwise matrix-free: ``svds`` for
     the ``k`` largest and SLQ for the rank. The rank threshold is ``rtol · σ_max`` with
-    ``rtol`` = max(n_in, n_out) · ε of the encoder's dtype unless given.
+    ``rtol`` = max(n_in, n_out) · ε of the encoder's dtype unless given (SLQ never below
+    ``SLQ_FLOOR · σ_max``). SLQ with few Lanczos
+    steps cannot resolve singular values far below σ_max, so its rank is coarse (it over-counts
+    when the spectrum decays smoothly); ``estimate_rank=False`` skips it (rank reported as NaN).
     """
     f = _EncoderMap(encoder, x)
     shape = (f.n_out, f.n_in)
@@ -245,14 +253,18 @@ def jacobian_spectrum(
                                 float((s > tol).sum()), tol, [float(v) for v in s], dens)
     op = jacobian_operator(encoder, x)
     kk = max(1, min(k, min(shape) - 1))
-    top = spla.svds(op, k=kk, which="LM", return_singular_vectors=False, solver="arpack", random_state=seed)
+    top = spla.svds(op, k=kk, which="LM", return_singular_vectors=False, solver="arpack", random_state=seed, tol=svds_tol)
     top = np.sort(top)[::-1]
     smax = float(top[0])
     tol = eps_tol(smax)
 
-    rank, nodes, ritz_min = slq_rank(lambda v: f.gram(v).detach(), f.n_in, tol ** 2, probes=probes, steps=steps, seed=seed)
     structural = f.n_out < f.n_in
+    if not estimate_rank:
+        return JacobianSpectrum(f.n_in, f.n_out, "svds", [float(v) for v in top], smax, 0.0 if structural else math.nan,
+                                not structural, math.nan, tol)
+    slq_tol = max(tol, SLQ_FLOOR * smax)  # JᵀJ squares σ: Ritz values below ~ε·σ_max² are rounding noise
+    rank, nodes, ritz_min = slq_rank(lambda v: f.gram(v).detach(), f.n_in, slq_tol ** 2, probes=probes, steps=steps, seed=seed)
     dens = [(math.sqrt(max(t, 0.0)) / smax, w) for t, w in nodes]
     return JacobianSpectrum(f.n_in, f.n_out, "slq", [float(v) for v in top], smax,
                             0.0 if structural else math.sqrt(ritz_min), not structural,
-                            min(rank, float(min(shape))), tol, None, dens)
+                            min(rank, float(min(shape))), slq_tol, None, dens)

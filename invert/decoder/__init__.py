@@ -23,3 +23,36 @@ __all__ = [
     "resnet_stages",
     "warm_start",
 ]
+
+from invert.decoder.compare import Comparison, compare_inverters, comparison_grid, cost_quality_figure, winners  # noqa: E402
+from invert.decoder.evaluation import (  # noqa: E402
+    Reconstruction,
+    artificial_logits_figure,
+    class_mixing,
+    class_mixing_figure,
+    decode_logits,
+    error_figure,
+    evaluate_decoder,
+    mean_image_baseline,
+    measure,
+    reconstruction_grid,
+)
+from invert.decoder.training import (  # noqa: E402
+    QUICK,
+    DecoderTrainConfig,
+    DecoderTrainResult,
+    TrainingInterrupted,
+    classifier_for,
+    load_decoder,
+    save_decoder,
+    train_decoder,
+    train_decoders,
+)
+
+__all__ += [
+    "Comparison", "compare_inverters", "comparison_grid", "cost_quality_figure", "winners",
+    "Reconstruction", "artificial_logits_figure", "class_mixing", "class_mixing_figure", "decode_logits", "error_figure",
+    "evaluate_decoder", "mean_image_baseline", "measure", "reconstruction_grid",
+    "QUICK", "DecoderTrainConfig", "DecoderTrainResult", "TrainingInterrupted", "classifier_for", "load_decoder",
+    "save_decoder", "train_decoder", "train_decoders",
+]

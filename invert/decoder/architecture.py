@@ -10,6 +10,8 @@ a later checkpoint can be warm-started from an earlier one by name (the thesis's
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,11 +41,15 @@ class LearnedUnpool(nn.Module):
     The multiplier is an ``nn.Parameter`` of shape (C, H, W) created once and initialised to 1
     (plain replication). The thesis code re-creates it inside ``forward``, so there it never
     leaves 1 and never learns; here the optimiser updates it like every other weight.
+    ``learn=False`` reproduces the thesis code: the multiplier is a constant buffer of ones.
     """
 
-    def __init__(self, channels: int, height: int, width: int):
+    def __init__(self, channels: int, height: int, width: int, learn: bool = True):
         super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels, height, width))
+        if learn:
+            self.weight = nn.Parameter(torch.ones(channels, height, width))
+        else:
+            self.register_buffer("weight", torch.ones(channels, height, width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
@@ -121,7 +127,7 @@ class Stage:
     kind: str  # stem | maxpool | block | avgpool | fc
 
 
-def resnet_stages(net: nn.Module, input_shape: tuple[int, int, int]) -> list[Stage]:
+def resnet_stages(net: nn.Module, input_shape: tuple[int, int, int], shapes: dict[str, tuple[int, ...]] | None = None) -> list[Stage]:
     """The ResNet's stage boundaries in forward order with their output shapes (probed on a zero image)."""
     fc_name = "fc" if isinstance(getattr(net, "fc", None), nn.Linear) else "linear"
     if not (isinstance(getattr(net, "conv1", None), nn.Conv2d) and hasattr(net, "layer1") and hasattr(net, "avgpool")
@@ -138,7 +144,7 @@ def resnet_stages(net: nn.Module, input_shape: tuple[int, int, int]) -> list[Sta
             stages.append(Stage(f"layer{k}.{i}", _last_node(f"layer{k}.{i}", nodes), (), "block"))
         k += 1
     stages += [Stage("avgpool", "avgpool", (), "avgpool"), Stage(fc_name, fc_name, (), "fc")]
-    shapes = _probe_shapes(net, [s.node for s in stages], input_shape)
+    shapes = shapes if shapes is not None else _probe_shapes(net, [s.node for s in stages], input_shape)
     return [Stage(s.key, s.node, shapes[s.node], s.kind) for s in stages]
 
 
@@ -147,7 +153,7 @@ def _probe_shapes(net: nn.Module, nodes: list[str], input_shape: tuple[int, ...]
     p = next(iter(net.parameters()))
     with torch.no_grad():
         out = extractor(torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype))
-    return {k: tuple(v.shape[1:]) for k, v in out.items()}
+    return {k: tuple(v.shape[1:]) for k, v in out.items() if isinstance(v, torch.Tensor)}
 
 
 def _module(net: nn.Module, key: str) -> nn.Module:
@@ -162,8 +168,9 @@ class ResNetDecoder(nn.Module):
     """
 
     def __init__(self, mirrors: dict[str, nn.Module], order: list[str], *, model: str, layer: str, node: str,
-                 input_shape: tuple[int, ...], image_shape: tuple[int, int, int]):
+                 input_shape: tuple[int, ...], image_shape: tuple[int, int, int], learn_unpool: bool = True):
         super().__init__()
+        self.learn_unpool = learn_unpool
         self.mirrors = nn.ModuleDict(mirrors)
         self.order = list(order)
         self.model_name, self.layer, self.node = model, layer, node
@@ -187,13 +194,14 @@ class ResNetDecoder(nn.Module):
 
     def meta(self) -> dict[str, Any]:
         return {"model": self.model_name, "layer": self.layer, "node": self.node,
-                "input_shape": list(self.input_shape), "image_shape": list(self.image_shape), "order": self.order}
+                "input_shape": list(self.input_shape), "image_shape": list(self.image_shape), "order": self.order,
+                "learn_unpool": self.learn_unpool}
 
     def extra_repr(self) -> str:
         return f"model={self.model_name}, layer={self.layer} (node {self.node}), {self.input_shape} -> {self.image_shape}"
 
 
-def _mirror_for(net: nn.Module, stage: Stage, prev: Stage | None, image_shape: tuple[int, int, int]) -> nn.Module:
+def _mirror_for(net: nn.Module, stage: Stage, prev: Stage | None, learn_unpool: bool = True) -> nn.Module:
     if stage.kind == "stem":
         return mirror_conv(net.conv1, bias=True)  # the output layer: back to RGB, no norm or activation
     if stage.kind == "maxpool":
@@ -207,9 +215,27 @@ def _mirror_for(net: nn.Module, stage: Stage, prev: Stage | None, image_shape: t
     if stage.kind == "block":
         return DecoderBlock(_module(net, stage.key))
     if stage.kind == "avgpool":
-        return LearnedUnpool(*prev.shape)
+        return LearnedUnpool(*prev.shape, learn=learn_unpool)
     fc: nn.Linear = _module(net, stage.key)
     return nn.Sequential(nn.Linear(fc.out_features, fc.in_features), nn.Unflatten(1, (fc.in_features, 1, 1)))
+
+
+def _image_shape(spec: ModelSpec, input_size: int | None) -> tuple[int, int, int]:
+    return tuple(spec.input_shape) if input_size is None else (spec.input_shape[0], input_size, input_size)
+
+
+def _analyse(net: nn.Module, image_shape: tuple[int, int, int]) -> tuple[list[str], list[Stage], dict[str, tuple[int, ...]]]:
+    nodes = graph_nodes(net)
+    shapes = _probe_shapes(net, nodes, image_shape)
+    return nodes, resnet_stages(net, image_shape, shapes), shapes
+
+
+@functools.lru_cache(maxsize=16)
+def _structure(model: str, input_size: int | None):
+    """The untrained model (read-only: only its layer hyper-parameters are used), its nodes, stages and node shapes."""
+    net, spec = build_model(model, "untrained", 0)
+    nodes, stages, shapes = _analyse(net, _image_shape(spec, input_size))
+    return net, spec, nodes, stages, shapes
 
 
 def checkpoint_layers(model: str) -> list[str]:
@@ -219,20 +245,22 @@ def checkpoint_layers(model: str) -> list[str]:
 
 
 def build_decoder(model: str | nn.Module, layer: str, *, spec: ModelSpec | None = None, input_size: int | None = None,
-                  seed: int = 0) -> ResNetDecoder:
+                  seed: int = 0, learn_unpool: bool = True) -> ResNetDecoder:
     """A decoder for the activation of ``model`` at ``layer`` (alias like ``conv3``/``avgpool``/``fc`` or any graph node).
 
     ``model`` is a registered name (e.g. ``cifar_resnet20``) or an ``nn.Module`` with ``spec`` describing it.
-    Parameters are drawn from ``seed`` with PyTorch's default initialisation (the thesis's U(−√t, √t)).
+    Parameters are drawn from ``seed`` with PyTorch's default initialisation, U(−√t, √t) with t = 1/fan-in —
+    the thesis's t = 1/(c_out·k²) for transposed convolutions; for the linear layer its text says t = 10,
+    its code uses this default (t = 1/10). ``learn_unpool=False`` freezes the unpooling multiplier at 1,
+    as the thesis code does in effect (see :class:`LearnedUnpool`).
     """
     if isinstance(model, str):
-        net, spec = build_model(model, "untrained", 0)
+        net, spec, nodes, stages, shapes = _structure(model, input_size)
     else:
         net = model
         spec = spec or ModelSpec(name=net.__class__.__name__, build=lambda: net)
-    image_shape = tuple(spec.input_shape) if input_size is None else (spec.input_shape[0], input_size, input_size)
-    stages = resnet_stages(net, image_shape)
-    nodes = graph_nodes(net)
+        nodes, stages, shapes = _analyse(net, _image_shape(spec, input_size))
+    image_shape = _image_shape(spec, input_size)
     node = _last_node(resolve_layer(layer, spec, nodes), nodes)
     idx = {n: i for i, n in enumerate(nodes)}
     if node not in idx:
@@ -242,7 +270,7 @@ def build_decoder(model: str | nn.Module, layer: str, *, spec: ModelSpec | None 
     order: list[str] = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        node_shape = _probe_shapes(net, [node], image_shape)[node]
+        node_shape = shapes[node]
         if not before or before[-1].node != node:
             target = before[-1].shape if before else image_shape
             key = "adapter_" + node.replace(".", "_")
@@ -251,11 +279,12 @@ def build_decoder(model: str | nn.Module, layer: str, *, spec: ModelSpec | None 
         for i in range(len(before) - 1, -1, -1):
             st = before[i]
             key = st.key.replace(".", "_")
-            mirrors[key] = _mirror_for(net, st, before[i - 1] if i > 0 else None, image_shape)
+            mirrors[key] = _mirror_for(net, st, before[i - 1] if i > 0 else None, learn_unpool)
             order.append(key)
-    dec = ResNetDecoder(mirrors, order, model=spec.name, layer=layer, node=node, input_shape=node_shape, image_shape=image_shape)
-    with torch.no_grad():
-        out = dec.eval()(torch.zeros(2, *node_shape))
+    dec = ResNetDecoder(mirrors, order, model=spec.name, layer=layer, node=node, input_shape=node_shape, image_shape=image_shape,
+                        learn_unpool=learn_unpool)
+    with torch.no_grad():  # shape check on the meta device: no arithmetic
+        out = copy.deepcopy(dec).to("meta").eval()(torch.zeros(2, *node_shape, device="meta"))
     if tuple(out.shape[1:]) != image_shape:
         raise InvertError(f"the decoder for {spec.name} {layer} produces {tuple(out.shape[1:])}, not {image_shape}: "
                           f"use an input size divisible by the network's total stride (e.g. 32 or 224)")

@@ -133,18 +133,27 @@ def fit_classifier(
     or any object with ``len()`` and ``images[LongTensor] -> (B, C, H, W)`` (e.g. a generated dataset).
     ``augment`` maps a batch to a batch using the global torch RNG (seeded per epoch).
     ``resume=True`` continues from ``folder/last.pt``; ``resume=False`` starts over in ``folder``.
+    A fully frozen model (as ``build_model`` returns it) is unfrozen; otherwise only trainable parameters move.
     """
     _check_inputs(images, labels, epochs, batch_size, lr)
     labels = torch.as_tensor(labels).long().cpu()
     device = torch.device(device)
     folder = Path(folder)
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    if not any(p.requires_grad for p in model.parameters()):
+        model.requires_grad_(True)  # fully frozen, as build_model returns it: train everything
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     ckpt = Checkpointer(folder, {"model": model, "optimizer": optimizer})
     run = {"n": len(labels), "batch_size": batch_size, "lr": lr, "seed": seed, "val_fraction": val_fraction,
            "augment": augment is not None}
     train_idx, val_idx = split_indices(len(labels), val_fraction, seed)
-    start, history, extra = ckpt.resume() if resume else (0, [], {})
+    try:
+        start, history, extra = ckpt.resume() if resume else (0, [], {})
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise InvertError(
+            f"the checkpoint in {folder} does not fit this model/optimiser ({exc.__class__.__name__}): "
+            "use another folder, or pass resume=False (--no-resume) to start over"
+        ) from None
     if start and extra.get("run") not in (None, run):
         raise InvertError(
             f"{folder} holds a checkpoint of a different run ({extra['run']} vs {run}): "
@@ -257,3 +266,13 @@ def training_figure(history: list[dict[str, Any]], title: str = "", chance: floa
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Write a matplotlib figure as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return Path(path)

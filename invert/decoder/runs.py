@@ -1,0 +1,329 @@
+"""Run folders for decoders: train a sweep, evaluate it, compare it with optimisation — the functions the CLI and experiments call.
+
+A training run folder holds ``run.json`` (model, weights, layers, settings, data, environment), one
+sub-folder per layer (``last.pt``/``best.pt`` checkpoints, ``decoder.pt``, ``result.json``),
+``training.csv`` and ``loss_curves.png`` (thesis fig. 11).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from invert.datasets import load_cifar10
+from invert.decoder.architecture import checkpoint_layers
+from invert.decoder.compare import Comparison, compare_inverters, comparison_grid, cost_quality_figure
+from invert.decoder.evaluation import (
+    Reconstruction,
+    artificial_logits_figure,
+    class_mixing_figure,
+    error_figure,
+    evaluate_decoder,
+    mean_image_baseline,
+    reconstruction_grid,
+)
+from invert.decoder.training import DecoderTrainConfig, DecoderTrainResult, classifier_for, load_decoder, train_decoders
+from invert.encoders import build_encoder
+from invert.encoders.registry import get_spec
+from invert.errors import InvertError
+from invert.inversion import InversionConfig
+from invert.io import atomic_path, environment_info, write_csv, write_json, write_text
+
+
+def _save_fig(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return path
+
+
+def prepare_run_folder(out: Path, spec: dict[str, Any], overwrite: bool) -> bool:
+    """Decide whether ``out`` resumes an earlier run of the same settings; returns ``resume``.
+
+    Refuses a folder holding other results, or a run with different settings, unless ``overwrite``.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InvertError(f"--out {out} is a file, not a folder — choose another path")
+    meta = out / "run.json"
+    if meta.is_file():
+        old = json.loads(meta.read_text()).get("spec")
+        if old == spec:
+            return not overwrite
+        if not overwrite:
+            diff = sorted(k for k in set(old or {}) | set(spec) if (old or {}).get(k) != spec.get(k))
+            raise InvertError(f"{out} holds a decoder run with different settings ({', '.join(diff)}): "
+                              f"choose another --out, or pass --overwrite to start over")
+        return False
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise InvertError(f"output folder {out} already holds other results — pass --overwrite, or choose another --out")
+    return False
+
+
+def load_data(split: str, limit: int | None, data: str | None = None, download: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """CIFAR-10 images/labels: ``data`` (torchvision folder or .npz), else the shared arrays, else a download."""
+    return load_cifar10(split, limit, root=data, download=download)
+
+
+def train_run(
+    out: str | Path,
+    *,
+    model: str = "cifar_resnet20",
+    weights: str = "trained",
+    layers: Sequence[str] | None = None,
+    config: DecoderTrainConfig = DecoderTrainConfig(),
+    limit: int | None = None,
+    data: str | None = None,
+    download: bool = False,
+    warm: bool = True,
+    learn_unpool: bool = True,
+    overwrite: bool = False,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> dict[str, tuple[Any, DecoderTrainResult]]:
+    """Train decoders for ``layers`` (default: the thesis checkpoints of ``model``) into ``out``; resumes a same-settings run."""
+    layers = list(layers or checkpoint_layers(model))
+    get_spec(model)
+    spec = {"model": model, "weights": weights, "layers": layers, "config": asdict(config), "limit": limit,
+            "data": data, "warm_start": warm, "learn_unpool": learn_unpool}
+    out = Path(out)
+    resume = prepare_run_folder(out, spec, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    write_json(out / "run.json", {"spec": spec, "environment": environment_info(device), "status": "training"})
+    images, labels = load_data("train", limit, data, download)
+    result = train_decoders(model, layers, images, labels, weights=weights, config=config, folder=out, warm=warm,
+                            resume=resume, device=device, progress=progress, learn_unpool=learn_unpool)
+    rows = [{"layer": l, "best_epoch": r.best_epoch, "best_val_mse": r.best_val_mse, "epochs_run": len(r.history),
+             "seconds": r.seconds, "stopped_early": r.stopped_early, "warm_started_tensors": r.warm_started} for l, (_, r) in result.items()]
+    write_csv(out / "training.csv", rows)
+    _save_fig(loss_curves_figure({l: r for l, (_, r) in result.items()}), out / "loss_curves.png")
+    write_json(out / "run.json", {"spec": spec, "environment": environment_info(device), "status": "done",
+                                  "train_images": len(images), "seconds_this_call": round(time.perf_counter() - t0, 2)})
+    return result
+
+
+def loss_curves_figure(results: dict[str, DecoderTrainResult]):
+    """Thesis fig. 11: training and validation MSE per epoch for each checkpoint's decoder (log y)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (layer, r) in enumerate(results.items()):
+        ep = [h["epoch"] for h in r.history]
+        c = colors[k % len(colors)]
+        ax.plot(ep, [h["train_mse"] for h in r.history], color=c, ls="-", label=f"{layer} train")
+        ax.plot(ep, [h["val_mse"] for h in r.history], color=c, ls="--", label=f"{layer} validation")
+    ax.set(yscale="log", xlabel="epoch", ylabel="MSE per pixel", title="decoder training (fig. 11)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def read_run(run: str | Path) -> dict[str, Any]:
+    """The ``run.json`` spec of a training run folder; a clear error when it is not one."""
+    meta = Path(run) / "run.json"
+    if not meta.is_file():
+        raise InvertError(f"{run} is not a decoder run folder (no run.json): train one with `invert decoder train --out {run}`")
+    return json.loads(meta.read_text())["spec"]
+
+
+def trained_layers(run: str | Path) -> list[str]:
+    spec = read_run(run)
+    return [l for l in spec["layers"] if (Path(run) / l / "decoder.pt").is_file()]
+
+
+def evaluate_run(
+    run: str | Path,
+    out: str | Path,
+    *,
+    limit: int | None = 1000,
+    data: str | None = None,
+    download: bool = False,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    grid_images: int = 6,
+) -> list[dict[str, Any]]:
+    """Evaluate every trained decoder of ``run`` on the test set; write metrics and the thesis's figures to ``out``."""
+    spec = read_run(run)
+    layers = trained_layers(run)
+    if not layers:
+        raise InvertError(f"{run} has no trained decoder yet: finish `invert decoder train --out {run}` first")
+    out = Path(out)
+    model, weights = spec["model"], spec["weights"]
+    x, y = load_data("test", limit, data, download)
+    xtr, _ = load_data("train", spec.get("limit"), spec.get("data"), download)
+    base = mean_image_baseline(xtr, x)
+    clf = classifier_for(model, weights, device)
+    n_classes = _num_classes(model)
+    decoders = {l: load_decoder(Path(run) / l / "decoder.pt", device) for l in layers}
+    recs: dict[str, Reconstruction] = {}
+    rows = []
+    for layer in layers:
+        enc = build_encoder(model, layer, weights, device=device)
+        rec = evaluate_decoder(decoders[layer], enc, clf, x, y, seed=seed)
+        recs[layer] = rec
+        s = rec.summary()
+        rows.append({"layer": layer, "images": len(x), **s, "baseline_mse": base["mse"], "beats_baseline": s["mse"] < base["mse"]})
+    write_csv(out / "metrics.csv", rows)
+    write_json(out / "metrics.json", {"model": model, "weights": weights, "run": str(run), "baseline": base, "rows": rows,
+                                      "environment": environment_info(device), "seed": seed})
+    _save_fig(error_figure(rows, base, f"{model} ({weights}) decoders, {len(x)} test images"), out / "error_per_checkpoint.png")
+    first = recs[layers[0]]
+    correct = [i for i in range(len(x)) if int(first.pred_original[i]) == int(y[i])][:grid_images]
+    wrong = [i for i in range(len(x)) if int(first.pred_original[i]) != int(y[i])][:grid_images]
+    if correct:
+        _save_fig(reconstruction_grid(x, recs, correct, y, title="correctly classified originals (fig. 14)"), out / "grid_correct.png")
+    if wrong:
+        _save_fig(reconstruction_grid(x, recs, wrong, y, title="misclassified originals (fig. 15)"), out / "grid_incorrect.png")
+    logit_layers = [l for l in layers if decoders[l].input_shape == (n_classes,)]
+    if logit_layers:  # thesis fig. 17 and class mixing between confident logit vectors
+        dec = decoders[logit_layers[-1]]
+        fig, _ = artificial_logits_figure(dec, clf)
+        _save_fig(fig, out / "artificial_logits.png")
+        reps = torch.eye(n_classes) * 8.0  # softmax ≈ 0.997: confident, still inside the data (thesis fig. 18)
+        pairs = [(i, (i + 1) % n_classes) for i in range(0, min(n_classes, 10), 2)]
+        _save_fig(class_mixing_figure(dec, clf, pairs, reps, what="8·e"), out / "class_mixing_logits.png")
+    spatial = [l for l in layers if l not in logit_layers]
+    if spatial:  # class mixing through class-mean representations at the deepest non-logit checkpoint
+        last = spatial[-1]
+        enc = build_encoder(model, last, weights, device=device)
+        with torch.no_grad():
+            acts = torch.cat([enc(x[i:i + 256].to(device)).cpu() for i in range(0, len(x), 256)])
+        classes = [c for c in range(n_classes) if (y == c).any()]
+        means = torch.stack([acts[y == c].mean(0) if (y == c).any() else acts.mean(0) for c in range(n_classes)])
+        pairs = [(classes[i], classes[i + 1]) for i in range(0, len(classes) - 1, 2)]
+        if pairs:
+            _save_fig(class_mixing_figure(decoders[last], clf, pairs, means, what=f"mean {last}"), out / f"class_mixing_{last}.png")
+    return rows
+
+
+def _num_classes(model: str) -> int:
+    from invert.encoders.registry import build_model
+
+    net, _ = build_model(model)
+    fc = getattr(net, "fc", None) or getattr(net, "linear")
+    return fc.out_features
+
+
+def compare_run(
+    run: str | Path,
+    out: str | Path,
+    *,
+    layers: Sequence[str] | None = None,
+    count: int = 16,
+    config: InversionConfig | None = None,
+    amortise_over: int = 10_000,
+    data: str | None = None,
+    download: bool = False,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> tuple[list[dict[str, Any]], list[Comparison]]:
+    """Decoder vs optimisation vs hybrid on the first ``count`` test images for each layer of ``run``; writes the table and figures."""
+    spec = read_run(run)
+    have = trained_layers(run)
+    layers = list(layers or have)
+    missing = [l for l in layers if l not in have]
+    if missing:
+        raise InvertError(f"no trained decoder for layer(s) {', '.join(missing)} in {run} (have: {', '.join(have) or 'none'}) — "
+                          f"train them with `invert decoder train --layer ...`")
+    model, weights = spec["model"], spec["weights"]
+    x, y = load_data("test", count, data, download)
+    clf = classifier_for(model, weights, device)
+    config = config or InversionConfig(iterations=100)
+    out = Path(out)
+    rows, comps = [], []
+    for layer in layers:
+        res = json.loads((Path(run) / layer / "result.json").read_text())
+        enc = build_encoder(model, layer, weights, device=device)
+        dec = load_decoder(Path(run) / layer / "decoder.pt", device)
+        comp = compare_inverters(dec, enc, clf, x, y, config=config, train_seconds=res["seconds"], amortise_over=amortise_over,
+                                 progress=progress)
+        comps.append(comp)
+        rows += comp.rows
+    write_csv(out / "comparison.csv", rows)
+    write_json(out / "comparison.json", {"model": model, "weights": weights, "run": str(run), "rows": rows,
+                                         "winners": {c.layer: c.winners for c in comps}, "inversion_config": config.to_dict(),
+                                         "environment": environment_info(device)})
+    write_text(out / "comparison.md", comparison_markdown(rows, comps))
+    _save_fig(comparison_grid(comps, x), out / "side_by_side.png")
+    _save_fig(cost_quality_figure(rows), out / "cost_quality.png")
+    return rows, comps
+
+
+def comparison_markdown(rows: Sequence[dict[str, Any]], comps: Sequence[Comparison]) -> str:
+    """The comparison table and, per layer, which method wins each metric."""
+    cols = ["layer", "method", "mse", "psnr", "ssim", "m_g_over_m_s", "below_ms", "accuracy", "agreement",
+            "seconds_per_image", "amortised_seconds_per_image"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
+    lines.append("")
+    for c in comps:
+        lines.append(f"**{c.layer}** — wins: " + ", ".join(f"{k}: {v}" for k, v in c.winners.items()))
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)
+
+
+def train_cifar_classifier(
+    out: str | Path,
+    *,
+    model: str = "cifar_resnet20",
+    epochs: int = 30,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    val_fraction: float = 0.1,
+    augment: bool = True,
+    limit: int | None = None,
+    test_limit: int | None = None,
+    data: str | None = None,
+    download: bool = False,
+    seed: int = 0,
+    resume: bool = True,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train a CIFAR-10 classifier (``cifar_resnet18`` — the thesis encoder — or ``cifar_resnet20/32/56``) into ``out``.
+
+    Uses :func:`invert.training.classifier.fit_classifier` (checkpoint every epoch, resume) on images
+    normalised with the model's mean/std, so ``out/model.pt`` works as ``--weights`` for every command.
+    Returns a summary with the test accuracy measured through ``build_encoder(..., weights=model.pt)``.
+    """
+    from invert.encoders.registry import build_model
+    from invert.training.classifier import fit_classifier, flip_crop, normalize_images
+
+    spec = get_spec(model)
+    if tuple(spec.input_shape) != (3, 32, 32):
+        raise InvertError(f"{model} is not a CIFAR model (input {spec.input_shape}): use cifar_resnet18 or cifar_resnet20/32/56")
+    out = Path(out)
+    x, y = load_data("train", limit, data, download)
+    net, _ = build_model(model, "untrained", seed)
+    net.requires_grad_(True).train()
+    t0 = time.perf_counter()
+    history = fit_classifier(net, normalize_images(x, spec.mean, spec.std), y, epochs=epochs, batch_size=batch_size, lr=lr,
+                             folder=out, resume=resume, val_fraction=val_fraction, seed=seed, device=device,
+                             augment=flip_crop() if augment else None, progress=progress)
+    xt, yt = load_data("test", test_limit, data, download)
+    clf = build_encoder(model, "fc", str(out / "model.pt"), device=device)
+    with torch.no_grad():
+        pred = torch.cat([clf(xt[i:i + 500].to(device)).argmax(1).cpu() for i in range(0, len(xt), 500)])
+    summary = {"model": model, "weights": str(out / "model.pt"), "epochs": len(history), "train_images": len(x),
+               "test_images": len(xt), "test_accuracy": float((pred == yt).float().mean()), "history": history,
+               "seconds_this_call": round(time.perf_counter() - t0, 2), "environment": environment_info(device),
+               "settings": {"batch_size": batch_size, "lr": lr, "val_fraction": val_fraction, "augment": augment, "seed": seed,
+                            "limit": limit}}
+    write_json(out / "summary.json", summary)
+    write_csv(out / "history.csv", history)
+    return summary

@@ -1,0 +1,329 @@
+"""Training decoders: MSE (thesis eq. 13), optionally + c·cross-entropy (eq. 14) and feature consistency.
+
+:func:`train_decoder` fits one decoder with Adam, early-stops on a validation split carved from the
+*training* images (the thesis validated on the test set; we keep the test set for evaluation), and
+checkpoints every epoch so an interrupted run resumes exactly. :func:`train_decoders` trains the
+checkpoints in order, warm-starting each decoder from the previous one (thesis §3.2).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from invert.analysis.metrics import flat_l2
+from invert.decoder.architecture import ResNetDecoder, build_decoder, warm_start
+from invert.encoders import Encoder, build_encoder
+from invert.encoders.registry import get_spec
+from invert.errors import InvertError
+from invert.io import atomic_path, write_json
+from invert.training.checkpoint import Checkpointer
+from invert.training.classifier import split_indices
+
+
+@dataclass(frozen=True)
+class DecoderTrainConfig:
+    """Decoder training settings; defaults follow the thesis (Adam lr 1e-3, batch 10, patience 10, ≤30 epochs).
+
+    ``ce_weight`` is c in eq. 14 (cross-entropy of the classifier on the reconstruction against the
+    true label); ``feature_weight`` weighs ‖O(x̂) − O(a)‖₂ / ‖O(a)‖₂ (relative, so one weight suits
+    every layer). ``val_fraction`` of the training images is held out for early stopping.
+    """
+
+    epochs: int = 30
+    batch_size: int = 10
+    lr: float = 1e-3
+    patience: int = 10
+    val_fraction: float = 0.1
+    ce_weight: float = 0.0
+    feature_weight: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise InvertError(f"epochs {self.epochs} < 1: train for at least one epoch")
+        if self.batch_size < 2:
+            raise InvertError(f"batch size {self.batch_size} < 2: the decoder's BatchNorm needs at least 2 images per batch")
+        if not self.lr > 0:
+            raise InvertError(f"learning rate {self.lr} must be positive (thesis: 1e-3)")
+        if self.patience < 1:
+            raise InvertError(f"patience {self.patience} < 1: early stopping needs at least one epoch of patience")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise InvertError(f"val fraction {self.val_fraction} must be in (0, 1): early stopping needs a validation split, e.g. 0.1")
+        if self.ce_weight < 0 or self.feature_weight < 0:
+            raise InvertError("loss weights (--ce-weight, --feature-weight) must be ≥ 0")
+
+    def updated(self, **changes: Any) -> "DecoderTrainConfig":
+        names = {f.name for f in fields(self)}
+        unknown = set(changes) - names
+        if unknown:
+            raise InvertError(f"unknown decoder setting(s) {', '.join(sorted(unknown))}")
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def run_key(self) -> dict[str, Any]:
+        """The settings that define the run (a resumed run must match them; ``epochs`` may grow)."""
+        d = asdict(self)
+        d.pop("epochs")
+        return d
+
+
+QUICK = DecoderTrainConfig(epochs=4, batch_size=32, lr=3e-3, patience=2, val_fraction=0.1)
+"""The ``--quick`` setting (with 2000 training images): four epochs, batch 32 — minutes on two CPU cores."""
+
+
+class TrainingInterrupted(InvertError):
+    """Ctrl-C during training: the last completed epoch is on disk and the same call resumes from it."""
+
+
+@dataclass
+class DecoderTrainResult:
+    """One decoder's training record: per-epoch history, best epoch and its validation MSE, time spent."""
+
+    layer: str
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_mse: float = math.nan
+    seconds: float = 0.0
+    stopped_early: bool = False
+    warm_started: int = 0
+
+
+def decoder_loss(decoder: ResNetDecoder, encoder: Encoder, images: torch.Tensor, acts: torch.Tensor, labels: torch.Tensor | None,
+                 config: DecoderTrainConfig, classifier: Encoder | None) -> tuple[torch.Tensor, dict[str, float]]:
+    """Loss of one batch and its parts: mse (eq. 13) + c·ce (eq. 14) + w·relative feature distance."""
+    out = decoder(acts)
+    mse = F.mse_loss(out, images)
+    loss = mse
+    parts = {"mse": float(mse.detach())}
+    if config.ce_weight > 0:
+        if classifier is None or labels is None:
+            raise InvertError("--ce-weight needs labels and the classifier of the same model")
+        ce = F.cross_entropy(classifier(out), labels)
+        loss = loss + config.ce_weight * ce
+        parts["ce"] = float(ce.detach())
+    if config.feature_weight > 0:
+        rel = (flat_l2(encoder(out), acts) / flat_l2(acts, torch.zeros_like(acts)).clamp_min(1e-8)).mean()
+        loss = loss + config.feature_weight * rel
+        parts["feature"] = float(rel.detach())
+    return loss, parts
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + epoch * 7_919 + 4_242) % (2**63 - 1))
+
+
+@torch.no_grad()
+def _activations(encoder: Encoder, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    dev, dt = encoder.device, encoder.dtype
+    return torch.cat([encoder(images[i:i + batch_size].to(dev, dt)) for i in range(0, len(images), batch_size)])
+
+
+@torch.no_grad()
+def validation_loss(decoder: ResNetDecoder, encoder: Encoder, images: torch.Tensor, labels: torch.Tensor | None,
+                    config: DecoderTrainConfig, classifier: Encoder | None, batch_size: int = 256) -> dict[str, float]:
+    """Mean loss and MSE (eq. 13, raw output) over ``images`` in eval mode."""
+    was = decoder.training
+    decoder.eval()
+    dev = encoder.device
+    tot = {"loss": 0.0, "mse": 0.0}
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size].to(dev)
+        y = labels[i:i + batch_size].to(dev) if labels is not None else None
+        loss, parts = decoder_loss(decoder, encoder, x, encoder(x), y, config, classifier)
+        tot["loss"] += float(loss) * len(x)
+        tot["mse"] += parts["mse"] * len(x)
+    decoder.train(was)
+    return {k: v / len(images) for k, v in tot.items()}
+
+
+def train_decoder(
+    decoder: ResNetDecoder,
+    encoder: Encoder,
+    images: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    *,
+    config: DecoderTrainConfig = DecoderTrainConfig(),
+    folder: str | Path,
+    classifier: Encoder | None = None,
+    resume: bool = True,
+    progress: bool = True,
+) -> DecoderTrainResult:
+    """Fit ``decoder`` to map ``encoder(images)`` back to ``images`` ([0, 1]); in place, best epoch loaded at the end.
+
+    Every epoch writes ``folder/last.pt`` (and ``best.pt`` when validation loss improves); with
+    ``resume`` a second call continues from there and ends with the same weights as an uninterrupted
+    run. Stops early after ``patience`` epochs without improvement. Writes ``folder/decoder.pt``.
+    """
+    if images.dim() != 4 or tuple(images.shape[1:]) != tuple(decoder.image_shape):
+        raise InvertError(f"training images have shape {tuple(images.shape[1:])}, the decoder expects {tuple(decoder.image_shape)}")
+    if labels is not None and len(labels) != len(images):
+        raise InvertError(f"{len(images)} images but {len(labels)} labels: pass one label per image")
+    if len(images) < 4:
+        raise InvertError(f"only {len(images)} training images: a decoder needs at least a few (use --limit ≥ 100)")
+    folder = Path(folder)
+    dev = encoder.device
+    decoder.to(dev)
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=config.lr)
+    ckpt = Checkpointer(folder, {"decoder": decoder, "optimizer": optimizer})
+    run = {**config.run_key(), "n": len(images), "layer": decoder.layer, "model": decoder.model_name}
+    start, history, extra = ckpt.resume() if resume else (0, [], {})
+    if start and extra.get("run") != run:
+        raise InvertError(f"{folder} holds a decoder checkpoint of a different run ({extra.get('run')}): "
+                          f"choose another --out, or pass --overwrite to start over")
+    train_idx, val_idx = split_indices(len(images), config.val_fraction, config.seed)
+    xv = images[val_idx]
+    yv = labels[val_idx] if labels is not None else None
+    best = extra.get("best", math.inf)
+    best_epoch = extra.get("best_epoch", -1)
+    bad = extra.get("bad", 0)
+    seconds = extra.get("seconds", 0.0)
+    n_batches = len(train_idx) // config.batch_size + (1 if len(train_idx) % config.batch_size >= 2 else 0)
+    bar = _progress(progress, f"decoder {decoder.layer}", n_batches * (config.epochs - start))
+    stopped = bad >= config.patience
+    try:
+        for epoch in range(start, config.epochs):
+            if bad >= config.patience:
+                stopped = True
+                break
+            t0 = time.perf_counter()
+            decoder.train()
+            order = train_idx[torch.randperm(len(train_idx), generator=_epoch_generator(config.seed, epoch))]
+            sums = {"loss": 0.0, "mse": 0.0}
+            seen = 0
+            for b in range(n_batches):
+                idx = order[b * config.batch_size:(b + 1) * config.batch_size]
+                x = images[idx].to(dev)
+                y = labels[idx].to(dev) if labels is not None else None
+                with torch.no_grad():
+                    a = encoder(x)
+                loss, parts = decoder_loss(decoder, encoder, x, a, y, config, classifier)
+                if not torch.isfinite(loss):
+                    raise InvertError(f"decoder training diverged at epoch {epoch + 1} (loss {float(loss)}): lower --lr (was {config.lr:g})")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                sums["loss"] += float(loss.detach()) * len(x)
+                sums["mse"] += parts["mse"] * len(x)
+                seen += len(x)
+                if bar is not None:
+                    bar[0].update(bar[1], advance=1, description=f"decoder {decoder.layer} epoch {epoch + 1}/{config.epochs} mse {parts['mse']:.4f}")
+            val = validation_loss(decoder, encoder, xv, yv, config, classifier)
+            seconds += time.perf_counter() - t0
+            row = {"epoch": epoch + 1, "train_loss": sums["loss"] / seen, "train_mse": sums["mse"] / seen,
+                   "val_loss": val["loss"], "val_mse": val["mse"], "seconds": seconds}
+            history.append(row)
+            improved = val["loss"] < best
+            if improved:
+                best, best_epoch, bad = val["loss"], epoch + 1, 0
+            else:
+                bad += 1
+            ckpt.save(epoch, history, {"run": run, "best": best, "best_epoch": best_epoch, "bad": bad, "seconds": seconds}, best=improved)
+    except KeyboardInterrupt:
+        done = len(history)
+        raise TrainingInterrupted(f"decoder training for {decoder.layer} interrupted after {done} epoch(s): "
+                                  f"run the same command again to resume from {folder / 'last.pt'}") from None
+    finally:
+        if bar is not None:
+            bar[0].stop()
+    ckpt.load_best_into("decoder", decoder)
+    decoder.eval()
+    save_decoder(decoder, folder / "decoder.pt", {"history": history, "config": asdict(config)})
+    best_mse = next((h["val_mse"] for h in history if h["epoch"] == best_epoch), math.nan)
+    return DecoderTrainResult(decoder.layer, history, best_epoch, best_mse, seconds, stopped or (len(history) < config.epochs))
+
+
+def _progress(enabled: bool, desc: str, total: int):
+    if not enabled or total <= 0:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    task = prog.add_task(desc, total=total)
+    prog.start()
+    return prog, task
+
+
+def save_decoder(decoder: ResNetDecoder, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write the decoder's weights and what it decodes (model, layer, shapes) atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save({"meta": decoder.meta(), "state_dict": decoder.state_dict(), "extra": extra or {}}, tmp)
+    return path
+
+
+def load_decoder(path: str | Path, device: torch.device | str = "cpu") -> ResNetDecoder:
+    """Rebuild a decoder saved by :func:`save_decoder` (architecture from its model and layer) and load its weights."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvertError(f"decoder file not found: {path} — train one with `invert decoder train`")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+        meta = blob["meta"]
+    except Exception as exc:
+        raise InvertError(f"{path} is not a decoder file written by invert ({exc.__class__.__name__})") from None
+    dec = build_decoder(meta["model"], meta["layer"], input_size=meta["image_shape"][-1], learn_unpool=meta.get("learn_unpool", True))
+    dec.load_state_dict(blob["state_dict"])
+    return dec.to(device).eval()
+
+
+def classifier_for(model: str, weights: str, device: torch.device | str = "cpu") -> Encoder:
+    """The whole network as an encoder (its last graph node = the logits): the thesis's judge of reconstructions."""
+    from invert.encoders.registry import build_model, graph_nodes
+
+    net, spec = build_model(model, "untrained")
+    return build_encoder(model, "node:" + graph_nodes(net)[-1], weights, device=device)
+
+
+def train_decoders(
+    model: str,
+    layers: Sequence[str],
+    images: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    *,
+    weights: str = "trained",
+    config: DecoderTrainConfig = DecoderTrainConfig(),
+    folder: str | Path,
+    warm: bool = True,
+    resume: bool = True,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    on_trained: Callable[[str, ResNetDecoder, DecoderTrainResult], None] | None = None,
+    learn_unpool: bool = True,
+) -> dict[str, tuple[ResNetDecoder, DecoderTrainResult]]:
+    """Train one decoder per layer in order into ``folder/<layer>/``, each warm-started from the previous.
+
+    ``learn_unpool=False`` reproduces the thesis code's frozen unpooling multiplier.
+    A layer whose ``decoder.pt`` and ``result.json`` already exist (a finished earlier run) is loaded,
+    not retrained, so re-running an interrupted sweep continues where it stopped.
+    """
+    get_spec(model)
+    folder = Path(folder)
+    classifier = classifier_for(model, weights, device) if config.ce_weight > 0 else None
+    out: dict[str, tuple[ResNetDecoder, DecoderTrainResult]] = {}
+    prev: ResNetDecoder | None = None
+    for layer in layers:
+        sub = folder / layer.replace("/", "_")
+        encoder = build_encoder(model, layer, weights, device=device)
+        done = sub / "result.json"
+        if resume and done.is_file() and (sub / "decoder.pt").is_file():
+            dec = load_decoder(sub / "decoder.pt", device)
+            res = DecoderTrainResult(**json.loads(done.read_text()))
+        else:
+            dec = build_decoder(model, layer, seed=config.seed, learn_unpool=learn_unpool, input_size=images.shape[-1]).to(device)
+            copied = warm_start(dec, prev) if (warm and prev is not None and not (resume and (sub / "last.pt").is_file())) else []
+            res = train_decoder(dec, encoder, images, labels, config=config, folder=sub, classifier=classifier,
+                                resume=resume, progress=progress)
+            res.warm_started = len(copied)
+            write_json(done, asdict(res))
+        out[layer] = (dec, res)
+        if on_trained is not None:
+            on_trained(layer, dec, res)
+        prev = dec
+    return out

@@ -1,0 +1,78 @@
+"""`mlp-width` (figs. 6–7): gradient-descent inversion of linear MLPs whose first layer is narrower or wider than the input."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from invert.encoders import build_encoder  # noqa: E402
+from invert.experiments._support import report_image  # noqa: E402
+from invert.experiments.registry import ExperimentContext, Verdict, experiment  # noqa: E402
+from invert.inversion import InversionConfig, invert  # noqa: E402
+
+
+def plain_gd(iterations: int, lr: float, size: int, seed: int, record_every: int) -> InversionConfig:
+    """Eq. 4 as in the report's MLP experiments: L1 objective, plain gradient descent, no blur, no clamp."""
+    return InversionConfig(objective="l1", optimizer="gd", lr=lr, lr_schedule="constant", lr_end=None, blur=0.0, clamp=False,
+                           iterations=iterations, size=size, seed=seed, record_every=record_every)
+
+
+@experiment("mlp-width", "Figs. 6–7: m_i after a fixed budget falls as the first hidden width passes the input size.", "Badger §4.1, figs. 6–7")
+def run(ctx: ExperimentContext) -> Verdict:
+    size = ctx.params.get("size", 8 if ctx.quick else 29)
+    n = 3 * size * size
+    p = {"size": size, "width_factors": [0.5, 1.0, 1.6] if ctx.quick else [0.4, 0.8, 1.0, 1.25, 1.6], "iterations": 1500 if ctx.quick else 20000,
+         "lr": 0.003 if ctx.quick else 0.001, "record_every": 25 if ctx.quick else 200, "plateau_tolerance": 0.02}
+    p.update(ctx.params)
+    ctx.params.update(p)
+    img, name = report_image(size)
+    cfg = plain_gd(p["iterations"], p["lr"], size, ctx.seed, p["record_every"])
+    rows, curves = [], {}
+    for f in p["width_factors"]:
+        w = int(round(f * n))
+        enc = build_encoder(f"mlp-{w},{n},{n}-in3x{size}x{size}", "output", seed=ctx.seed)
+        res = invert(enc, img, cfg)
+        hist = [(h["iteration"], h["m_g"], h["m_i"]) for h in res.history]
+        curves[w] = hist
+        q = [m for it, _, m in hist if it >= 0.75 * p["iterations"]]
+        rows.append({"width": w, "input_size": n, "m_g": float(res.m_g), "m_i": float(res.m_i), "m_s": float(res.m_s),
+                     "m_g_start": hist[0][1], "m_i_start": hist[0][2], "m_i_last_quarter_decrease": (q[0] - q[-1]) / q[0]})
+    ctx.save_csv(rows, "width_sweep.csv")
+    ctx.save_csv([{"width": w, "iteration": it, "m_g": g, "m_i": m} for w, h in curves.items() for it, g, m in h], "history.csv")
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    ax.plot([r["width"] for r in rows], [r["m_i"] for r in rows], "o-")
+    ax.axvline(n, ls="--", color="gray", label=f"input size {n}")
+    ax.set(xlabel="first hidden layer width (units)", ylabel="m_i = ‖a − a_g‖₂ after the budget",
+           title=f"linear MLP w,{n},{n}: {p['iterations']} GD steps")
+    ax.legend()
+    ctx.save_figure(fig, "m_i_vs_width.png")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    for w, h in curves.items():
+        it = [x[0] for x in h]
+        axes[0].plot(it, [x[1] for x in h], label=f"width {w}{' < input' if w < n else ''}")
+        axes[1].plot(it, [x[2] for x in h], label=f"width {w}")
+    axes[0].set(yscale="log", xlabel="iteration", ylabel="m_g = ‖O(a_g) − O(a)‖₂", title="embedding distance")
+    axes[1].set(yscale="log", xlabel="iteration", ylabel="m_i = ‖a − a_g‖₂", title="input distance")
+    axes[0].legend(fontsize=8)
+    ctx.save_figure(fig, "distances_vs_iteration.png")
+
+    under = [r for r in rows if r["width"] < n]
+    over = [r for r in rows if r["width"] >= n]
+    mi_under, mi_over = float(np.mean([r["m_i"] for r in under])), float(np.mean([r["m_i"] for r in over]))
+    plateau = all(r["m_i_last_quarter_decrease"] < p["plateau_tolerance"] for r in under)
+    still = all(r["m_i_last_quarter_decrease"] >= p["plateau_tolerance"] for r in over)
+    g_fell = all(r["m_g"] < 0.1 * r["m_g_start"] for r in under)
+    held = mi_under > mi_over and plateau and g_fell
+    return Verdict(
+        claim="With the same budget, m_i is smaller once the first hidden layer is at least as wide as the input (fig. 6); "
+              "for narrower layers m_g → 0 while m_i stalls instead of heading to 0 (fig. 7).",
+        measured=(f"mean m_i: widths < {n}: {mi_under:.3g}, widths ≥ {n}: {mi_over:.3g}; m_i by width "
+                  + ", ".join(f"{r['width']}: {r['m_i']:.3g}" for r in rows)
+                  + f". Narrow layers: m_g fell ≥10× {'yes' if g_fell else 'no'}, m_i plateaued (last-quarter decrease < {p['plateau_tolerance']:.0%}) "
+                  f"{'yes' if plateau else 'no'}; wide layers still improving {'yes' if still else 'no'}."),
+        held=held,
+        details={"mi_under": mi_under, "mi_over": mi_over, "plateau": plateau, "wide_still_improving": still},
+    )
