@@ -26,11 +26,23 @@ def test_encoder_equals_hooked_activation_for_every_alias(name, aliases, size):
     x = torch.rand(2, 3, size, size)
     full, _ = build_model(name, "untrained", seed=3)
     for alias, module in aliases.items():
-        enc = build_encoder(name, alias, "untrained", seed=3)
-        with torch.no_grad():
-            got = enc(x)
         ref = _hooked(full, module, x)
-        assert torch.equal(got.reshape(ref.shape), ref), f"{name} {alias}"
+        exact = build_encoder(name, alias, "untrained", seed=3, fuse=False)
+        fused = build_encoder(name, alias, "untrained", seed=3)  # BatchNorm folded into convolutions
+        with torch.no_grad():
+            assert torch.equal(exact(x).reshape(ref.shape), ref), f"{name} {alias}"
+            torch.testing.assert_close(fused(x).reshape(ref.shape), ref, rtol=1e-4, atol=1e-5 * ref.abs().max().item())
+
+
+def test_fused_encoder_has_no_batchnorm_and_copies_stay_frozen():
+    import copy
+
+    enc = build_encoder("resnet50", "conv3")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in enc.modules())
+    dup = copy.deepcopy(enc)
+    assert not any(m.training for m in dup.modules()) and not any(p.requires_grad for p in dup.parameters())
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.equal(dup(x), enc(x))
 
 
 def test_alias_shapes_resnet50_299():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import torch
@@ -55,6 +56,15 @@ class Encoder(nn.Module):
     def train(self, mode: bool = True) -> "Encoder":
         """Always eval: BatchNorm uses running statistics so images in a batch stay independent."""
         return super().train(False)
+
+    def __deepcopy__(self, memo: dict) -> "Encoder":
+        """Copies stay frozen and in eval mode (an FX GraphModule's copy is rebuilt in training mode)."""
+        cls = self.__class__
+        new = cls.__new__(cls)
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            setattr(new, k, copy.deepcopy(v, memo))
+        return new.requires_grad_(False).eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.normalize is not None:

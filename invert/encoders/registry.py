@@ -194,6 +194,7 @@ def build_encoder(
     input_size: int | None = None,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    fuse: bool = True,
 ) -> Encoder:
     """``O_l``: ``model`` cut at ``layer``, frozen, eval-mode, computing nothing beyond the layer.
 
@@ -202,7 +203,7 @@ def build_encoder(
     """
     net, spec = build_model(model, weights, seed)
     return encoder_from_module(
-        net, layer, spec=spec, weights=weights, normalize=normalize, input_size=input_size, device=device, dtype=dtype
+        net, layer, spec=spec, weights=weights, normalize=normalize, input_size=input_size, device=device, dtype=dtype, fuse=fuse
     )
 
 
@@ -216,6 +217,7 @@ def encoder_from_module(
     input_size: int | None = None,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    fuse: bool = True,
 ) -> Encoder:
     """Cut any ``nn.Module`` at ``layer`` (alias or graph node name) — the building block of :func:`build_encoder`."""
     if spec is None and callable(getattr(net, "model_spec", None)):
@@ -225,6 +227,8 @@ def encoder_from_module(
     nodes = graph_nodes(net)
     node = resolve_layer(layer, spec, nodes)
     body = create_feature_extractor(net, return_nodes={node: "out"})
+    if fuse:
+        body = fuse_batchnorm(body)
     if normalize is None:
         normalize = weights not in ("untrained", "random", "none", "custom")
     norm = Normalize(spec.mean, spec.std) if normalize and len(spec.input_shape) == 3 else None
@@ -233,6 +237,22 @@ def encoder_from_module(
         shape = (shape[0], input_size, input_size)
     enc = Encoder(body, model_name=spec.name, layer=layer, node=node, input_shape=shape, weights=str(weights), normalize=norm)
     return enc.to(device=device, dtype=dtype)
+
+
+def fuse_batchnorm(body: nn.Module) -> nn.Module:
+    """Fold eval-mode BatchNorm into the preceding convolution (frozen encoder: same function, ~20 % less work).
+
+    Outputs agree with the unfused graph to float rounding (~1e-6 relative); pass ``fuse=False``
+    for bit-exact activations.
+    """
+    from torch.fx.experimental.optimization import fuse
+
+    body.eval()
+    try:
+        fused = fuse(body, inplace=True)
+    except Exception:  # graphs fx's pattern matcher cannot handle stay as they are
+        return body
+    return fused.requires_grad_(False).eval()
 
 
 def layer_table(model: str, input_size: int | None = None, weights: str = "untrained") -> list[dict[str, object]]:

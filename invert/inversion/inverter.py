@@ -196,12 +196,15 @@ class Inverter:
         x = x0.clone().requires_grad_(True)
         opt = self._make_optimizer(x)
         history: list[dict[str, float]] = []
-        below_at = torch.full((n * r,), -1, dtype=torch.long)
-        last_mg = torch.full((n * r,), math.inf)
-        last_loss = torch.full((n * r,), math.inf)
+        below_at = torch.full((n * r,), -1, dtype=torch.long, device=device)
+        last_mg = torch.full((n * r,), math.inf, device=device)
+        last_loss = torch.full((n * r,), math.inf, device=device)
         interrupted = False
         step = 0
         bar = _progress_bar(iterations) if progress else None
+        # On an accelerator, reading values back forces a sync: check for divergence (and update the
+        # progress text) only at recorded steps there; on the CPU it is free, so check every step.
+        sync_every = 1 if device.type == "cpu" else record_every
 
         def closure() -> torch.Tensor:
             opt.zero_grad(set_to_none=True)
@@ -220,35 +223,28 @@ class Inverter:
                 lr = float(self.lr(step, iterations))
                 for g in opt.param_groups:
                     g["lr"] = lr
-                x_before = x.detach().clone() if (step % record_every == 0) else None
+                record = step % record_every == 0
+                x_before = x.detach().clone() if record else None
                 opt.step(closure)
-                per, mg = closure.per, closure.mg  # type: ignore[attr-defined]
-                if not torch.isfinite(per).all():
-                    raise InversionDiverged(
-                        f"inversion diverged at iteration {step} (loss is {per[~torch.isfinite(per)][0].item()}): "
-                        f"lower the learning rate (was {lr:g}) or use --optimizer adam"
-                    )
-                last_mg, last_loss = mg.cpu(), per.cpu()
-                newly = (last_mg < ms_b.cpu()) & (below_at < 0)
-                below_at[newly] = step
-                if x_before is not None:
-                    mi = flat_l2(x_before, tgt_b).cpu()
-                    sig = self._sigma(step, iterations)
-                    for b in range(n * r):
-                        history.append({"iteration": step, "target": b // r, "restart": b % r, "loss": float(last_loss[b]),
-                                        "m_g": float(last_mg[b]), "m_i": float(mi[b]), "m_s": float(ms_b[b]), "lr": lr, "sigma": sig})
+                last_loss, last_mg = closure.per, closure.mg  # type: ignore[attr-defined]
+                below_at = torch.where((last_mg < ms_b) & (below_at < 0), step, below_at)
                 with torch.no_grad():
                     for t in self.steps:
                         x.copy_(t(x, step, iterations))
-                if not torch.isfinite(x).all():
-                    raise InversionDiverged(
-                        f"inversion diverged at iteration {step} (the image left the finite range): "
-                        f"lower the learning rate (was {lr:g}) or use --optimizer adam"
-                    )
+                check = record or step % sync_every == 0 or step == iterations - 1
+                if check:
+                    self._check_finite(last_loss, x, step, lr)
+                if x_before is not None:
+                    mi = flat_l2(x_before, tgt_b).cpu()
+                    loss_c, mg_c, sig = last_loss.cpu(), last_mg.cpu(), self._sigma(step, iterations)
+                    for b in range(n * r):
+                        history.append({"iteration": step, "target": b // r, "restart": b % r, "loss": float(loss_c[b]),
+                                        "m_g": float(mg_c[b]), "m_i": float(mi[b]), "m_s": float(ms_b[b]), "lr": lr, "sigma": sig})
                 if callback is not None:
                     callback(step, iterations, {"loss": float(last_loss.mean()), "m_g": float(last_mg.mean()), "lr": lr})
                 if bar is not None:
-                    bar[0].update(bar[1], advance=1, description=f"m_g {float(last_mg.mean()):.3g} / m_s {float(m_s.mean()):.3g}")
+                    desc = f"m_g {float(last_mg.mean()):.3g} / m_s {float(m_s.mean()):.3g}" if check else None
+                    bar[0].update(bar[1], advance=1, description=desc)
                 if stop_below_ms and bool((below_at >= 0).all()):
                     step += 1
                     break
@@ -263,6 +259,20 @@ class Inverter:
             if bar is not None:
                 bar[0].stop()
         return self._finish(x, goal_b, tgt_b, m_s, m_s_std, last_loss, below_at, step, t0, history, n, r, interrupted)
+
+    @staticmethod
+    def _check_finite(per: torch.Tensor, x: torch.Tensor, step: int, lr: float) -> None:
+        """Raise :class:`InversionDiverged` if the loss or the image has left the finite range."""
+        if not torch.isfinite(per).all():
+            raise InversionDiverged(
+                f"inversion diverged at iteration {step} (loss is {per[~torch.isfinite(per)][0].item()}): "
+                f"lower the learning rate (was {lr:g}) or use --optimizer adam"
+            )
+        if not torch.isfinite(x).all():
+            raise InversionDiverged(
+                f"inversion diverged at iteration {step} (the image left the finite range): "
+                f"lower the learning rate (was {lr:g}) or use --optimizer adam"
+            )
 
     def _sigma(self, step: int, total: int) -> float:
         for t in self.steps:
@@ -290,7 +300,7 @@ class Inverter:
         return InversionResult(
             images=xf.cpu().reshape(n, r, *xf.shape[1:]), targets=tgt_b[::r].cpu(), m_g=shape(mg), m_i=shape(mi),
             m_s=m_s.cpu(), m_s_std=m_s_std.cpu(), psnr=shape(ps), ssim=shape(ss), loss=shape(per.cpu()),
-            below_ms_at=shape(below_at), iterations=steps_done, seconds=time.perf_counter() - t0,
+            below_ms_at=shape(below_at.cpu()), iterations=steps_done, seconds=time.perf_counter() - t0,
             history=history, interrupted=interrupted,
         )
 
