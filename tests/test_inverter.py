@@ -144,3 +144,14 @@ def test_presets_reproduce_published_settings():
 def test_impossible_settings_refused(bad):
     with pytest.raises(InvertError):
         InversionConfig().updated(**bad)
+
+
+def test_init_images_one_per_target_or_refused(small_target):
+    from invert.inversion import Initializer
+
+    gen = torch.Generator().manual_seed(0)
+    starts = torch.stack([torch.zeros(3, 32, 32), torch.ones(3, 32, 32)])
+    x = Initializer("image", image=starts)((4, 3, 32, 32), gen)  # 2 targets × 2 restarts
+    assert torch.equal(x[:2], torch.zeros(2, 3, 32, 32)) and torch.equal(x[2:], torch.ones(2, 3, 32, 32))
+    with pytest.raises(InvertError, match="cannot be spread"):
+        Initializer("image", image=starts)((3, 3, 32, 32), gen)

@@ -60,6 +60,8 @@ class Initializer:
             img = img.reshape(-1, *shape[1:]) if img.dim() == len(shape) else img.unsqueeze(0)
             if img.shape[1:] != tuple(shape[1:]):
                 raise InvertError(f"init image has shape {tuple(img.shape[1:])}, expected {tuple(shape[1:])}")
+            if img.shape[0] != 1 and shape[0] % img.shape[0]:
+                raise InvertError(f"{img.shape[0]} start images cannot be spread over a batch of {shape[0]}: give one, or one per target")
             return img.expand(shape[0], *shape[1:]).clone() if img.shape[0] == 1 else img.repeat_interleave(shape[0] // img.shape[0], 0)
         raise InvertError(f"unknown init {self.kind!r}")
 
