@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -23,6 +23,7 @@ from invert.decoder.architecture import ResNetDecoder, build_decoder, warm_start
 from invert.encoders import Encoder, build_encoder
 from invert.encoders.registry import get_spec
 from invert.errors import InvertError
+from invert.settings import updated
 from invert.io import atomic_path, write_json
 from invert.training.checkpoint import Checkpointer
 from invert.training.classifier import split_indices
@@ -61,11 +62,8 @@ class DecoderTrainConfig:
             raise InvertError("loss weights (--ce-weight, --feature-weight) must be ≥ 0")
 
     def updated(self, **changes: Any) -> "DecoderTrainConfig":
-        names = {f.name for f in fields(self)}
-        unknown = set(changes) - names
-        if unknown:
-            raise InvertError(f"unknown decoder setting(s) {', '.join(sorted(unknown))}")
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with ``changes`` applied (``None`` keeps the current value)."""
+        return updated(self, "decoder", **changes)
 
     def run_key(self) -> dict[str, Any]:
         """The settings that define the run (a resumed run must match them; ``epochs`` may grow)."""

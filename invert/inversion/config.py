@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from invert.errors import InvertError
+from invert.settings import updated
 
 OPTIMIZERS = ("gd", "sgd", "adam", "lbfgs")
 INITS = ("normal", "uniform", "constant", "image")
@@ -60,11 +61,7 @@ class InversionConfig:
 
     def updated(self, **changes: Any) -> "InversionConfig":
         """A copy with ``changes`` applied (``None`` values ignored, so CLI defaults fall through)."""
-        names = {f.name for f in fields(self)}
-        unknown = set(changes) - names
-        if unknown:
-            raise InvertError(f"unknown setting(s) {', '.join(sorted(unknown))}")
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        return updated(self, "inversion", **changes)
 
 
 def check_config(c: InversionConfig) -> None:
