@@ -137,7 +137,7 @@ def run(ctx: ExperimentContext) -> Verdict:
     fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
     ax.plot(depths, [need[d] for d in depths], "o-", label="measured: smallest width with rank-m Jacobian")
     ax.plot(p["depths"], [pred_surv[d] for d in p["depths"]], "--", label=f"m/(1−p)ⁿ, p = {p_hat:.2f}")
-    ax.plot(p["depths"], [pred_report[d] for d in p["depths"]], ":", label=f"m·(1/p)ⁿ (report's text)")
+    ax.plot(p["depths"], [pred_report[d] for d in p["depths"]], ":", label="m·(1/p)ⁿ (report's text)")
     ax.axhline(m, color="gray", lw=1, label=f"m = {m} (input size)")
     ax.set(yscale="log", xlabel="depth n (ReLU layers, all of equal width)", ylabel="width (units per layer)",
            title=f"ReLU MLP on a 3×{size}×{size} image: width for local invertibility")
@@ -163,7 +163,7 @@ def run(ctx: ExperimentContext) -> Verdict:
         measured=(f"zeroed fraction p = {p_hat:.3f} (mean over {ref.depth} layers and {len(inputs)} inputs; by layer at the image "
                   + ", ".join(f"{v:.2f}" for v in fr_img) + f"). Smallest equal width with a rank-{m} Jacobian: "
                   + ", ".join(f"depth {d}: {need[d] if need[d] else f'>{grid[-1]}'}" for d in p["depths"])
-                  + f" (m/(1−p)ⁿ predicts " + ", ".join(f"{pred_surv[d]:.0f}" for d in p["depths"]) + "). One layer needs "
+                  + " (m/(1−p)ⁿ predicts " + ", ".join(f"{pred_surv[d]:.0f}" for d in p["depths"]) + "). One layer needs "
                   f"{one_layer_ratio:.2f}·m ≈ 1/(1−p) = {1 / (1 - p_hat):.2f}; at width {w_ref} layers ≥2 are invertible from their own "
                   f"input: {[r['invertible_from_own_input'] for r in layer_rows]}. Log-growth depth {d0}→{d1}: measured "
                   f"{measured_growth:.2f} vs predicted {predicted_growth:.2f} (held needs ≥ {p['growth_fraction']:.0%} of it)."),
