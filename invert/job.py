@@ -6,7 +6,6 @@ atomically so an interrupted or diverged run still leaves what it has.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -131,7 +130,3 @@ def format_table_rows(result: InversionResult) -> list[list[str]]:
         rows.append([str(i), f"{s['m_g'][i]:.4g}", f"{s['m_s'][i]:.4g} ± {s['m_s_std'][i]:.2g}", "yes" if ok else "no",
                      f"{s['m_i'][i]:.4g}", f"{s['psnr'][i]:.2f}", f"{s['ssim'][i]:.3f}"])
     return rows
-
-
-def _finite(v: float) -> bool:
-    return math.isfinite(v)
