@@ -11,7 +11,8 @@ from typing import Any
 
 
 from invert.encoders import build_encoder
-from invert.experiments.depth import base_config, caption, report_targets
+from invert.experiments._support import report_targets
+from invert.experiments.depth import base_config, caption
 from invert.experiments.registry import ExperimentContext, Verdict, experiment
 from invert.inversion import invert
 

@@ -17,6 +17,7 @@ from scipy.stats import spearmanr
 
 from invert.encoders import build_encoder, build_model
 from invert.errors import InvertError
+from invert.experiments._support import report_targets
 from invert.experiments.registry import ExperimentContext, Verdict, experiment
 from invert.inversion import InversionConfig, invert
 
@@ -68,16 +69,6 @@ def cifar_targets(count: int) -> tuple[torch.Tensor, list[str]]:
     order = [5] + [c for c in range(10) if c != 5]
     picked = [int((y == c).nonzero()[0]) for c in order[:count]]
     return x[picked], [f"{CIFAR10_CLASSES[int(y[i])]} (test #{i})" for i in picked]
-
-
-def report_targets(size: int, names: tuple[str, ...] = ("dalmatian", "tesla_coil")) -> tuple[torch.Tensor, list[str]]:
-    """The report's target photographs from ``shared/data/images`` at ``size`` px (centre crop)."""
-    from invert.io import load_image, shared_dir
-
-    root = shared_dir()
-    if root is None:
-        raise InvertError("the report's images are in the shared material folder: set INVERT_SHARED")
-    return torch.stack([load_image(root / "data" / "images" / f"{n}.jpg", size) for n in names]), list(names)
 
 
 def caption(m_g: float, m_s: float, m_i: float) -> str:

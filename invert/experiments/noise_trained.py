@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from invert.encoders import build_encoder
-from invert.experiments.depth import Backbone, base_config, blur_settings, caption, natural_backbone, report_targets
+from invert.experiments._support import report_targets
+from invert.experiments.depth import Backbone, base_config, blur_settings, caption, natural_backbone
 from invert.experiments.registry import ExperimentContext, Verdict, experiment
 from invert.inversion import invert
 from invert.training.noise import NoiseTraining, parse_sigma, train_noise

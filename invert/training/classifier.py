@@ -21,6 +21,7 @@ from typing import Any, Callable, Protocol, Sequence
 import torch
 from torch import nn
 
+from invert.encoders.base import Normalize
 from invert.errors import InvertError
 from invert.io import atomic_path
 from invert.training.checkpoint import Checkpointer
@@ -38,9 +39,7 @@ class ImageSource(Protocol):
 
 def normalize_images(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """``(x - mean) / std`` per channel: the input an encoder built with ``--weights FILE`` feeds the model."""
-    m = torch.as_tensor(mean, dtype=images.dtype).view(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=images.dtype).view(1, -1, 1, 1)
-    return (images - m) / s
+    return Normalize(mean, std).to(images)(images)
 
 
 def flip_crop(pad: int = 4) -> Augment:
