@@ -79,6 +79,7 @@ def run(
     record_every: Optional[int] = typer.Option(None, help="Record metrics every k iterations."),
     ms_draws: Optional[int] = typer.Option(None, help="Noise draws averaged for m_s."),
     ms_sigma: Optional[float] = typer.Option(None, help="σ of the m_s shift (report text 1/20, its code 1/18)."),
+    chunk: Optional[int] = typer.Option(None, help="Images per forward/backward pass (0 = automatic: whole batch on a GPU, cache-sized on the CPU)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
     dtype: str = typer.Option("float32", help="float32 | float64."),
     out: Optional[Path] = typer.Option(None, help="Output folder (default: a new folder under results/runs/)."),
@@ -94,7 +95,7 @@ def run(
         objective_weight=objective_weight, optimizer=optimizer, momentum=momentum, blur=blur, blur_end=blur_end,
         blur_kernel=blur_kernel, tv=tv, tv_beta=tv_beta, alpha_norm=alpha_norm, alpha=alpha, pixel_l2=pixel_l2,
         clamp=clamp, init=init, normalize=normalize, resize=resize, seed=seed, stop_below_ms=stop_below_ms,
-        record_every=record_every, ms_draws=ms_draws, ms_sigma=ms_sigma,
+        record_every=record_every, ms_draws=ms_draws, ms_sigma=ms_sigma, chunk=chunk,
     ))
     spec = JobSpec(model=model, layer=layer, weights=weights, images=[str(p) for p in image or []], restarts=restarts,
                    device=device, dtype=dtype, out=str(out) if out else None, overwrite=overwrite, lr_auto=lr_auto,

@@ -18,6 +18,11 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(t.shape[0], -1)
 
 
+def _per_sample(t: torch.Tensor) -> tuple[int, ...]:
+    """The non-batch dimensions: reducing over them (instead of flattening) keeps NHWC outputs copy-free."""
+    return tuple(range(1, t.dim()))
+
+
 class Objective:
     """A named, weighted per-sample loss; supports ``+``, ``*`` by a scalar and ``-``."""
 
@@ -48,17 +53,17 @@ class Objective:
 
 def l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Σ_i |ŷ_i − y_i| per sample — the report's eq. 3."""
-    return _flat(pred - target).abs().sum(1)
+    return (pred - target).abs().sum(_per_sample(pred))
 
 
 def l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """‖ŷ − y‖₂ per sample (the metric m_g as a loss)."""
-    return _flat(pred - target).norm(dim=1)
+    return torch.linalg.vector_norm(pred - target, dim=_per_sample(pred))
 
 
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean of (ŷ − y)² per sample."""
-    return _flat(pred - target).pow(2).mean(1)
+    return (pred - target).pow(2).mean(_per_sample(pred))
 
 
 def cosine(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -68,7 +73,8 @@ def cosine(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def normalized_l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """‖Φ(x) − Φ₀‖² / ‖Φ₀‖² per sample — Mahendran & Vedaldi (2015), eq. 2."""
-    return _flat(pred - target).pow(2).sum(1) / _flat(target).pow(2).sum(1).clamp_min(1e-12)
+    dims = _per_sample(pred)
+    return (pred - target).pow(2).sum(dims) / target.pow(2).sum(dims).clamp_min(1e-12)
 
 
 OBJECTIVES: dict[str, Reduce] = {

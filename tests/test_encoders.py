@@ -27,8 +27,8 @@ def test_encoder_equals_hooked_activation_for_every_alias(name, aliases, size):
     full, _ = build_model(name, "untrained", seed=3)
     for alias, module in aliases.items():
         ref = _hooked(full, module, x)
-        exact = build_encoder(name, alias, "untrained", seed=3, fuse=False)
-        fused = build_encoder(name, alias, "untrained", seed=3)  # BatchNorm folded into convolutions
+        exact = build_encoder(name, alias, "untrained", seed=3, exact=True)
+        fused = build_encoder(name, alias, "untrained", seed=3)  # BatchNorm folded, NHWC
         with torch.no_grad():
             assert torch.equal(exact(x).reshape(ref.shape), ref), f"{name} {alias}"
             torch.testing.assert_close(fused(x).reshape(ref.shape), ref, rtol=1e-4, atol=1e-5 * ref.abs().max().item())
@@ -43,6 +43,7 @@ def test_fused_encoder_has_no_batchnorm_and_copies_stay_frozen():
     assert not any(m.training for m in dup.modules()) and not any(p.requires_grad for p in dup.parameters())
     x = torch.rand(2, 3, 32, 32)
     assert torch.equal(dup(x), enc(x))
+    assert enc._uses_channels_last(x) and not build_encoder("resnet50", "conv3", exact=True)._uses_channels_last(x)
 
 
 def test_alias_shapes_resnet50_299():

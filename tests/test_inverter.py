@@ -44,6 +44,36 @@ def test_batch_solves_independent_problems(small_target, shared):
     torch.testing.assert_close(both.images[0], alone.images[0], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_chunked_passes_give_the_whole_batch_result(small_target, shared, optimizer):
+    other = load_image(shared / "data" / "cifar10" / "samples" / "cifar10_01_8.png")[None]
+    enc = build_encoder("cifar_resnet20", "conv2", seed=0, dtype=torch.float64)
+    targets = torch.cat([small_target, other]).double()
+    cfg = InversionConfig(optimizer=optimizer, lr=0.05 if optimizer == "adam" else 0.5, iterations=8, size=32, tv=1e-3, record_every=4)
+    whole = invert(enc, targets, cfg, restarts=2, chunk=4)
+    ones = invert(enc, targets, cfg, restarts=2, chunk=1)
+    threes = invert(enc, targets, cfg, restarts=2, chunk=3)  # uneven chunks: 3 + 1
+    for part in (ones, threes):
+        torch.testing.assert_close(part.images, whole.images, rtol=0, atol=1e-10)
+        torch.testing.assert_close(part.loss, whole.loss, rtol=1e-10, atol=0)
+        assert [h["m_g"] for h in part.history] == pytest.approx([h["m_g"] for h in whole.history], rel=1e-10)
+
+
+def test_automatic_chunks_keep_cpu_activations_cache_sized():
+    from invert.inversion.inverter import CPU_CHUNK_BYTES, Inverter
+    from invert.objectives import make_objective
+
+    inv = Inverter(build_encoder("cifar_resnet20", "conv1"), make_objective("l1"))
+    goal = torch.zeros(8, CPU_CHUNK_BYTES // 12 + 1)  # float32: three images' outputs do not fit, two do
+    assert inv.chunk_size(8, goal) == 2
+    assert inv.chunk_size(7, goal) == 2  # ceil(7 / ceil(7/2)) = 2: chunks 2,2,2,1
+    assert inv.chunk_size(1, goal) == 1
+    assert inv.chunk_size(8, torch.zeros(8, 10)) == 8  # small outputs: one pass
+    assert inv.chunk_size(5, goal.double()) == 1  # twice the bytes per image
+    inv.chunk = 3
+    assert inv.chunk_size(8, torch.zeros(8, 10)) == 3  # an explicit chunk wins
+
+
 def test_restarts_are_distinct_seeded_starts(small_target):
     enc = build_encoder("cifar_resnet20", "conv2", seed=0)
     a = invert(enc, small_target, iterations=5, restarts=3, seed=7)
@@ -138,6 +168,14 @@ def test_presets_reproduce_published_settings():
     m = PRESETS["mahendran"].config()
     assert (m.objective, m.optimizer, m.momentum, m.lr_schedule, m.tv_beta, m.alpha) == ("normalized-l2", "sgd", 0.9, "step", 2.0, 6.0)
     assert m.tv > 0 and m.alpha_norm > 0
+
+
+def test_presets_set_values_literally_and_overrides_keep_on_none():
+    from invert.inversion.config import Preset
+
+    base = InversionConfig(normalize=True, blur=1.0, blur_end=0.2)
+    assert Preset("p", "", {"normalize": None, "blur_end": None}).config(base).normalize is None
+    assert base.updated(normalize=None, blur_end=None, lr=0.5) == InversionConfig(normalize=True, blur=1.0, blur_end=0.2, lr=0.5)
 
 
 @pytest.mark.parametrize("bad", [dict(lr=-1.0), dict(iterations=0), dict(optimizer="rmsprop"), dict(blur=-1.0), dict(blur_kernel=4), dict(size=2), dict(momentum=1.5)])

@@ -13,7 +13,7 @@ from invert.encoders.base import Encoder
 
 def flat_l2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """‖a − b‖₂ per sample over all non-batch elements."""
-    return (a - b).reshape(a.shape[0], -1).norm(dim=1)
+    return torch.linalg.vector_norm(a - b, dim=tuple(range(1, a.dim())))  # no flatten: NHWC stays copy-free
 
 
 def embedding_distance(encoder: Encoder, x: torch.Tensor, target_embedding: torch.Tensor) -> torch.Tensor:

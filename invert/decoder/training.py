@@ -25,6 +25,7 @@ from invert.encoders.registry import get_spec
 from invert.errors import InvertError
 from invert.settings import updated
 from invert.io import atomic_path, write_json
+from invert.progress import ProgressBar
 from invert.training.checkpoint import Checkpointer
 from invert.training.classifier import split_indices
 
@@ -183,7 +184,7 @@ def train_decoder(
     bad = extra.get("bad", 0)
     seconds = extra.get("seconds", 0.0)
     n_batches = len(train_idx) // config.batch_size + (1 if len(train_idx) % config.batch_size >= 2 else 0)
-    bar = _progress(progress, f"decoder {decoder.layer}", n_batches * (config.epochs - start))
+    bar = ProgressBar(f"decoder {decoder.layer}", n_batches * (config.epochs - start), enabled=progress)
     stopped = bad >= config.patience
     try:
         for epoch in range(start, config.epochs):
@@ -210,8 +211,7 @@ def train_decoder(
                 sums["loss"] += float(loss.detach()) * len(x)
                 sums["mse"] += parts["mse"] * len(x)
                 seen += len(x)
-                if bar is not None:
-                    bar[0].update(bar[1], advance=1, description=f"decoder {decoder.layer} epoch {epoch + 1}/{config.epochs} mse {parts['mse']:.4f}")
+                bar.advance(description=f"decoder {decoder.layer} epoch {epoch + 1}/{config.epochs} mse {parts['mse']:.4f}")
             val = validation_loss(decoder, encoder, xv, yv, config, classifier)
             seconds += time.perf_counter() - t0
             row = {"epoch": epoch + 1, "train_loss": sums["loss"] / seen, "train_mse": sums["mse"] / seen,
@@ -228,24 +228,12 @@ def train_decoder(
         raise TrainingInterrupted(f"decoder training for {decoder.layer} interrupted after {done} epoch(s): "
                                   f"run the same command again to resume from {folder / 'last.pt'}") from None
     finally:
-        if bar is not None:
-            bar[0].stop()
+        bar.close()
     ckpt.load_best_into("decoder", decoder)
     decoder.eval()
     save_decoder(decoder, folder / "decoder.pt", {"history": history, "config": asdict(config)})
     best_mse = next((h["val_mse"] for h in history if h["epoch"] == best_epoch), math.nan)
     return DecoderTrainResult(decoder.layer, history, best_epoch, best_mse, seconds, stopped or (len(history) < config.epochs))
-
-
-def _progress(enabled: bool, desc: str, total: int):
-    if not enabled or total <= 0:
-        return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    task = prog.add_task(desc, total=total)
-    prog.start()
-    return prog, task
 
 
 def save_decoder(decoder: ResNetDecoder, path: str | Path, extra: dict[str, Any] | None = None) -> Path:

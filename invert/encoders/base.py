@@ -29,6 +29,9 @@ class Encoder(nn.Module):
 
     ``body`` maps the (optionally normalised) input to the layer's activation. ``node`` is
     the graph node the layer name resolved to; ``input_shape`` is (C, H, W) without batch.
+    ``channels_last`` feeds convolutions NHWC images (``None``: on the CPU only, where oneDNN's
+    NHWC kernels make max-pooling ~15× and a ResNet-50 conv2 iteration ~15 % faster).
+    Outputs may then be NHWC-strided: use ``reshape``, not ``view``.
     """
 
     def __init__(
@@ -41,15 +44,18 @@ class Encoder(nn.Module):
         input_shape: tuple[int, ...],
         weights: str,
         normalize: Normalize | None = None,
+        channels_last: bool | None = None,
     ):
         super().__init__()
         self.body = body
+        self.channels_last = channels_last
         self.normalize = normalize
         self.model_name = model_name
         self.layer = layer
         self.node = node
         self.input_shape = tuple(input_shape)
         self.weights = weights
+        self._has_conv = any(isinstance(m, nn.Conv2d) for m in body.modules())
         self.requires_grad_(False)
         self.eval()
 
@@ -69,10 +75,17 @@ class Encoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.normalize is not None:
             x = self.normalize(x)
+        if self._uses_channels_last(x):
+            x = x.contiguous(memory_format=torch.channels_last)
         out = self.body(x)
         if isinstance(out, dict):
             out = next(iter(out.values()))
         return out
+
+    def _uses_channels_last(self, x: torch.Tensor) -> bool:
+        if x.dim() != 4 or not self._has_conv:
+            return False
+        return x.device.type == "cpu" if self.channels_last is None else self.channels_last
 
     @property
     def device(self) -> torch.device:

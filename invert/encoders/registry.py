@@ -194,16 +194,19 @@ def build_encoder(
     input_size: int | None = None,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
-    fuse: bool = True,
+    exact: bool = False,
 ) -> Encoder:
     """``O_l``: ``model`` cut at ``layer``, frozen, eval-mode, computing nothing beyond the layer.
 
     ``normalize=None`` follows the weights: trained weights normalise with the model's
-    mean/std, untrained ones see raw [0, 1] pixels (the report's choice).
+    mean/std, untrained ones see raw [0, 1] pixels (the report's choice). By default the
+    encoder is made fast — BatchNorm folded into the convolutions, NHWC on the CPU — which
+    changes activations by float rounding (~1e-6 relative); ``exact=True`` keeps the graph as
+    built, bit-identical to a hook on the full model.
     """
     net, spec = build_model(model, weights, seed)
     return encoder_from_module(
-        net, layer, spec=spec, weights=weights, normalize=normalize, input_size=input_size, device=device, dtype=dtype, fuse=fuse
+        net, layer, spec=spec, weights=weights, normalize=normalize, input_size=input_size, device=device, dtype=dtype, exact=exact
     )
 
 
@@ -217,7 +220,7 @@ def encoder_from_module(
     input_size: int | None = None,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
-    fuse: bool = True,
+    exact: bool = False,
 ) -> Encoder:
     """Cut any ``nn.Module`` at ``layer`` (alias or graph node name) — the building block of :func:`build_encoder`."""
     if spec is None and callable(getattr(net, "model_spec", None)):
@@ -227,7 +230,7 @@ def encoder_from_module(
     nodes = graph_nodes(net)
     node = resolve_layer(layer, spec, nodes)
     body = create_feature_extractor(net, return_nodes={node: "out"})
-    if fuse:
+    if not exact:
         body = fuse_batchnorm(body)
     if normalize is None:
         normalize = weights not in ("untrained", "random", "none", "custom")
@@ -235,15 +238,16 @@ def encoder_from_module(
     shape = spec.input_shape
     if input_size is not None:
         shape = (shape[0], input_size, input_size)
-    enc = Encoder(body, model_name=spec.name, layer=layer, node=node, input_shape=shape, weights=str(weights), normalize=norm)
+    enc = Encoder(body, model_name=spec.name, layer=layer, node=node, input_shape=shape, weights=str(weights), normalize=norm,
+                  channels_last=False if exact else None)
     return enc.to(device=device, dtype=dtype)
 
 
 def fuse_batchnorm(body: nn.Module) -> nn.Module:
     """Fold eval-mode BatchNorm into the preceding convolution (frozen encoder: same function, ~20 % less work).
 
-    Outputs agree with the unfused graph to float rounding (~1e-6 relative); pass ``fuse=False``
-    for bit-exact activations.
+    Outputs agree with the unfused graph to float rounding (~1e-6 relative); build the encoder
+    with ``exact=True`` for bit-exact activations.
     """
     from torch.fx.experimental.optimization import fuse
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from invert.errors import InvertError
@@ -19,6 +19,8 @@ class InversionConfig:
     Default: L1 embedding matching with Adam at lr 0.05 annealed by a cosine to 0, pixels
     clamped to [0, 1], no blur, no priors — reaches m_g < m_s within 100 iterations at every
     layer conv1…conv5 of an untrained ResNet-50 (see the README's benchmark).
+    ``chunk`` caps the images per forward/backward pass (0: automatic, see :class:`Inverter`);
+    it changes speed and memory, not the result.
     """
 
     objective: str = "l1"
@@ -52,6 +54,7 @@ class InversionConfig:
     ms_sigma: float = 1 / 20
     ms_draws: int = 3
     normalize: bool | None = None
+    chunk: int = 0
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -60,7 +63,8 @@ class InversionConfig:
         return asdict(self)
 
     def updated(self, **changes: Any) -> "InversionConfig":
-        """A copy with ``changes`` applied (``None`` values ignored, so CLI defaults fall through)."""
+        """A copy with ``changes`` applied (``None`` values ignored, so CLI defaults fall through;
+        ``dataclasses.replace`` sets a field to ``None``)."""
         return updated(self, "inversion", **changes)
 
 
@@ -95,6 +99,8 @@ def check_config(c: InversionConfig) -> None:
         raise InvertError(f"β for TV must be > 0 (got {c.tv_beta})")
     if c.size < 8:
         raise InvertError(f"--size {c.size} is too small: use at least 8 pixels")
+    if c.chunk < 0:
+        raise InvertError(f"chunk must be ≥ 0 images per pass (0 = automatic; got {c.chunk})")
     if c.record_every < 1:
         raise InvertError("record-every must be at least 1")
     if c.ms_draws < 1 or c.ms_sigma <= 0:
@@ -112,7 +118,8 @@ class Preset:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def config(self, base: InversionConfig | None = None) -> InversionConfig:
-        return (base or InversionConfig()).updated(**self.settings)
+        """``base`` (default: the defaults) with every preset setting applied literally, ``None`` included."""
+        return replace(base or InversionConfig(), **self.settings)
 
 
 PRESETS: dict[str, Preset] = {
@@ -128,7 +135,7 @@ PRESETS: dict[str, Preset] = {
             "Badger's reference code (blbadger/depth-representation): 0.15·L1 (eq. 3), plain gradient descent "
             "followed by a 3×3 Gaussian blur each step (eq. 5), lr 0.1 constant, blur σ 2.4→0.4 linear, "
             "500 iterations, init N(0.7, 1/20), 299 px stretched, no clamping, raw [0,1] input, seed 999.",
-            dict(objective="l1", objective_weight=0.15, optimizer="gd", lr=0.1, lr_schedule="constant", lr_end=None,
+            dict(objective="l1", objective_weight=0.15, optimizer="gd", lr=0.1, lr_schedule="constant",
                  blur=2.4, blur_end=0.4, blur_schedule="linear", blur_kernel=3, clamp=False, init="normal",
                  init_mean=0.7, init_std=0.05, iterations=500, size=299, resize="stretch", seed=999),
         ),
@@ -139,7 +146,7 @@ PRESETS: dict[str, Preset] = {
             "300 iterations. The lr is large because the normalised loss gives per-pixel gradients ~3e-5; the prior "
             "weights keep them below the objective's (tuned on untrained ResNet-50, Dalmatian 224 px: m_g < m_s at "
             "conv1…conv5 in ~20-25 iterations).",
-            dict(objective="normalized-l2", optimizer="sgd", momentum=0.9, lr=1000.0, lr_schedule="step", lr_end=None,
+            dict(objective="normalized-l2", optimizer="sgd", momentum=0.9, lr=1000.0, lr_schedule="step",
                  lr_gamma=0.1, lr_every=100, tv=1e-5, tv_beta=2.0, alpha_norm=1e-8, alpha=6.0, clamp=True,
                  iterations=300),
         ),

@@ -23,8 +23,12 @@ from invert.inversion.schedules import Schedule
 from invert.inversion.steps import Blur, Clamp
 from invert.objectives import Objective, make_objective
 from invert.priors import Prior, alpha_prior, l2_prior, tv_prior
+from invert.progress import ProgressBar
 
 StepTransform = Callable[[torch.Tensor, int, int], torch.Tensor]
+#: Automatic chunking on the CPU keeps one chunk's layer output under this many bytes: bigger
+#: batches of early-layer activations spill the cache and cost more per image than one at a time.
+CPU_CHUNK_BYTES = 8 * 2**20
 Callback = Callable[[int, int, dict[str, float]], None]
 
 
@@ -126,6 +130,9 @@ class Inverter:
 
     Per iteration: forward the batch, loss = Σ_samples [objective(O(x), O(a)) + Σ priors(x)],
     backward, optimiser step at ``lr(step)``, then each step transform (blur, clamp) in order.
+    The forward/backward runs in chunks of ``chunk`` images (0: the whole batch on an
+    accelerator; on the CPU, chunks whose layer output stays under :data:`CPU_CHUNK_BYTES`).
+    Problems are independent, so chunking changes speed and memory, not the gradient.
     """
 
     def __init__(
@@ -141,6 +148,7 @@ class Inverter:
         init: Initializer = Initializer(),
         ms_sigma: float = 1 / 20,
         ms_draws: int = 3,
+        chunk: int = 0,
     ):
         self.encoder = encoder
         self.objective = objective
@@ -152,6 +160,16 @@ class Inverter:
         self.init = init
         self.ms_sigma = ms_sigma
         self.ms_draws = ms_draws
+        self.chunk = chunk
+
+    def chunk_size(self, batch: int, goal: torch.Tensor) -> int:
+        """Images per forward/backward pass for a batch whose layer outputs look like ``goal``."""
+        if self.chunk > 0:
+            return min(self.chunk, batch)
+        if goal.device.type != "cpu" or batch == 1:
+            return batch
+        most = max(1, CPU_CHUNK_BYTES // (goal[0].numel() * goal.element_size()))
+        return math.ceil(batch / math.ceil(batch / most))  # balanced chunks
 
     def _make_optimizer(self, x: torch.Tensor) -> torch.optim.Optimizer:
         lr0 = self.lr(0, 1)
@@ -190,7 +208,7 @@ class Inverter:
         with torch.no_grad():
             goal = enc(targets)
         m_s, m_s_std = shifted_distance(enc, targets, self.ms_sigma, self.ms_draws, gen, goal)
-        goal_b = goal.repeat_interleave(r, 0)
+        goal_b = _same_layout(goal.repeat_interleave(r, 0), goal)
         tgt_b = targets.repeat_interleave(r, 0)
         ms_b = m_s.repeat_interleave(r, 0)
 
@@ -203,22 +221,30 @@ class Inverter:
         last_loss = torch.full((n * r,), math.inf, device=device)
         interrupted = False
         step = 0
-        bar = _progress_bar(iterations) if progress else None
+        bar = ProgressBar("inverting", iterations, enabled=progress)
         # On an accelerator, reading values back forces a sync: check for divergence (and update the
         # progress text) only at recorded steps there; on the CPU it is free, so check every step.
         sync_every = 1 if device.type == "cpu" else record_every
 
+        size = self.chunk_size(n * r, goal)
+        slices = [slice(i, i + size) for i in range(0, n * r, size)]
+
         def closure() -> torch.Tensor:
-            opt.zero_grad(set_to_none=True)
-            out = enc(x)
-            per = self.objective(out, goal_b)
-            for p in self.priors:
-                per = per + p(x)
-            loss = per.sum()
-            loss.backward()
-            closure.per = per.detach()  # type: ignore[attr-defined]
-            closure.mg = flat_l2(out.detach(), goal_b)  # type: ignore[attr-defined]
-            return loss
+            grads, pers, mgs = [], [], []
+            for sl in slices:  # each chunk is a leaf of its own: no full-batch zero-filled slice gradients
+                xi = x.detach()[sl].requires_grad_(True)
+                out = enc(xi)
+                per = self.objective(out, goal_b[sl])
+                for p in self.priors:
+                    per = per + p(xi)
+                per.sum().backward()
+                grads.append(xi.grad)
+                pers.append(per.detach())
+                mgs.append(flat_l2(out.detach(), goal_b[sl]))
+            x.grad = grads[0] if len(grads) == 1 else torch.cat(grads)
+            closure.per = pers[0] if len(pers) == 1 else torch.cat(pers)  # type: ignore[attr-defined]
+            closure.mg = mgs[0] if len(mgs) == 1 else torch.cat(mgs)  # type: ignore[attr-defined]
+            return closure.per.sum()  # type: ignore[attr-defined]
 
         try:
             for step in range(iterations):
@@ -244,9 +270,7 @@ class Inverter:
                                         "m_g": float(mg_c[b]), "m_i": float(mi[b]), "m_s": float(ms_b[b]), "lr": lr, "sigma": sig})
                 if callback is not None:
                     callback(step, iterations, {"loss": float(last_loss.mean()), "m_g": float(last_mg.mean()), "lr": lr})
-                if bar is not None:
-                    desc = f"m_g {float(last_mg.mean()):.3g} / m_s {float(m_s.mean()):.3g}" if check else None
-                    bar[0].update(bar[1], advance=1, description=desc)
+                bar.advance(description=f"m_g {float(last_mg.mean()):.3g} / m_s {float(m_s.mean()):.3g}" if check and progress else None)
                 if stop_below_ms and bool((below_at >= 0).all()):
                     step += 1
                     break
@@ -258,8 +282,7 @@ class Inverter:
             exc.result = self._finish(x, goal_b, tgt_b, m_s, m_s_std, last_loss, below_at, step, t0, history, n, r, True)
             raise
         finally:
-            if bar is not None:
-                bar[0].stop()
+            bar.close()
         return self._finish(x, goal_b, tgt_b, m_s, m_s_std, last_loss, below_at, step, t0, history, n, r, interrupted)
 
     @staticmethod
@@ -307,13 +330,11 @@ class Inverter:
         )
 
 
-def _progress_bar(total: int):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=False)
-    task = prog.add_task("inverting", total=total)
-    prog.start()
-    return prog, task
+def _same_layout(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``t`` in ``like``'s memory format: NHWC encoder outputs against NCHW goals hit slow mixed-stride kernels."""
+    if like.dim() == 4 and not like.is_contiguous() and like.is_contiguous(memory_format=torch.channels_last):
+        return t.contiguous(memory_format=torch.channels_last)
+    return t
 
 
 def build_inverter(encoder: Encoder, config: InversionConfig, init_image: torch.Tensor | None = None) -> Inverter:
@@ -343,6 +364,7 @@ def build_inverter(encoder: Encoder, config: InversionConfig, init_image: torch.
         init=Initializer(c.init, c.init_mean, c.init_std, init_image),
         ms_sigma=c.ms_sigma,
         ms_draws=c.ms_draws,
+        chunk=c.chunk,
     )
 
 

@@ -24,6 +24,7 @@ from torch import nn
 from invert.encoders.base import Normalize
 from invert.errors import InvertError
 from invert.io import atomic_path
+from invert.progress import ProgressBar
 from invert.training.checkpoint import Checkpointer
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
@@ -161,13 +162,13 @@ def fit_classifier(
     best = max((h.get("val_acc", h["train_acc"]) for h in history), default=-math.inf)
     cuda_devices = [device.index or 0] if device.type == "cuda" else []
     n_batches = _batch_count(len(train_idx), batch_size)
-    prog, task = _progress(progress, epochs, n_batches, start)
-    try:
+    bar = ProgressBar(f"training (from epoch {start + 1}/{epochs})", epochs * n_batches, enabled=progress, completed=start * n_batches)
+    with bar:
         for epoch in range(start, epochs):
             t0 = time.perf_counter()
             with torch.random.fork_rng(devices=cuda_devices):
                 torch.manual_seed(_epoch_seed(seed, epoch))
-                row = _train_epoch(model, optimizer, images, labels, train_idx, batch_size, device, augment, prog, task)
+                row = _train_epoch(model, optimizer, images, labels, train_idx, batch_size, device, augment, bar)
             row = {"epoch": epoch + 1, **row}
             if len(val_idx):
                 row["val_acc"] = evaluate(model, images, labels, val_idx, max(batch_size, 256), device)
@@ -176,11 +177,7 @@ def fit_classifier(
             score = row.get("val_acc", row["train_acc"])
             ckpt.save(epoch, history, {"run": run}, best=score > best)
             best = max(best, score)
-            if prog is not None:
-                prog.update(task, description=_describe(row, epochs))
-    finally:
-        if prog is not None:
-            prog.stop()
+            bar.describe(_describe(row, epochs))
     model.eval()
     save_state_dict(model, folder / "model.pt")
     return history
@@ -193,7 +190,7 @@ def _batch_count(n: int, batch_size: int) -> int:
 
 def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Any, labels: torch.Tensor,
                  train_idx: torch.Tensor, batch_size: int, device: torch.device, augment: Augment | None,
-                 prog: Any, task: Any) -> dict[str, float]:
+                 bar: ProgressBar) -> dict[str, float]:
     model.train()
     order = train_idx[torch.randperm(len(train_idx))]
     total_loss, correct, seen = 0.0, 0, 0
@@ -213,25 +210,13 @@ def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Any
         total_loss += float(loss.detach()) * len(idx)
         correct += int((logits.argmax(1) == y).sum())
         seen += len(idx)
-        if prog is not None:
-            prog.advance(task)
+        bar.advance()
     return {"loss": total_loss / seen, "train_acc": correct / seen}
 
 
 def _describe(row: dict[str, Any], epochs: int) -> str:
     text = f"epoch {row['epoch']}/{epochs} loss {row['loss']:.3f} acc {row['train_acc']:.3f}"
     return text + (f" val {row['val_acc']:.3f}" if "val_acc" in row else "")
-
-
-def _progress(enabled: bool, epochs: int, n_batches: int, start: int):
-    if not enabled:
-        return None, None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    task = prog.add_task(f"training (from epoch {start + 1}/{epochs})", total=epochs * n_batches, completed=start * n_batches)
-    prog.start()
-    return prog, task
 
 
 def save_state_dict(model: nn.Module, path: str | Path) -> Path:
