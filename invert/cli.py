@@ -55,7 +55,7 @@ def run(
     lr: Optional[str] = typer.Option(None, help="Learning rate, or 'auto' for the appendix's random line search."),
     lr_schedule: Optional[str] = typer.Option(None, "--schedule", help="Learning-rate schedule: constant | linear | cosine | step."),
     lr_end: Optional[float] = typer.Option(None, help="Final learning rate for linear/cosine schedules."),
-    objective: Optional[str] = typer.Option(None, help="Embedding objective: l1 | l2 | mse | cosine | normalized-l2."),
+    objective: Optional[str] = typer.Option(None, help="Embedding objective: l1 | l2 | mse | cosine | normalized-l2 | gram (style: match channel co-activations)."),
     objective_weight: Optional[float] = typer.Option(None, help="Weight on the objective (badger: 0.15)."),
     optimizer: Optional[str] = typer.Option(None, help="Update rule: gd (eq. 4) | sgd (momentum) | adam | lbfgs."),
     momentum: Optional[float] = typer.Option(None, help="Momentum for sgd."),

@@ -77,17 +77,30 @@ def normalized_l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).pow(2).sum(dims) / target.pow(2).sum(dims).clamp_min(1e-12)
 
 
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """G_{c1,c2} = Σ_k F_{c1,k} F_{c2,k} / M per sample: channel co-activations over the M positions (B, C, C)."""
+    flat = features.reshape(features.shape[0], features.shape[1], -1)
+    return flat @ flat.transpose(1, 2) / flat.shape[-1]
+
+
+def gram(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Σ_{i,j} (G(ŷ) − G(y))²_{ij} per sample — style reconstruction (Gatys et al.): matches feature
+    statistics, not positions, so m_g stays large while the style comes back."""
+    return (gram_matrix(pred) - gram_matrix(target)).pow(2).sum((1, 2))
+
+
 OBJECTIVES: dict[str, Reduce] = {
     "l1": l1,
     "l2": l2,
     "mse": mse,
     "cosine": cosine,
     "normalized-l2": normalized_l2,
+    "gram": gram,
 }
 
 
 def make_objective(name: str, weight: float = 1.0) -> Objective:
-    """Objective by name (``l1``, ``l2``, ``mse``, ``cosine``, ``normalized-l2``), times ``weight``."""
+    """Objective by name (``l1``, ``l2``, ``mse``, ``cosine``, ``normalized-l2``, ``gram``), times ``weight``."""
     from invert.errors import InvertError
 
     if name not in OBJECTIVES:

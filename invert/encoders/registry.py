@@ -232,15 +232,21 @@ def encoder_from_module(
     body = create_feature_extractor(net, return_nodes={node: "out"})
     if not exact:
         body = fuse_batchnorm(body)
-    if normalize is None:
-        normalize = weights not in ("untrained", "random", "none", "custom")
-    norm = Normalize(spec.mean, spec.std) if normalize and len(spec.input_shape) == 3 else None
+    norm = input_normalizer(spec, weights, normalize)
     shape = spec.input_shape
     if input_size is not None:
         shape = (shape[0], input_size, input_size)
     enc = Encoder(body, model_name=spec.name, layer=layer, node=node, input_shape=shape, weights=str(weights), normalize=norm,
                   channels_last=False if exact else None)
     return enc.to(device=device, dtype=dtype)
+
+
+def input_normalizer(spec: ModelSpec, weights: str, normalize: bool | None = None) -> Normalize | None:
+    """The model's per-channel input normalisation, or None. ``normalize=None`` follows the weights:
+    trained weights expect normalised images, untrained ones see raw [0, 1] pixels (the report's choice)."""
+    if normalize is None:
+        normalize = str(weights) not in ("untrained", "random", "none", "custom")
+    return Normalize(spec.mean, spec.std) if normalize and len(spec.input_shape) == 3 else None
 
 
 def fuse_batchnorm(body: nn.Module) -> nn.Module:

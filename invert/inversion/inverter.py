@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from invert.analysis.metrics import flat_l2, psnr, shifted_distance, ssim
-from invert.encoders.base import Encoder
+from invert.encoders.base import Encoder, same_layout
 from invert.errors import InvertError
 from invert.inversion.config import InversionConfig
 from invert.inversion.schedules import Schedule
@@ -208,7 +208,7 @@ class Inverter:
         with torch.no_grad():
             goal = enc(targets)
         m_s, m_s_std = shifted_distance(enc, targets, self.ms_sigma, self.ms_draws, gen, goal)
-        goal_b = _same_layout(goal.repeat_interleave(r, 0), goal)
+        goal_b = same_layout(goal.repeat_interleave(r, 0), goal)
         tgt_b = targets.repeat_interleave(r, 0)
         ms_b = m_s.repeat_interleave(r, 0)
 
@@ -328,13 +328,6 @@ class Inverter:
             below_ms_at=shape(below_at.cpu()), iterations=steps_done, seconds=time.perf_counter() - t0,
             history=history, interrupted=interrupted,
         )
-
-
-def _same_layout(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``t`` in ``like``'s memory format: NHWC encoder outputs against NCHW goals hit slow mixed-stride kernels."""
-    if like.dim() == 4 and not like.is_contiguous() and like.is_contiguous(memory_format=torch.channels_last):
-        return t.contiguous(memory_format=torch.channels_last)
-    return t
 
 
 def build_inverter(encoder: Encoder, config: InversionConfig, init_image: torch.Tensor | None = None) -> Inverter:
