@@ -198,3 +198,46 @@ def test_pgd_flips_a_trained_cifar_resnet_within_the_budget(cifar_images):
         attack(build_encoder("cifar_resnet20", "conv2"), x)
     with pytest.raises(InvertError, match="unknown attack"):
         attack(clf, x, method="cw")
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+
+def test_cli_visualize_attribute_attack_write_their_files(cli, tmp_path, shared):
+    import json
+
+    img = shared / "data" / "cifar10" / "samples" / "cifar10_00_3.png"
+    common = ["--model", "cifar_resnet20", "--weights", "trained", "--size", "32"]
+    r = cli("visualize", *common, "--layer", "conv3", "--channel", "3", "--channel", "7", "--iterations", "15", "--quiet", "--out", tmp_path / "v")
+    assert r.code == 0, r.err
+    assert {"visualization_0.png", "visualization_1.png", "figure.png", "metrics.json", "config.json"} <= {p.name for p in (tmp_path / "v").iterdir()}
+    scores = json.loads((tmp_path / "v" / "metrics.json").read_text())["scores"]
+    assert [s["score"] for s in scores] == ["channel 3", "channel 7"] and all(s["final"] > s["start"] for s in scores)
+
+    r = cli("attribute", *common, "--layer", "conv4", "--method", "grad-cam", "--image", img, "--out", tmp_path / "a")
+    assert r.code == 0, r.err
+    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert m["explained"] == "class" and len(m["indices"]) == 1 and (tmp_path / "a" / "grad-cam_0.png").exists()
+
+    r = cli("attack", *common, "--image", img, "--eps", "0.03", "--out", tmp_path / "k")
+    assert r.code == 0, r.err
+    m = json.loads((tmp_path / "k" / "metrics.json").read_text())
+    assert m["success"] == [True] and m["linf"][0] <= 0.03 + 1e-6
+    cfg = json.loads((tmp_path / "k" / "config.json").read_text())
+    assert cfg["settings"]["eps"] == 0.03 and "torch" in cfg["environment"]
+
+    refused = cli("attack", *common, "--image", img, "--out", tmp_path / "k")
+    assert refused.code == 2 and "--overwrite" in refused.err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["attribute", "--model", "cifar_resnet20", "--size", "32", "--method", "lime"], "unknown attribution method"),
+    (["attribute", "--model", "cifar_resnet20", "--size", "32", "--method", "cam", "--layer", "conv2"], "CAM needs"),
+    (["visualize", "--model", "cifar_resnet20", "--size", "32", "--layer", "conv2", "--channel", "99", "--iterations", "2", "--quiet"], "channel 99 does not exist"),
+    (["attack", "--model", "cifar_resnet20", "--size", "32", "--method", "cw"], "unknown attack"),
+    (["attack", "--model", "cifar_resnet20", "--size", "32", "--image", "/nonexistent.png"], "nonexistent.png"),
+])
+def test_cli_methods_refuse_bad_input_in_one_line(cli, tmp_path, args, message):
+    r = cli(*args, "--out", tmp_path / "x")
+    assert r.code == 2 and message in r.err and "Traceback" not in r.err
+    assert len(r.err.strip().splitlines()) == 1

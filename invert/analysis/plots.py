@@ -31,7 +31,7 @@ def distance_figure(history: list[dict[str, float]], m_s: Sequence[float], title
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=7)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=10, wrap=True)
     return fig
 
 
@@ -46,7 +46,8 @@ def image_grid(
     """A grid of (3, H, W) [0,1] images with row/column labels and an optional caption under each cell."""
     nr = len(rows)
     nc = max(len(r) for r in rows)
-    fig, axes = plt.subplots(nr, nc, figsize=(cell * nc, cell * nr + (0.35 * nr if captions else 0)), squeeze=False)
+    width = max(cell * nc, 4.0 if title else 0.0)  # room for the title over a single column
+    fig, axes = plt.subplots(nr, nc, figsize=(width, cell * nr + (0.35 * nr if captions else 0)), squeeze=False)
     for i in range(nr):
         for j in range(nc):
             ax = axes[i][j]
@@ -67,6 +68,6 @@ def image_grid(
             if j == 0 and i < len(row_labels):
                 ax.set_ylabel(row_labels[i], fontsize=9)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=10, wrap=True)
     fig.tight_layout()
     return fig

@@ -1,0 +1,223 @@
+"""`invert visualize`, `invert attribute`, `invert attack`: the classic methods from the command line.
+
+Each writes its pictures, a figure, ``metrics.json`` and ``config.json`` (settings, versions,
+device) into ``--out`` (default a new folder under ``results/methods/``) and never overwrites
+results without ``--overwrite``. Style reconstruction is ``invert run --objective gram``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+_OUT_HELP = "Output folder (default: a new folder under results/methods/)."
+
+
+def register(app: typer.Typer) -> None:
+    app.command("visualize")(visualize)
+    app.command("attribute")(attribute)
+    app.command("attack")(attack)
+
+
+def _targets(images: Optional[List[Path]], size: int) -> tuple[Any, list[str]]:
+    import torch
+
+    from invert.io import default_image_path, load_image
+
+    paths = [Path(p) for p in images or []] or [default_image_path()]
+    return torch.stack([load_image(p, size) for p in paths]), [str(p) for p in paths]
+
+
+def _finish(out: Path, command: str, settings: dict[str, Any], metrics: dict[str, Any], figure: Any, device: Any, seconds: float) -> None:
+    import matplotlib.pyplot as plt
+
+    from invert.io import atomic_path, environment_info, write_json
+
+    with atomic_path(out / "figure.png") as tmp:
+        figure.savefig(tmp, dpi=120, format="png")
+    plt.close(figure)
+    write_json(out / "metrics.json", {**metrics, "seconds": round(seconds, 3)})
+    write_json(out / "config.json", {"command": command, "settings": settings, "environment": environment_info(device)})
+    from rich.console import Console
+
+    Console().print(f"results in [bold]{out}[/bold]")
+
+
+def visualize(
+    model: str = typer.Option("resnet50", help="Model name (`invert models`)."),
+    layer: str = typer.Option("conv4", help="Layer alias or graph node (`invert layers MODEL`)."),
+    weights: str = typer.Option("untrained", help="untrained | imagenet/trained | state-dict path."),
+    channel: List[int] = typer.Option([], "--channel", help="Channel (unit, logit) to maximise; repeatable, one image each. None: the layer's energy."),
+    neuron: bool = typer.Option(False, help="Maximise only the centre position of each --channel, not its mean."),
+    dream: Optional[Path] = typer.Option(None, help="Deep dream: start from this image and enhance (multi-octave, normalised steps)."),
+    size: int = typer.Option(224, help="Image side in pixels."),
+    iterations: int = typer.Option(200, help="Ascent steps (per octave for --dream)."),
+    lr: Optional[float] = typer.Option(None, help="Step size (default 0.05; --dream 0.01)."),
+    optimizer: str = typer.Option("adam", help="gd (x += η∇) | normalized (x += η∇/mean|∇|) | adam. --dream uses normalized."),
+    jitter: int = typer.Option(4, help="Roll the image by up to this many pixels before each step."),
+    blur: float = typer.Option(0.0, help="Gaussian blur σ after each step (0 = off)."),
+    tv: float = typer.Option(0.0, help="Weight of the TV prior (subtracted from the score)."),
+    octaves: int = typer.Option(3, help="Deep dream octaves."),
+    seed: int = typer.Option(0, help="Seed of the untrained weights, the start images and the jitter."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
+    out: Optional[Path] = typer.Option(None, help=_OUT_HELP),
+    overwrite: bool = typer.Option(False, help="Replace results in an existing --out folder."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> None:
+    """Activation maximisation / deep dream: ascend on the image until the layer's channel (or energy) is high."""
+    from invert.analysis.plots import image_grid
+    from invert.encoders import build_encoder
+    from invert.inversion.schedules import Schedule
+    from invert.inversion.steps import Blur, Clamp
+    from invert.io import load_image, prepare_out_dir, resolve_device, save_image
+    from invert.methods import ascend, deep_dream
+    from invert.methods import channel as channel_score
+    from invert.methods import layer_energy
+    from invert.methods import neuron as neuron_score
+    from invert.priors import tv_prior
+
+    lr = lr if lr is not None else (0.01 if dream is not None else 0.05)
+    dev = resolve_device(device)
+    enc = build_encoder(model, layer, weights, seed=seed, input_size=size, device=dev)
+    scores = [(neuron_score(c) if neuron else channel_score(c)) for c in channel] or [layer_energy()]
+    out = prepare_out_dir(out, "results/methods", f"visualize-{model}-{layer}", overwrite)
+    t0 = time.perf_counter()
+    results = []
+    if dream is not None:
+        start = load_image(dream, size)[None]
+        for s in scores:
+            results.append((s, deep_dream(enc, start, s, octaves=octaves, iterations=iterations, lr=lr, jitter=jitter, seed=seed, progress=not quiet)))
+    else:
+        steps = ([Blur(Schedule("constant", blur))] if blur > 0 else []) + [Clamp()]
+        priors = [tv_prior(tv)] if tv > 0 else []
+        for s in scores:
+            results.append((s, ascend(enc, s, size=size, iterations=iterations, lr=lr, optimizer=optimizer, priors=priors,
+                                      steps=steps, jitter=jitter, seed=seed, progress=not quiet)))
+    rows = []
+    for k, (s, r) in enumerate(results):
+        save_image(r.images[0], out / f"visualization_{k}.png")
+        rows.append({"score": s.name, "final": float(r.score[0]), "start": r.history[0]["score"]})
+    figure = image_grid([[r.images[0] for _, r in results]], col_labels=[s.name for s, _ in results],
+                        captions=[[f"{row['start']:.3g} → {row['final']:.3g}" for row in rows]],
+                        title=f"{model} {layer} ({weights})" + (" — deep dream" if dream else ""))
+    settings = dict(model=model, layer=layer, weights=weights, channel=list(channel), neuron=neuron, dream=str(dream) if dream else None,
+                    size=size, iterations=iterations, lr=lr, optimizer=optimizer, jitter=jitter, blur=blur, tv=tv, octaves=octaves, seed=seed)
+    _finish(out, "invert visualize", settings, {"model": model, "layer": layer, "weights": weights, "scores": rows}, figure, dev,
+            time.perf_counter() - t0)
+
+
+def attribute(
+    model: str = typer.Option("resnet50", help="Model name (`invert models`)."),
+    layer: str = typer.Option("conv5", help="Layer: for cam/grad-cam the convolutional block to explain; for deconvnet/guided the layer to project from."),
+    weights: str = typer.Option("untrained", help="untrained | imagenet/trained | state-dict path."),
+    method: str = typer.Option("grad-cam", help="cam | grad-cam | deconvnet | guided."),
+    image: Optional[List[Path]] = typer.Option(None, "--image", help="Image (repeatable). Default: the embedded photograph."),
+    target: Optional[int] = typer.Option(None, "--class", help="Class to explain (cam/grad-cam; default: the predicted one) or channel to project (deconvnet/guided; default: the most active)."),
+    size: int = typer.Option(224, help="Image side in pixels."),
+    seed: int = typer.Option(0, help="Seed of the untrained weights."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
+    out: Optional[Path] = typer.Option(None, help=_OUT_HELP),
+    overwrite: bool = typer.Option(False, help="Replace results in an existing --out folder."),
+) -> None:
+    """Where is the evidence? CAM / Grad-CAM heatmaps, or deconvnet / guided-backprop projections."""
+    import torch
+
+    from invert.analysis.plots import image_grid
+    from invert.encoders import build_encoder
+    from invert.errors import InvertError
+    from invert.io import prepare_out_dir, resolve_device, save_image
+    from invert.methods import GradCamModel, cam, deconvnet, grad_cam
+
+    if method not in ("cam", "grad-cam", "deconvnet", "guided"):
+        raise InvertError(f"unknown attribution method {method!r}: choose cam, grad-cam, deconvnet or guided")
+    dev = resolve_device(device)
+    x, paths = _targets(image, size)
+    x = x.to(dev)
+    out = prepare_out_dir(out, "results/methods", f"attribute-{method}-{model}-{layer}", overwrite)
+    t0 = time.perf_counter()
+    if method in ("cam", "grad-cam"):
+        cm = GradCamModel.build(model, layer, weights, seed=seed).to(dev)
+        res = (cam if method == "cam" else grad_cam)(cm, x, target)
+        overlays = [0.5 * x[i].cpu() + 0.5 * _heat(res.maps[i].cpu()) for i in range(len(x))]
+    else:
+        enc = build_encoder(model, layer, weights, seed=seed, input_size=size, device=dev)
+        res = deconvnet(enc, x, target, rule=method)
+        overlays = [_signed(res.raw[i].cpu()) for i in range(len(x))]
+    for i in range(len(x)):
+        save_image(overlays[i], out / f"{method}_{i}.png")
+        save_image(res.maps[i].cpu().expand(3, -1, -1), out / f"{method}_map_{i}.png")
+    torch.save({"maps": res.maps.cpu(), "raw": res.raw.cpu(), "classes": res.classes.cpu()}, out / "maps.pt")
+    label = "class" if method in ("cam", "grad-cam") else "channel"
+    figure = image_grid([[x[i].cpu() for i in range(len(x))], overlays], row_labels=["image", method],
+                        captions=[[Path(p).name for p in paths], [f"{label} {int(c)}" for c in res.classes]],
+                        title=f"{model} {layer} ({weights}) — {method}")
+    metrics = {"model": model, "layer": layer, "weights": weights, "method": method, "images": paths,
+               "explained": label, "indices": res.classes.tolist(), "scores": res.scores.tolist()}
+    settings = dict(model=model, layer=layer, weights=weights, method=method, images=paths, target=target, size=size, seed=seed)
+    _finish(out, "invert attribute", settings, metrics, figure, dev, time.perf_counter() - t0)
+
+
+def _heat(m: Any) -> Any:
+    """A [0, 1] map as an RGB heat colour (matplotlib's inferno)."""
+    import matplotlib
+    import torch
+
+    return torch.from_numpy(matplotlib.colormaps["inferno"](m.numpy())[..., :3]).permute(2, 0, 1).float()
+
+
+def _signed(p: Any) -> Any:
+    """A signed projection (C, H, W) shown around grey: 0.5 + p / (2 max|p|)."""
+    return 0.5 + p / (2 * p.abs().max().clamp_min(1e-12))
+
+
+def attack(
+    model: str = typer.Option("resnet50", help="Classifier (`invert models`); attacked through its logits."),
+    weights: str = typer.Option("untrained", help="untrained | imagenet/trained | state-dict path."),
+    image: Optional[List[Path]] = typer.Option(None, "--image", help="Image (repeatable). Default: the embedded photograph."),
+    method: str = typer.Option("pgd", help="fgsm | pgd."),
+    eps: float = typer.Option(4 / 255, help="L∞ budget in pixel units (4/255 ≈ 0.0157)."),
+    steps: int = typer.Option(10, help="PGD steps."),
+    step_size: Optional[float] = typer.Option(None, help="PGD step (default 2.5·ε/steps)."),
+    target: Optional[int] = typer.Option(None, help="Targeted attack: the class to force (default: untargeted)."),
+    size: int = typer.Option(224, help="Image side in pixels."),
+    seed: int = typer.Option(0, help="Seed of the untrained weights and PGD's random start."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
+    out: Optional[Path] = typer.Option(None, help=_OUT_HELP),
+    overwrite: bool = typer.Option(False, help="Replace results in an existing --out folder."),
+) -> None:
+    """Adversarial examples: the smallest L∞ change (FGSM or PGD) that flips the classifier."""
+    from invert.analysis.plots import image_grid
+    from invert.encoders import build_encoder, get_spec
+    from invert.io import prepare_out_dir, resolve_device, save_image
+    from invert.methods import attack as run_attack
+
+    dev = resolve_device(device)
+    x, paths = _targets(image, size)
+    x = x.to(dev)
+    logits_layer = "fc" if "fc" in get_spec(model).aliases else "node:" + _last_node(model)
+    clf = build_encoder(model, logits_layer, weights, seed=seed, input_size=size, device=dev)
+    out = prepare_out_dir(out, "results/methods", f"attack-{method}-{model}", overwrite)
+    t0 = time.perf_counter()
+    res = run_attack(clf, x, method=method, eps=eps, steps=steps, step_size=step_size, target=target, seed=seed)
+    diffs = [_signed(res.images[i] - x[i].cpu()) for i in range(len(x))]
+    for i in range(len(x)):
+        save_image(res.images[i], out / f"adversarial_{i}.png")
+    figure = image_grid([[x[i].cpu() for i in range(len(x))], list(res.images), diffs], row_labels=["image", "adversarial", "change (scaled)"],
+                        captions=[[f"class {int(c)}" for c in res.clean_class],
+                                  [f"class {int(c)} ({float(p):.2f})" for c, p in zip(res.adversarial_class, res.confidence)],
+                                  [f"L∞ {float(v):.4f}" for v in res.linf]],
+                        title=f"{model} ({weights}) — {method.upper()} ε={eps:.4g}" + (f", target {target}" if target is not None else ""))
+    settings = dict(model=model, weights=weights, images=paths, method=method, eps=eps, steps=steps, step_size=step_size,
+                    target=target, size=size, seed=seed)
+    _finish(out, "invert attack", settings, {"model": model, "weights": weights, "images": paths, **res.summary()}, figure, dev,
+            time.perf_counter() - t0)
+
+
+def _last_node(model: str) -> str:
+    from invert.encoders import get_spec
+    from invert.encoders.registry import graph_nodes
+
+    return graph_nodes(get_spec(model).build().eval())[-1]
