@@ -23,32 +23,37 @@ def _per_sample(t: torch.Tensor) -> tuple[int, ...]:
     return tuple(range(1, t.dim()))
 
 
-class Objective:
-    """A named, weighted per-sample loss; supports ``+``, ``*`` by a scalar and ``-``."""
+class Composable:
+    """A named callable returning a per-sample tensor that adds, scales and negates like a number
+    (lucent style). :class:`Objective` and the ascent :class:`~invert.methods.ascent.Score` are two kinds."""
 
-    def __init__(self, fn: Reduce, name: str):
+    def __init__(self, fn: Callable[..., torch.Tensor], name: str):
         self.fn = fn
         self.name = name
 
-    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.fn(pred, target)
+    def __call__(self, *args: torch.Tensor) -> torch.Tensor:
+        return self.fn(*args)
 
-    def __add__(self, other: "Objective") -> "Objective":
-        return Objective(lambda p, t: self(p, t) + other(p, t), f"{self.name} + {other.name}")
+    def __add__(self, other: "Composable") -> "Composable":
+        return type(self)(lambda *a: self(*a) + other(*a), f"{self.name} + {other.name}")
 
-    def __mul__(self, w: float) -> "Objective":
-        return Objective(lambda p, t: w * self(p, t), f"{w:g}·{self.name}")
+    def __mul__(self, w: float) -> "Composable":
+        return type(self)(lambda *a: w * self(*a), f"{w:g}·{self.name}")
 
     __rmul__ = __mul__
 
-    def __neg__(self) -> "Objective":
+    def __neg__(self) -> "Composable":
         return -1.0 * self
 
-    def __sub__(self, other: "Objective") -> "Objective":
+    def __sub__(self, other: "Composable") -> "Composable":
         return self + (-other)
 
     def __repr__(self) -> str:
-        return f"Objective({self.name})"
+        return f"{type(self).__name__}({self.name})"
+
+
+class Objective(Composable):
+    """A named, weighted per-sample loss ``(pred, target) -> (B,)``; supports ``+``, ``*`` by a scalar and ``-``."""
 
 
 def l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -48,6 +48,13 @@ def test_multiple_images_and_restarts(cli, tmp_path, shared):
     assert {"target_0.png", "target_1.png", "reconstruction_0_r0.png", "reconstruction_1_r1.png"} <= names
     m = json.loads((out / "metrics.json").read_text())
     assert len(m["runs"]) == 4 and len(m["m_g"]) == 2
+    chunked = tmp_path / "chunked"  # one image per pass: the same numbers (float rounding aside)
+    r = cli("run", "--model", "cifar_resnet20", "--layer", "conv2", "--size", "32", "--iterations", "5", "--restarts", "2",
+            "--image", imgs[0], "--image", imgs[1], "--out", chunked, "--quiet", "--chunk", "1")
+    assert r.code == 0, r.err
+    c = json.loads((chunked / "metrics.json").read_text())
+    assert json.loads((chunked / "config.json").read_text())["inversion"]["chunk"] == 1
+    assert [x["m_g"] for x in c["runs"]] == pytest.approx([x["m_g"] for x in m["runs"]], rel=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -64,6 +71,8 @@ def test_multiple_images_and_restarts(cli, tmp_path, shared):
         (["--preset", "fancy"], "unknown preset"),
         (["--restarts", "0"], "--restarts must be at least 1"),
         (["--dtype", "float16x"], "unknown dtype"),
+        (["--chunk", "-1"], "chunk must be ≥ 0"),
+        (["--objective", "gramm"], "unknown objective"),
         (["--optimizer", "gd", "--lr", "1e38", "--no-clamp", "--schedule", "constant"], "diverged"),
     ],
 )

@@ -19,6 +19,7 @@ from invert.encoders.base import Encoder
 from invert.errors import InvertError
 from invert.inversion.inverter import Initializer
 from invert.inversion.schedules import Schedule
+from invert.objectives import Composable
 from invert.priors import Prior
 from invert.progress import ProgressBar
 
@@ -26,32 +27,8 @@ StepTransform = Callable[[torch.Tensor, int, int], torch.Tensor]
 ASCENT_OPTIMIZERS = ("gd", "normalized", "adam")
 
 
-class Score:
+class Score(Composable):
     """A named per-sample score of an activation ``(B, C, ...) -> (B,)`` to maximise; adds and scales."""
-
-    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], name: str):
-        self.fn = fn
-        self.name = name
-
-    def __call__(self, activation: torch.Tensor) -> torch.Tensor:
-        return self.fn(activation)
-
-    def __add__(self, other: "Score") -> "Score":
-        return Score(lambda a: self(a) + other(a), f"{self.name} + {other.name}")
-
-    def __mul__(self, w: float) -> "Score":
-        return Score(lambda a: w * self(a), f"{w:g}·{self.name}")
-
-    __rmul__ = __mul__
-
-    def __neg__(self) -> "Score":
-        return -1.0 * self
-
-    def __sub__(self, other: "Score") -> "Score":
-        return self + (-other)
-
-    def __repr__(self) -> str:
-        return f"Score({self.name})"
 
 
 def _check_channel(a: torch.Tensor, c: int) -> None:
