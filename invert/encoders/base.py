@@ -36,7 +36,7 @@ class Encoder(nn.Module):
 
     ``body`` maps the (optionally normalised) input to the layer's activation. ``node`` is
     the graph node the layer name resolved to; ``input_shape`` is (C, H, W) without batch.
-    ``channels_last`` feeds convolutions NHWC images (``None``: on the CPU only, where oneDNN's
+    ``channels_last`` feeds convolutions NHWC images (``None``: float32 on the CPU only, where oneDNN's
     NHWC kernels make max-pooling ~15× and a ResNet-50 conv2 iteration ~15 % faster).
     Outputs may then be NHWC-strided: use ``reshape``, not ``view``.
     """
@@ -92,7 +92,9 @@ class Encoder(nn.Module):
     def _uses_channels_last(self, x: torch.Tensor) -> bool:
         if x.dim() != 4 or not self._has_conv:
             return False
-        return x.device.type == "cpu" if self.channels_last is None else self.channels_last
+        if self.channels_last is None:  # measured: faster for float32 on the CPU, slower for float64 (58 vs 50 ms)
+            return x.device.type == "cpu" and x.dtype == torch.float32
+        return self.channels_last
 
     @property
     def device(self) -> torch.device:
