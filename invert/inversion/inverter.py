@@ -308,7 +308,8 @@ class Inverter:
     def _finish(self, x, goal_b, tgt_b, m_s, m_s_std, last_loss, below_at, steps_done, t0, history, n, r, interrupted) -> InversionResult:
         with torch.no_grad():
             xf = x.detach()
-            out = self.encoder(xf)
+            size = self.chunk_size(len(xf), goal_b)  # the same cap on images per pass as the loop
+            out = torch.cat([self.encoder(xf[i:i + size]) for i in range(0, len(xf), size)])
             mg = flat_l2(out, goal_b).cpu()
             per = self.objective(out, goal_b)
             for p in self.priors:
