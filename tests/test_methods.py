@@ -133,16 +133,32 @@ def test_cam_refuses_a_fully_connected_head():
 # ---------------------------------------------------------------------------------------------- deconvnet
 
 
+class _TwoConvs(nn.Module):
+    """conv → ReLU → conv, with the ReLU written as a module, a function or a tensor method."""
+
+    def __init__(self, relu: str):
+        super().__init__()
+        self.c1, self.act, self.c2 = nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 5, 3, padding=1)
+        self.relu = relu
+
+    def forward(self, x):
+        h = self.c1(x)
+        h = {"module": self.act, "function": F.relu, "method": lambda t: t.relu()}[self.relu](h)
+        return self.c2(h)
+
+
+@pytest.mark.parametrize("relu", ["module", "function", "method"])
 @pytest.mark.parametrize("rule", ["deconvnet", "guided"])
-def test_deconvnet_and_guided_backprop_by_hand(rule):
+def test_deconvnet_and_guided_backprop_by_hand(rule, relu):
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 5, 3, padding=1)).double()
-    enc = encoder_from_module(net, "2", dtype=torch.float64)
+    model = _TwoConvs(relu).double()
+    net = [model.c1, None, model.c2]
+    enc = encoder_from_module(model, "c2", dtype=torch.float64)
     x = torch.rand(2, 3, 6, 6, dtype=torch.float64)
     res = deconvnet(enc, x, channel=2, rule=rule, position="all")
     with torch.no_grad():
         pre = net[0](x)
-        act = net[2](net[1](pre))
+        act = net[2](pre.clamp_min(0))
         seed = torch.zeros_like(act)
         seed[:, 2] = act[:, 2]
         g = F.conv_transpose2d(seed, net[2].weight, padding=1).clamp_min(0)

@@ -141,13 +141,18 @@ class _RuleReLU(torch.autograd.Function):
         return g, None
 
 
+def rule_relu(x: torch.Tensor, guided: bool) -> torch.Tensor:
+    """ReLU with the deconvnet (``guided=False``) or guided-backprop backward; a plain function so FX graphs can call it."""
+    return _RuleReLU.apply(x, guided)
+
+
 class _RuleReLUModule(nn.Module):
     def __init__(self, guided: bool):
         super().__init__()
         self.guided = guided
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _RuleReLU.apply(x, self.guided)
+        return rule_relu(x, self.guided)
 
 
 RELU_FUNCTIONS = (torch.relu, F.relu, torch.relu_, F.relu_)
@@ -168,11 +173,11 @@ def backward_rule_copy(encoder: Encoder, rule: str) -> Encoder:
     if graph is not None:
         for node in graph.nodes:
             if node.op == "call_function" and node.target in RELU_FUNCTIONS:
-                node.target = _RuleReLU.apply
+                node.target = rule_relu
                 node.args, node.kwargs = (node.args[0], guided), {}
                 swapped += 1
             elif node.op == "call_method" and node.target in ("relu", "relu_"):
-                node.op, node.target = "call_function", _RuleReLU.apply
+                node.op, node.target = "call_function", rule_relu
                 node.args, node.kwargs = (node.args[0], guided), {}
                 swapped += 1
         enc.body.recompile()
