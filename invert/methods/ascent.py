@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from invert.encoders.base import Encoder
 from invert.errors import InvertError
-from invert.inversion.inverter import Initializer
+from invert.inversion.inverter import Initializer, StepTransform
 from invert.inversion.schedules import Schedule
 from invert.objectives import Composable
 from invert.priors import Prior
 from invert.progress import ProgressBar
 
-StepTransform = Callable[[torch.Tensor, int, int], torch.Tensor]
 ASCENT_OPTIMIZERS = ("gd", "normalized", "adam")
 
 
@@ -41,7 +40,7 @@ def channel(c: int) -> Score:
 
     def fn(a: torch.Tensor) -> torch.Tensor:
         _check_channel(a, c)
-        return a[:, c].reshape(a.shape[0], -1).mean(1)
+        return a[:, c].mean(tuple(range(1, a.dim() - 1))) if a.dim() > 2 else a[:, c]
 
     return Score(fn, f"channel {c}")
 
@@ -64,7 +63,7 @@ def neuron(c: int, y: int | None = None, x: int | None = None) -> Score:
 
 def layer_energy() -> Score:
     """½ mean of the squared activations — deep dream's "whatever this layer detects, more of it"."""
-    return Score(lambda a: 0.5 * a.pow(2).reshape(a.shape[0], -1).mean(1), "layer energy")
+    return Score(lambda a: 0.5 * a.pow(2).mean(tuple(range(1, a.dim()))), "layer energy")
 
 
 @dataclass
