@@ -8,22 +8,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from invert.encoders import build_encoder  # noqa: E402
-from invert.experiments._support import report_image  # noqa: E402
-from invert.experiments.mlp_width import plain_gd  # noqa: E402
+from invert.experiments.mlp_width import mlp_sweep  # noqa: E402
 from invert.experiments.registry import ExperimentContext, Verdict, experiment  # noqa: E402
 from invert.inversion import invert  # noqa: E402
 
 
 @experiment("mlp-depth", "Fig. 8: deeper square linear MLPs are inverted more slowly by gradient descent but still converge.", "Badger §4.2, fig. 8")
 def run(ctx: ExperimentContext) -> Verdict:
-    size = ctx.params.get("size", 8 if ctx.quick else 29)
-    n = 3 * size * size
-    p = {"size": size, "depths": [1, 2, 3, 4] if ctx.quick else [1, 2, 3, 4, 5, 6], "iterations": 1500 if ctx.quick else 20000,
-         "lr": 0.003 if ctx.quick else 0.001, "record_every": 25 if ctx.quick else 200, "early_fraction": 0.2}
-    p.update(ctx.params)
-    ctx.params.update(p)
-    img, _ = report_image(size)
-    cfg = plain_gd(p["iterations"], p["lr"], size, ctx.seed, p["record_every"])
+    p, n, img, _, cfg = mlp_sweep(ctx, {"depths": [1, 2, 3, 4] if ctx.quick else [1, 2, 3, 4, 5, 6], "early_fraction": 0.2})
+    size = p["size"]
     rows, curves = [], {}
     early_it = p["early_fraction"] * p["iterations"]
     for d in p["depths"]:

@@ -20,16 +20,23 @@ def plain_gd(iterations: int, lr: float, size: int, seed: int, record_every: int
                            iterations=iterations, size=size, seed=seed, record_every=record_every)
 
 
-@experiment("mlp-width", "Figs. 6–7: m_i after a fixed budget falls as the first hidden width passes the input size.", "Badger §4.1, figs. 6–7")
-def run(ctx: ExperimentContext) -> Verdict:
+def mlp_sweep(ctx: ExperimentContext, sweep: dict) -> tuple[dict, int, object, str, InversionConfig]:
+    """The MLP sweeps' shared set-up: settings (report image size, budget, lr) merged with ``sweep`` and the
+    user's params, input dimension n = 3·size², the report image, and the plain-GD config."""
     size = ctx.params.get("size", 8 if ctx.quick else 29)
-    n = 3 * size * size
-    p = {"size": size, "width_factors": [0.5, 1.0, 1.6] if ctx.quick else [0.4, 0.8, 1.0, 1.25, 1.6], "iterations": 1500 if ctx.quick else 20000,
-         "lr": 0.003 if ctx.quick else 0.001, "record_every": 25 if ctx.quick else 200, "plateau_tolerance": 0.02}
+    p = {"size": size, "iterations": 1500 if ctx.quick else 20000, "lr": 0.003 if ctx.quick else 0.001,
+         "record_every": 25 if ctx.quick else 200, **sweep}
     p.update(ctx.params)
     ctx.params.update(p)
     img, name = report_image(size)
-    cfg = plain_gd(p["iterations"], p["lr"], size, ctx.seed, p["record_every"])
+    return p, 3 * size * size, img, name, plain_gd(p["iterations"], p["lr"], size, ctx.seed, p["record_every"])
+
+
+@experiment("mlp-width", "Figs. 6–7: m_i after a fixed budget falls as the first hidden width passes the input size.", "Badger §4.1, figs. 6–7")
+def run(ctx: ExperimentContext) -> Verdict:
+    p, n, img, name, cfg = mlp_sweep(ctx, {"width_factors": [0.5, 1.0, 1.6] if ctx.quick else [0.4, 0.8, 1.0, 1.25, 1.6],
+                                          "plateau_tolerance": 0.02})
+    size = p["size"]
     rows, curves = [], {}
     for f in p["width_factors"]:
         w = int(round(f * n))
