@@ -10,6 +10,7 @@ from invert.encoders.registry import (
     get_spec,
     layer_table,
     load_state_dict_file,
+    register_family,
     register_model,
     resolve_layer,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "layer_table",
     "load_state_dict_file",
     "mlp_spec",
+    "register_family",
     "register_model",
     "resolve_layer",
 ]

@@ -25,7 +25,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from invert.encoders.registry import ModelSpec, register_model
+from invert.encoders.registry import ModelSpec, register_family, register_model
 from invert.errors import InvertError
 
 DEFAULT_INPUT_SHAPE: tuple[int, int, int] = (3, 29, 29)
@@ -169,4 +169,5 @@ def mlp_spec(name: str) -> ModelSpec:
     return _spec(name, p["input_shape"], p["widths"], p["bias"], p["activation"])  # type: ignore[arg-type]
 
 
-register_model(mlp_spec("mlp"))  # listed by `invert models`; every other mlp-… name is parsed on demand
+register_model(mlp_spec("mlp"))  # listed by `invert models`
+register_family("mlp", mlp_spec)  # every other mlp-… name is parsed on demand

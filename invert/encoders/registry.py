@@ -56,12 +56,33 @@ class ModelSpec:
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
+#: Parametric model families: a name prefix and the factory that turns a full name into a spec.
+_FAMILIES: dict[str, Callable[[str], ModelSpec]] = {}
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
     """Add a model to the registry (later registration of the same name replaces it)."""
     _REGISTRY[spec.name] = spec
     return spec
+
+
+def register_family(prefix: str, factory: Callable[[str], ModelSpec]) -> None:
+    """Route every model name starting with ``prefix`` (``mlp``, ``timm:``) to ``factory(name)``.
+
+    Families let parametric or external model zoos plug in without the registry naming them.
+    """
+    _FAMILIES[prefix] = factory
+
+
+def families() -> list[str]:
+    """The registered family prefixes."""
+    return sorted(_FAMILIES)
+
+
+def _family_for(name: str) -> Callable[[str], ModelSpec] | None:
+    """The factory of the longest registered prefix of ``name``, if any."""
+    hits = [p for p in _FAMILIES if name.startswith(p)]
+    return _FAMILIES[max(hits, key=len)] if hits else None
 
 
 def _torchvision_names() -> list[str]:
@@ -77,10 +98,9 @@ def get_spec(name: str) -> ModelSpec:
     """The :class:`ModelSpec` for ``name``; torchvision classifiers are specified on demand."""
     if name in _REGISTRY:
         return _REGISTRY[name]
-    if name.startswith("mlp"):  # parametric fully connected encoders, e.g. mlp-2523x3-relu
-        from invert.encoders.mlp import mlp_spec
-
-        return mlp_spec(name)
+    factory = _family_for(name)
+    if factory is not None:  # parametric families, e.g. mlp-2523x3-relu
+        return factory(name)
     if name in _torchvision_names():
         aliases = RESNET_ALIASES if name.startswith(("resnet", "wide_resnet", "resnext")) else {}
         return ModelSpec(
