@@ -185,7 +185,8 @@ def experiment_run(
 
     verdict, folder = run_experiment(name, quick=quick, out=out, seed=seed, device=resolve_device(device), overwrite=overwrite)
     console.print(f"[bold]{name}[/bold]: {verdict.measured}")
-    console.print(f"claim {'[green]HELD[/green]' if verdict.held else '[red]NOT REPRODUCED[/red]'} — {folder}/summary.md")
+    colour = {True: "green", False: "red", None: "yellow"}[verdict.held]
+    console.print(f"claim [{colour}]{verdict.outcome}[/{colour}] — {folder}/summary.md")
 
 
 def _register_extensions() -> None:

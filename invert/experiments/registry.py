@@ -19,14 +19,35 @@ from invert.errors import InvertError
 from invert.io import environment_info, prepare_out_dir, write_csv, write_json, write_text
 
 
+HELD, NOT_REPRODUCED, INCONCLUSIVE = "HELD", "NOT REPRODUCED", "INCONCLUSIVE"
+
+
 @dataclass
 class Verdict:
-    """The report's claim, what was measured here, and whether the claim held (decided from the data)."""
+    """The source's claim, what was measured here, and whether the claim held (decided from the data).
+
+    ``held`` is True (HELD), False (NOT REPRODUCED) or None (INCONCLUSIVE: the setup cannot test the
+    claim — unconverged inversions, a stand-in model lacking the property, too few samples).
+    ``criterion`` states the decision rule in words and numbers; ``parts`` splits a claim with
+    separately judged halves (e.g. a direction and a magnitude), each a Verdict of its own.
+    """
 
     claim: str
     measured: str
-    held: bool
+    held: bool | None
     details: dict[str, Any] = field(default_factory=dict)
+    criterion: str = ""
+    parts: list["Verdict"] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        """HELD, NOT REPRODUCED or INCONCLUSIVE."""
+        return INCONCLUSIVE if self.held is None else HELD if self.held else NOT_REPRODUCED
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: claim, criterion, measured, outcome, held, details and the parts."""
+        return {"claim": self.claim, "criterion": self.criterion, "measured": self.measured, "outcome": self.outcome,
+                "held": self.held, "details": self.details, "parts": [p.to_dict() for p in self.parts]}
 
 
 @dataclass
@@ -122,7 +143,7 @@ def run_experiment(
         "environment": environment_info(ctx.device), "command": f"invert experiment run {name}" + (" --quick" if quick else ""),
     })
     write_text(folder / "summary.md", render_summary(exp, verdict, ctx, seconds))
-    write_json(folder / "verdict.json", {"claim": verdict.claim, "measured": verdict.measured, "held": verdict.held, "details": verdict.details})
+    write_json(folder / "verdict.json", verdict.to_dict())
     return verdict, folder
 
 
@@ -130,8 +151,12 @@ def render_summary(exp: Experiment, v: Verdict, ctx: ExperimentContext, seconds:
     lines = [
         f"# {exp.name}", "", exp.summary, "",
         f"**Claim** ({exp.issue_source or 'report'}): {v.claim}", "",
+        *([f"**Criterion:** {v.criterion}", ""] if v.criterion else []),
         f"**Measured** ({'quick' if ctx.quick else 'full'} setting, seed {ctx.seed}, {seconds:.1f} s on {ctx.device}): {v.measured}", "",
-        f"**Verdict:** {'HELD' if v.held else 'NOT REPRODUCED'} — decided from the data in this folder.", "",
+        f"**Verdict:** {v.outcome} — decided from the data in this folder.", "",
+        *[line for p in v.parts for line in (
+            f"- *{p.claim}* — criterion: {p.criterion or 'see above'}; measured: {p.measured}; **{p.outcome}**",)],
+        *([""] if v.parts else []),
         "Files: " + ", ".join(f"`{f}`" for f in sorted(set(ctx.files) | {'config.json', 'summary.md', 'verdict.json'})), "",
     ]
     return "\n".join(lines)
