@@ -7,11 +7,12 @@ import datetime as _dt
 import json
 import os
 import platform
-import tempfile
+import secrets
 import warnings
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import torch
 import torchvision
@@ -21,8 +22,15 @@ from torchvision.transforms import v2 as T
 from invert.errors import InvertError
 
 DEFAULT_IMAGE_NAME = "astronaut.jpg"
-# torchvision 0.29 marks its image codecs deprecated in favour of torchcodec; they still work and are what we use.
-warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning)
+
+
+@contextmanager
+def torchvision_codecs() -> Iterator[None]:
+    """Silence torchvision 0.29's deprecation notice for its image codecs (they work and are what we use), only here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision",
+                                category=DeprecationWarning)
+        yield
 
 
 def default_image_path() -> Path:
@@ -30,24 +38,88 @@ def default_image_path() -> Path:
     return Path(str(resources.files("invert") / "assets" / DEFAULT_IMAGE_NAME))
 
 
-def load_image(path: str | os.PathLike, size: int | None = None, resize: str = "crop") -> torch.Tensor:
+#: Largest image (width × height) read without being asked: a header claiming more is refused before decoding.
+DEFAULT_MAX_PIXELS = 100_000_000
+#: Images whose short side is below this many pixels are read with a warning (they carry little to invert).
+MIN_IMAGE_SIDE = 16
+
+
+def max_pixels_limit(max_pixels: int | None = None) -> int:
+    """The pixel limit: ``max_pixels`` if given, else $INVERT_MAX_PIXELS, else :data:`DEFAULT_MAX_PIXELS`."""
+    if max_pixels is not None:
+        return int(max_pixels)
+    env = os.environ.get("INVERT_MAX_PIXELS")
+    if not env:
+        return DEFAULT_MAX_PIXELS
+    try:
+        return int(float(env))
+    except ValueError:
+        raise InvertError(f"INVERT_MAX_PIXELS={env!r} is not a number — set it to a pixel count such as 400000000") from None
+
+
+def image_header_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file's header alone (PIL opens lazily), so huge images cost nothing to inspect."""
+    from PIL import Image, UnidentifiedImageError
+
+    bomb_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # our own limit applies below; PIL's would refuse before we can say the size
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except UnidentifiedImageError:
+        raise InvertError(f"cannot read image {path}: not an image file (expected PNG/JPEG/WebP/GIF)") from None
+    except Exception as exc:
+        raise InvertError(f"cannot read image {path}: its header is corrupt ({exc.__class__.__name__}: {exc})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = bomb_limit
+
+
+def load_image(path: str | os.PathLike, size: int | None = None, resize: str = "crop", max_pixels: int | None = None) -> torch.Tensor:
     """Read an image file as a float (3, H, W) tensor in [0, 1], optionally made ``size``×``size``.
 
     ``resize="crop"`` scales the short side to ``size`` and centre-crops (keeps aspect);
     ``resize="stretch"`` scales both sides to ``size`` (the reference code's choice).
+    Pixel values are scaled by the file's real bit depth (16-bit PNGs by 65535). An image larger
+    than ``max_pixels`` (default $INVERT_MAX_PIXELS or 100 million) is refused before decoding;
+    one whose short side is under 16 px is read with a warning; a truncated file is refused as such.
     """
     p = Path(path)
     if not p.exists():
         raise InvertError(f"image not found: {p} — check the path, or omit --image to use the embedded default")
     if p.is_dir():
         raise InvertError(f"image path is a folder: {p} — pass an image file (PNG/JPEG)")
-    try:
-        data = torchvision.io.read_file(str(p))
-        img = decode_image(data, mode=ImageReadMode.RGB)
-    except Exception as exc:  # torchvision raises RuntimeError with a C++ message
-        raise InvertError(f"cannot read image {p}: not a PNG/JPEG/WebP/GIF file torchvision can decode ({exc.__class__.__name__})") from None
-    img = img.float() / 255.0
+    width, height = image_header_size(p)
+    limit = max_pixels_limit(max_pixels)
+    if width * height > limit:
+        raise InvertError(f"image {p} is {width}×{height} = {width * height:,} pixels, over the limit of {limit:,} — "
+                          f"shrink it, or raise the limit with --max-pixels / INVERT_MAX_PIXELS")
+    if min(width, height) < MIN_IMAGE_SIDE:
+        warnings.warn(f"image {p} is only {width}×{height} px: it carries little detail"
+                      + (f" and is upsampled to {size}×{size}" if size is not None else ""), UserWarning, stacklevel=2)
+    img = _decode(p)
     return resize_image(img, size, resize) if size is not None else img
+
+
+def _decode(p: Path) -> torch.Tensor:
+    """Decode to a float (3, H, W) tensor in [0, 1], scaled by the file's bit depth: torchvision first, PIL for other formats."""
+    try:
+        with torchvision_codecs():
+            img = decode_image(torchvision.io.read_file(str(p)), mode=ImageReadMode.RGB)
+        return img.float() / float(torch.iinfo(img.dtype).max)  # uint8 → /255, 16-bit PNG (uint16) → /65535
+    except Exception:  # other formats, or a damaged file: PIL decodes the former and says what is wrong with the latter
+        pass
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(p) as im:
+            im.load()
+            if im.mode.startswith("I;16"):  # 16-bit greyscale (TIFF and others)
+                grey = torch.from_numpy(np.asarray(im).astype(np.float32) / 65535.0)
+                return grey.expand(3, *grey.shape).clone()
+            return torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1).float() / 255.0
+    except Exception as exc:
+        raise InvertError(f"cannot read image {p}: the file is truncated or corrupt ({exc}) — re-export or re-download it") from None
 
 
 def resize_image(img: torch.Tensor, size: int, mode: str = "crop") -> torch.Tensor:
@@ -72,23 +144,46 @@ def to_uint8(img: torch.Tensor) -> torch.Tensor:
 def save_image(img: torch.Tensor, path: str | os.PathLike) -> Path:
     """Write a (3, H, W) [0,1] image as PNG atomically."""
     path = Path(path)
-    with _atomic_path(path) as tmp:
+    with _atomic_path(path) as tmp, torchvision_codecs():
         torchvision.io.write_png(to_uint8(img), str(tmp))
     return path
 
 
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120, tight: bool = True) -> Path:
+    """Write a matplotlib figure as PNG atomically, then free it (works for pyplot and object-API figures)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png", **({"bbox_inches": "tight"} if tight else {}))
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # a no-op for figures pyplot does not manage
+    return path
+
+
 class _atomic_path:
-    """Context manager yielding a temporary path in the target's folder, renamed onto it on success."""
+    """Context manager yielding a temporary path in the target's folder, renamed onto it on success.
+
+    The temporary file is created with mode 0666 less the umask (0644 under umask 022), as any
+    other tool's files are — not mkstemp's 0600.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
 
     def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.path.suffix or ".tmp", dir=self.path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
-        return self.tmp
+        _make_dirs(self.path.parent)
+        for _ in range(100):
+            tmp = self.path.parent / f".{self.path.name}.{secrets.token_hex(4)}{self.path.suffix or '.tmp'}"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                continue
+            except PermissionError:
+                raise InvertError(f"cannot write in {self.path.parent}: permission denied — choose a folder you can write") from None
+            os.close(fd)
+            self.tmp = tmp
+            return tmp
+        raise InvertError(f"cannot create a temporary file beside {self.path}")  # pragma: no cover
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
@@ -109,21 +204,39 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.tolist()
+def _plain(obj: Any, where: str, non_finite: dict[str, str]) -> Any:
+    """``obj`` as plain JSON values: tensors/numpy to lists or numbers, paths to text, NaN/±inf to None (noted by path)."""
+    if isinstance(obj, float):
+        if obj != obj or obj in (float("inf"), float("-inf")):
+            non_finite[where or "."] = repr(obj)
+            return None
+        return obj
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v, f"{where}.{k}" if where else str(k), non_finite) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v, f"{where}[{i}]", non_finite) for i, v in enumerate(obj)]
     if isinstance(obj, Path):
         return str(obj)
+    if hasattr(obj, "tolist"):  # tensors and numpy arrays/scalars
+        return _plain(obj.tolist(), where, non_finite)
     if hasattr(obj, "item"):
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
+        return _plain(obj.item(), where, non_finite)
     return str(obj)
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:
-    """Write JSON atomically (tensors, numpy values and paths converted)."""
-    return write_text(path, json.dumps(data, indent=2, default=_json_default, allow_nan=True) + "\n")
+    """Write strict JSON atomically (tensors, numpy values and paths converted).
+
+    NaN and ±inf, which strict parsers reject, are written as ``null``; a dict then gains a
+    ``non_finite`` field mapping each such value's path (``runs[0].m_g``) to what it was (``inf``).
+    """
+    non_finite: dict[str, str] = {}
+    plain = _plain(data, "", non_finite)
+    if non_finite and isinstance(plain, dict):
+        plain["non_finite"] = {**(plain.get("non_finite") or {}), **non_finite}
+    return write_text(path, json.dumps(plain, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
 
 
 def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]], fieldnames: Iterable[str] | None = None) -> Path:
@@ -147,10 +260,82 @@ def _csv_value(v: Any) -> Any:
     return v
 
 
-def prepare_out_dir(out: str | os.PathLike | None, default_parent: str | os.PathLike, stem: str, overwrite: bool) -> Path:
-    """The folder a run writes to; refuse a non-empty existing one unless ``overwrite``.
+#: Files whose presence marks a folder as invert's results (``config.json`` is every command's manifest; the rest are older names).
+RESULT_MARKERS = ("config.json", "metrics.json", "run.json", "summary.json", "comparison.json", "verdict.json")
+#: What ``--overwrite`` clears from a results folder before a new run writes into it (top level only).
+RESULT_SUFFIXES = (".png", ".json", ".csv", ".md", ".pt", ".txt", ".npz", ".npy", ".pdf", ".svg")
+LOCK_NAME = ".invert.lock"
+_LOCKS: dict[Path, int] = {}
 
-    Without ``out``, a fresh timestamped folder ``default_parent/<time>-<stem>`` is made.
+
+def _make_dirs(path: Path) -> None:
+    """``mkdir -p`` that says in one line why it cannot (permission, a file in the way)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except PermissionError:
+        raise InvertError(f"cannot create folder {path}: permission denied — choose an --out you can write") from None
+    except (FileExistsError, NotADirectoryError):
+        raise InvertError(f"cannot create folder {path}: a file is in the way — choose another --out") from None
+    except OSError as exc:
+        raise InvertError(f"cannot create folder {path}: {exc.strerror} — choose another --out") from None
+
+
+def _contents(path: Path) -> list[Path]:
+    """What a folder holds, ignoring invert's own hidden bookkeeping (the lock file)."""
+    return [p for p in path.iterdir() if not p.name.startswith(".invert")]
+
+
+def lock_folder(path: str | os.PathLike) -> Path:
+    """Hold an exclusive lock on ``path`` for this process, so a second run on the same folder refuses.
+
+    The lock (an ``fcntl`` lock on ``path/.invert.lock``) ends with :func:`release_folder` or the process.
+    """
+    path = Path(path)
+    key = path.resolve()
+    if key in _LOCKS:
+        return path
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - no advisory locks on this platform
+        return path
+    try:
+        fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:
+        raise InvertError(f"cannot write in {path}: permission denied — choose an --out you can write") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise InvertError(f"output folder {path} is in use by another invert run — wait for it to finish, "
+                          f"or choose another --out") from None
+    _LOCKS[key] = fd
+    return path
+
+
+def release_folder(path: str | os.PathLike | None = None) -> None:
+    """Release this process's lock on ``path`` (every lock it holds when ``None``)."""
+    keys = list(_LOCKS) if path is None else [Path(path).resolve()]
+    for key in keys:
+        fd = _LOCKS.pop(key, None)
+        if fd is not None:
+            os.close(fd)
+
+
+def clear_results(path: str | os.PathLike) -> list[Path]:
+    """Remove an earlier run's result files (top level, :data:`RESULT_SUFFIXES`) so none is left stale; returns them."""
+    gone = [p for p in _contents(Path(path)) if p.is_file() and p.suffix in RESULT_SUFFIXES]
+    for p in gone:
+        p.unlink()
+    return gone
+
+
+def prepare_out_dir(out: str | os.PathLike | None, default_parent: str | os.PathLike, stem: str, overwrite: bool) -> Path:
+    """The folder a run writes to: made, writable, locked for this process, and empty of earlier results.
+
+    Without ``out``, a fresh timestamped folder ``default_parent/<time>-<stem>`` is made. An
+    existing non-empty ``out`` is refused unless ``overwrite``; with it, the earlier run's result
+    files are removed first — only in a folder invert wrote (one holding ``config.json`` or an
+    older manifest), never in a folder of other files. A folder another run is writing is refused.
     """
     if out is None:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -163,9 +348,22 @@ def prepare_out_dir(out: str | os.PathLike | None, default_parent: str | os.Path
         path = Path(out)
         if path.exists() and not path.is_dir():
             raise InvertError(f"--out {path} is a file, not a folder — choose another path")
-        if path.exists() and any(path.iterdir()) and not overwrite:
+    _make_dirs(path)
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InvertError(f"cannot write in {path}: permission denied — choose an --out you can write")
+    lock_folder(path)
+    try:
+        held = _contents(path)
+        if held and not overwrite:
             raise InvertError(f"output folder {path} already holds results — pass --overwrite to replace them, or choose another --out")
-    path.mkdir(parents=True, exist_ok=True)
+        if held and not any((path / m).is_file() for m in RESULT_MARKERS):
+            raise InvertError(f"output folder {path} holds files invert did not write (no config.json) — "
+                              f"--overwrite only replaces invert results: choose an empty or new --out")
+        if held:
+            clear_results(path)
+    except BaseException:
+        release_folder(path)
+        raise
     return path
 
 
