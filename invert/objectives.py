@@ -77,9 +77,17 @@ def cosine(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def normalized_l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """‖Φ(x) − Φ₀‖² / ‖Φ₀‖² per sample — Mahendran & Vedaldi (2015), eq. 2."""
+    """‖Φ(x) − Φ₀‖² / ‖Φ₀‖² per sample — Mahendran & Vedaldi (2015), eq. 2 — and scale-free.
+
+    Both sides are divided by max|Φ₀| first, so activations of 1e-12 or 1e8 (untrained
+    efficientnet, resnet152) give the same loss and gradient direction as activations of 1,
+    with no fixed ε. An all-zero target falls back to ‖Φ(x)‖².
+    """
     dims = _per_sample(pred)
-    return (pred - target).pow(2).sum(dims) / target.pow(2).sum(dims).clamp_min(1e-12)
+    scale = target.detach().abs().amax(dims, keepdim=True)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    den = (target / scale).pow(2).sum(dims)
+    return ((pred - target) / scale).pow(2).sum(dims) / torch.where(den > 0, den, torch.ones_like(den))
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,6 @@ All distances are Frobenius (flattened L2) norms per sample, as in the report.
 
 from __future__ import annotations
 
-import kornia
 import torch
 
 from invert.encoders.base import Encoder
@@ -31,16 +30,21 @@ def input_distance(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def shifted_distance(
     encoder: Encoder,
     images: torch.Tensor,
-    sigma: float = 1 / 20,
-    draws: int = 3,
+    sigma: float | None = None,
+    draws: int | None = None,
     generator: torch.Generator | None = None,
     target_embedding: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """m_s = ‖O(a + N(0, σ)) − O(a)‖₂ (eqs. 7–8): mean and standard deviation over ``draws`` per image.
 
-    The shifted input is not clamped, as in the report. Noise is drawn on the CPU from
-    ``generator`` so CPU and GPU runs see the same shifts.
+    ``sigma``/``draws`` default to :class:`~invert.inversion.InversionConfig`'s ``ms_sigma`` (1/20)
+    and ``ms_draws``. The shifted input is not clamped, as in the report. Noise is drawn on the
+    CPU from ``generator`` so CPU and GPU runs see the same shifts.
     """
+    from invert.inversion.config import InversionConfig  # here: the inversion package imports this module
+
+    sigma = InversionConfig.ms_sigma if sigma is None else sigma
+    draws = InversionConfig.ms_draws if draws is None else draws
     if draws < 1:
         raise ValueError("draws must be at least 1")
     ref = encoder(images) if target_embedding is None else target_embedding
@@ -64,5 +68,7 @@ def ssim(x: torch.Tensor, target: torch.Tensor, window: int = 11) -> torch.Tenso
     """Mean SSIM per sample (kornia, Gaussian window ``window``, data range 1)."""
     window = min(window, x.shape[-1] - (1 - x.shape[-1] % 2), x.shape[-2] - (1 - x.shape[-2] % 2))
     window = max(window if window % 2 else window - 1, 3)
+    import kornia  # here, not at import: keeps `invert --help` fast
+
     m = kornia.metrics.ssim(x.clamp(0, 1), target, window, max_val=1.0)
     return m.reshape(m.shape[0], -1).mean(1)

@@ -8,7 +8,9 @@ from typing import Any
 from invert.errors import InvertError
 from invert.settings import updated
 
-OPTIMIZERS = ("gd", "sgd", "adam", "lbfgs")
+#: Update rules of the shared optimisation loop (:mod:`invert.inversion.loop`): ``gd`` (eq. 4), ``sgd`` (momentum),
+#: ``adam``, ``lbfgs``, ``normalized`` (x ← x − η g / mean|g| per image, deep dream's rule).
+OPTIMIZERS = ("gd", "sgd", "adam", "lbfgs", "normalized")
 INITS = ("normal", "uniform", "constant", "image")
 
 

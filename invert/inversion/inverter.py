@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -19,35 +20,45 @@ from invert.analysis.metrics import flat_l2, psnr, shifted_distance, ssim
 from invert.encoders.base import Encoder, same_layout
 from invert.errors import InvertError
 from invert.inversion.config import InversionConfig
+from invert.inversion.loop import (
+    CPU_CHUNK_BYTES,
+    Callback,
+    Descent,
+    InversionDiverged,
+    LoopState,
+    Problem,
+    StepTransform,
+    chunk_size,
+)
 from invert.inversion.schedules import Schedule
 from invert.inversion.steps import Blur, Clamp
 from invert.objectives import Objective, make_objective
 from invert.priors import Prior, alpha_prior, l2_prior, tv_prior
-from invert.progress import ProgressBar
 
-StepTransform = Callable[[torch.Tensor, int, int], torch.Tensor]
-#: Automatic chunking on the CPU keeps one chunk's layer output under this many bytes: bigger
-#: batches of early-layer activations spill the cache and cost more per image than one at a time.
-CPU_CHUNK_BYTES = 8 * 2**20
-Callback = Callable[[int, int, dict[str, float]], None]
+__all__ = [
+    "CPU_CHUNK_BYTES", "ActivationScaleWarning", "Callback", "Initializer", "InversionDiverged", "InversionResult",
+    "Inverter", "StepTransform", "build_inverter", "invert", "line_search_lr",
+]
+
+#: The defaults every part below falls back to: one source of truth, :class:`InversionConfig`.
+DEFAULTS = InversionConfig()
+#: Root-mean-square target activation ‖O(a)‖/√n outside this range draws an :class:`ActivationScaleWarning`:
+#: Adam's ε (1e-8) swamps gradients of tiny activations, and huge ones overflow float32 losses.
+SANE_ACTIVATION_RMS = (1e-4, 1e4)
 
 
-class InversionDiverged(InvertError):
-    """The loss became NaN/inf; carries the partial result so nothing is lost."""
-
-    def __init__(self, message: str, result: "InversionResult | None" = None):
-        super().__init__(message)
-        self.result = result
+class ActivationScaleWarning(UserWarning):
+    """The layer's activations are so small or large that optimisers' fixed constants distort the run."""
 
 
 @dataclass
 class Initializer:
     """Starting images: ``normal`` N(mean, std) (the report's N(0.7, 1/20)), ``uniform`` [0,1),
-    ``constant`` (mean), or ``image`` (a given tensor, broadcast over the batch)."""
+    ``constant`` (mean), or ``image`` (a given tensor, broadcast over the batch). Defaults: :class:`InversionConfig`'s."""
 
-    kind: str = "normal"
-    mean: float = 0.7
-    std: float = 0.05
+    kind: str = DEFAULTS.init
+    mean: float = DEFAULTS.init_mean
+    std: float = DEFAULTS.init_std
     image: torch.Tensor | None = None
 
     def __call__(self, shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:
@@ -74,8 +85,10 @@ class Initializer:
 class InversionResult:
     """What an inversion produced and how it got there.
 
-    ``images`` is (N targets, R restarts, C, H, W); per-run metrics are (N, R); m_s is per
-    target. ``history`` holds one row per (recorded iteration, target, restart).
+    ``images`` is (N targets, R restarts, C, H, W); per-run metrics are (N, R); m_s and
+    ``target_norm`` (‖O(a)‖) are per target. ``below_ms_at`` is the first iteration whose
+    evaluated image had m_g < m_s (−1: never). ``history`` holds one row per (recorded
+    iteration, target, restart), plus a last row for the returned images.
     """
 
     images: torch.Tensor
@@ -92,16 +105,25 @@ class InversionResult:
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
     interrupted: bool = False
+    target_norm: torch.Tensor | None = None
 
     @property
     def best_restart(self) -> torch.Tensor:
         """Index of the restart with the smallest m_g, per target."""
         return self.m_g.argmin(1)
 
+    @property
+    def relative_m_g(self) -> torch.Tensor:
+        """m_g / ‖O(a)‖ per run (N, R): comparable across layers and models whatever their activation scale."""
+        norm = self.target_norm if self.target_norm is not None else torch.full((self.m_g.shape[0],), math.nan)
+        return self.m_g / norm[:, None]
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready metrics: per target and restart, plus the best restart's values."""
         n, r = self.m_g.shape
         best = self.best_restart
+        rel = self.relative_m_g
+        norm = [float(v) for v in (self.target_norm if self.target_norm is not None else torch.full((n,), math.nan))]
         per = []
         for i in range(n):
             for j in range(r):
@@ -113,227 +135,27 @@ class InversionResult:
                     "loss": float(self.loss[i, j]),
                     "below_ms": bool(self.m_g[i, j] < self.m_s[i]),
                     "below_ms_at": int(self.below_ms_at[i, j]),
+                    "target_norm": norm[i], "relative_m_g": float(rel[i, j]),
                 })
         pick = lambda t: [float(t[i, best[i]]) for i in range(n)]  # noqa: E731
         return {
             "m_g": pick(self.m_g), "m_s": [float(v) for v in self.m_s], "m_s_std": [float(v) for v in self.m_s_std],
             "m_i": pick(self.m_i), "psnr": pick(self.psnr), "ssim": pick(self.ssim),
             "below_ms": [bool(self.m_g[i, best[i]] < self.m_s[i]) for i in range(n)],
+            "target_norm": norm, "relative_m_g": pick(rel),
             "best_restart": [int(b) for b in best],
             "iterations": self.iterations, "seconds": round(self.seconds, 3),
             "interrupted": self.interrupted, "runs": per,
         }
 
 
-class Inverter:
-    """Gradient descent on the input image, composed from explicit parts.
-
-    Per iteration: forward the batch, loss = Σ_samples [objective(O(x), O(a)) + Σ priors(x)],
-    backward, optimiser step at ``lr(step)``, then each step transform (blur, clamp) in order.
-    The forward/backward runs in chunks of ``chunk`` images (0: the whole batch on an
-    accelerator; on the CPU, chunks whose layer output stays under :data:`CPU_CHUNK_BYTES`).
-    Problems are independent, so chunking changes speed and memory, not the gradient.
-    """
-
-    def __init__(
-        self,
-        encoder: Encoder,
-        objective: Objective,
-        *,
-        priors: Sequence[Prior] = (),
-        optimizer: str = "adam",
-        lr: Schedule = Schedule("constant", 0.05),
-        momentum: float = 0.9,
-        steps: Sequence[StepTransform] = (),
-        init: Initializer = Initializer(),
-        ms_sigma: float = 1 / 20,
-        ms_draws: int = 3,
-        chunk: int = 0,
-    ):
-        self.encoder = encoder
-        self.objective = objective
-        self.priors = list(priors)
-        self.optimizer = optimizer
-        self.lr = lr
-        self.momentum = momentum
-        self.steps = list(steps)
-        self.init = init
-        self.ms_sigma = ms_sigma
-        self.ms_draws = ms_draws
-        self.chunk = chunk
-
-    def chunk_size(self, batch: int, goal: torch.Tensor) -> int:
-        """Images per forward/backward pass for a batch whose layer outputs look like ``goal``."""
-        if self.chunk > 0:
-            return min(self.chunk, batch)
-        if goal.device.type != "cpu" or batch == 1:
-            return batch
-        most = max(1, CPU_CHUNK_BYTES // (goal[0].numel() * goal.element_size()))
-        return math.ceil(batch / math.ceil(batch / most))  # balanced chunks
-
-    def _make_optimizer(self, x: torch.Tensor) -> torch.optim.Optimizer:
-        lr0 = self.lr(0, 1)
-        if self.optimizer == "gd":
-            return torch.optim.SGD([x], lr=lr0, momentum=0.0)
-        if self.optimizer == "sgd":
-            return torch.optim.SGD([x], lr=lr0, momentum=self.momentum)
-        if self.optimizer == "adam":
-            return torch.optim.Adam([x], lr=lr0)
-        if self.optimizer == "lbfgs":
-            return torch.optim.LBFGS([x], lr=lr0, max_iter=1, history_size=20, line_search_fn="strong_wolfe")
-        raise InvertError(f"unknown optimizer {self.optimizer!r}")
-
-    def run(
-        self,
-        targets: torch.Tensor,
-        iterations: int,
-        *,
-        restarts: int = 1,
-        seed: int = 0,
-        record_every: int = 5,
-        stop_below_ms: bool = False,
-        callback: Callback | None = None,
-        progress: bool = False,
-    ) -> InversionResult:
-        """Invert each of ``targets`` (N, C, H, W in [0,1]) ``restarts`` times from seeded starts."""
-        if targets.dim() == 3:
-            targets = targets.unsqueeze(0)
-        enc = self.encoder
-        device, dtype = enc.device, enc.dtype
-        targets = targets.to(device=device, dtype=dtype)
-        n, r = targets.shape[0], restarts
-        gen = torch.Generator().manual_seed(seed)
-
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            goal = enc(targets)
-        m_s, m_s_std = shifted_distance(enc, targets, self.ms_sigma, self.ms_draws, gen, goal)
-        goal_b = same_layout(goal.repeat_interleave(r, 0), goal)
-        tgt_b = targets.repeat_interleave(r, 0)
-        ms_b = m_s.repeat_interleave(r, 0)
-
-        x0 = self.init((n * r, *targets.shape[1:]), gen).to(device=device, dtype=dtype)
-        x = x0.clone().requires_grad_(True)
-        opt = self._make_optimizer(x)
-        history: list[dict[str, float]] = []
-        below_at = torch.full((n * r,), -1, dtype=torch.long, device=device)
-        last_mg = torch.full((n * r,), math.inf, device=device)
-        last_loss = torch.full((n * r,), math.inf, device=device)
-        interrupted = False
-        step = 0
-        bar = ProgressBar("inverting", iterations, enabled=progress)
-        # On an accelerator, reading values back forces a sync: check for divergence (and update the
-        # progress text) only at recorded steps there; on the CPU it is free, so check every step.
-        sync_every = 1 if device.type == "cpu" else record_every
-
-        size = self.chunk_size(n * r, goal)
-        slices = [slice(i, i + size) for i in range(0, n * r, size)]
-
-        def closure() -> torch.Tensor:
-            grads, pers, mgs = [], [], []
-            for sl in slices:  # each chunk is a leaf of its own: no full-batch zero-filled slice gradients
-                xi = x.detach()[sl].requires_grad_(True)
-                out = enc(xi)
-                per = self.objective(out, goal_b[sl])
-                for p in self.priors:
-                    per = per + p(xi)
-                per.sum().backward()
-                grads.append(xi.grad)
-                pers.append(per.detach())
-                mgs.append(flat_l2(out.detach(), goal_b[sl]))
-            x.grad = grads[0] if len(grads) == 1 else torch.cat(grads)
-            closure.per = pers[0] if len(pers) == 1 else torch.cat(pers)  # type: ignore[attr-defined]
-            closure.mg = mgs[0] if len(mgs) == 1 else torch.cat(mgs)  # type: ignore[attr-defined]
-            return closure.per.sum()  # type: ignore[attr-defined]
-
-        try:
-            for step in range(iterations):
-                lr = float(self.lr(step, iterations))
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                record = step % record_every == 0
-                x_before = x.detach().clone() if record else None
-                opt.step(closure)
-                last_loss, last_mg = closure.per, closure.mg  # type: ignore[attr-defined]
-                below_at = torch.where((last_mg < ms_b) & (below_at < 0), step, below_at)
-                with torch.no_grad():
-                    for t in self.steps:
-                        x.copy_(t(x, step, iterations))
-                check = record or step % sync_every == 0 or step == iterations - 1
-                if check:
-                    self._check_finite(last_loss, x, step, lr)
-                if x_before is not None:
-                    mi = flat_l2(x_before, tgt_b).cpu()
-                    loss_c, mg_c, sig = last_loss.cpu(), last_mg.cpu(), self._sigma(step, iterations)
-                    for b in range(n * r):
-                        history.append({"iteration": step, "target": b // r, "restart": b % r, "loss": float(loss_c[b]),
-                                        "m_g": float(mg_c[b]), "m_i": float(mi[b]), "m_s": float(ms_b[b]), "lr": lr, "sigma": sig})
-                if callback is not None:
-                    callback(step, iterations, {"loss": float(last_loss.mean()), "m_g": float(last_mg.mean()), "lr": lr})
-                bar.advance(description=f"m_g {float(last_mg.mean()):.3g} / m_s {float(m_s.mean()):.3g}" if check and progress else None)
-                if stop_below_ms and bool((below_at >= 0).all()):
-                    step += 1
-                    break
-            else:
-                step = iterations
-        except KeyboardInterrupt:
-            interrupted = True
-        except InversionDiverged as exc:
-            exc.result = self._finish(x, goal_b, tgt_b, m_s, m_s_std, last_loss, below_at, step, t0, history, n, r, True)
-            raise
-        finally:
-            bar.close()
-        return self._finish(x, goal_b, tgt_b, m_s, m_s_std, last_loss, below_at, step, t0, history, n, r, interrupted)
-
-    @staticmethod
-    def _check_finite(per: torch.Tensor, x: torch.Tensor, step: int, lr: float) -> None:
-        """Raise :class:`InversionDiverged` if the loss or the image has left the finite range."""
-        if not torch.isfinite(per).all():
-            raise InversionDiverged(
-                f"inversion diverged at iteration {step} (loss is {per[~torch.isfinite(per)][0].item()}): "
-                f"lower the learning rate (was {lr:g}) or use --optimizer adam"
-            )
-        if not torch.isfinite(x).all():
-            raise InversionDiverged(
-                f"inversion diverged at iteration {step} (the image left the finite range): "
-                f"lower the learning rate (was {lr:g}) or use --optimizer adam"
-            )
-
-    def _sigma(self, step: int, total: int) -> float:
-        for t in self.steps:
-            if isinstance(t, Blur):
-                return float(t.sigma(step, total))
-        return 0.0
-
-    def _finish(self, x, goal_b, tgt_b, m_s, m_s_std, last_loss, below_at, steps_done, t0, history, n, r, interrupted) -> InversionResult:
-        with torch.no_grad():
-            xf = x.detach()
-            size = self.chunk_size(len(xf), goal_b)  # the same cap on images per pass as the loop
-            out = torch.cat([self.encoder(xf[i:i + size]) for i in range(0, len(xf), size)])
-            mg = flat_l2(out, goal_b).cpu()
-            per = self.objective(out, goal_b)
-            for p in self.priors:
-                per = per + p(xf)
-            mi = flat_l2(xf, tgt_b).cpu()
-            ps, ss = psnr(xf, tgt_b).cpu(), ssim(xf, tgt_b).cpu()
-        if history:
-            sig = self._sigma(steps_done, max(steps_done, 1))
-            for b in range(n * r):
-                history.append({"iteration": steps_done, "target": b // r, "restart": b % r, "loss": float(per[b]),
-                                "m_g": float(mg[b]), "m_i": float(mi[b]), "m_s": float(m_s.repeat_interleave(r)[b]),
-                                "lr": float("nan"), "sigma": sig})
-        shape = lambda t: t.reshape(n, r)  # noqa: E731
-        return InversionResult(
-            images=xf.cpu().reshape(n, r, *xf.shape[1:]), targets=tgt_b[::r].cpu(), m_g=shape(mg), m_i=shape(mi),
-            m_s=m_s.cpu(), m_s_std=m_s_std.cpu(), psnr=shape(ps), ssim=shape(ss), loss=shape(per.cpu()),
-            below_ms_at=shape(below_at.cpu()), iterations=steps_done, seconds=time.perf_counter() - t0,
-            history=history, interrupted=interrupted,
-        )
+def config_schedule(c: InversionConfig) -> Schedule:
+    """The learning-rate schedule a config describes."""
+    return Schedule(c.lr_schedule, c.lr, c.lr_end, c.lr_gamma, c.lr_every)
 
 
-def build_inverter(encoder: Encoder, config: InversionConfig, init_image: torch.Tensor | None = None) -> Inverter:
-    """Assemble an :class:`Inverter` from a config: objective, priors, schedule, blur/clamp steps, init."""
-    c = config
+def config_priors(c: InversionConfig) -> list[Prior]:
+    """The priors a config switches on (weight > 0): TV^β, α-norm, pixel L2."""
     priors: list[Prior] = []
     if c.tv > 0:
         priors.append(tv_prior(c.tv, c.tv_beta))
@@ -341,20 +163,212 @@ def build_inverter(encoder: Encoder, config: InversionConfig, init_image: torch.
         priors.append(alpha_prior(c.alpha_norm, c.alpha))
     if c.pixel_l2 > 0:
         priors.append(l2_prior(c.pixel_l2))
+    return priors
+
+
+def config_steps(c: InversionConfig) -> list[StepTransform]:
+    """The step transforms a config switches on, in order: blur (eq. 5), then clamping to [0, 1]."""
     steps: list[StepTransform] = []
     if c.blur > 0:
         steps.append(Blur(Schedule(c.blur_schedule, c.blur, c.blur_end), c.blur_kernel))
     if c.clamp:
         steps.append(Clamp())
-    lr = Schedule(c.lr_schedule, c.lr, c.lr_end, c.lr_gamma, c.lr_every)
+    return steps
+
+
+class EmbeddingMatch(Problem):
+    """Inversion as a :class:`Problem`: objective(O(x), O(a)) + Σ priors(x) per image, watching m_g = ‖O(x) − O(a)‖.
+
+    Rows of the batch are target-major: image b is target b // restarts, restart b % restarts.
+    Counts the first iteration whose evaluated image has m_g < m_s; with ``stop_below_ms`` an image
+    that got there is held at that evaluated image, and the run stops once every image has.
+    """
+
+    name = "inversion"
+    measure = "m_g"
+
+    def __init__(self, encoder: Encoder, objective: Objective, priors: Sequence[Prior], targets: torch.Tensor,
+                 goal: torch.Tensor, m_s: tuple[torch.Tensor, torch.Tensor], restarts: int, stop_below_ms: bool = False):
+        self.encoder, self.objective, self.priors = encoder, objective, list(priors)
+        self.target_m_s, self.target_m_s_std = m_s  # per target
+        self.target_norm = flat_l2(goal, torch.zeros_like(goal))  # ‖O(a)‖ per target
+        self.goal = same_layout(goal.repeat_interleave(restarts, 0), goal)  # per image: target-major
+        self.targets = targets.repeat_interleave(restarts, 0)
+        self.m_s = self.target_m_s.repeat_interleave(restarts, 0)
+        self.restarts = restarts
+        self.stop_below_ms = stop_below_ms
+        self.below_at = torch.full((len(self.targets),), -1, dtype=torch.long, device=targets.device)
+
+    def evaluate(self, x: torch.Tensor, rows: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.encoder(x)
+        loss = self.objective(out, self.goal[rows])
+        for p in self.priors:
+            loss = loss + p(x)
+        return loss, flat_l2(out.detach(), self.goal[rows])
+
+    def observe(self, state: LoopState) -> bool:
+        self.below_at = torch.where((state.measure < self.m_s) & (self.below_at < 0), state.step, self.below_at)
+        if not self.stop_below_ms:
+            return False
+        done = self.below_at >= 0
+        assert state.evaluated is not None  # kept every iteration when stopping below m_s
+        with torch.no_grad():
+            state.x[done] = state.evaluated[done]  # hold each image that got there at the image that did
+        return bool(done.all())
+
+    def history_rows(self, step: int, images: torch.Tensor, loss: torch.Tensor, measure: torch.Tensor,
+                     lr: float, sigma: float) -> list[dict[str, float]]:
+        mi = flat_l2(images, self.targets).cpu()
+        loss_c, mg_c, ms_c, r = loss.cpu(), measure.cpu(), self.m_s.cpu(), self.restarts
+        return [{"iteration": step, "target": b // r, "restart": b % r, "loss": float(loss_c[b]), "m_g": float(mg_c[b]),
+                 "m_i": float(mi[b]), "m_s": float(ms_c[b]), "lr": lr, "sigma": sigma} for b in range(len(mi))]
+
+    def describe(self, state: LoopState) -> str:
+        return f"m_g {float(state.measure.mean()):.3g} / m_s {float(self.m_s.mean()):.3g}"
+
+
+def warn_on_activation_scale(norm: torch.Tensor, elements: int, where: str = "") -> None:
+    """Warn (:class:`ActivationScaleWarning`) when a target embedding's RMS per element ‖O(a)‖/√n is
+    outside :data:`SANE_ACTIVATION_RMS`, where Adam's ε and the float32 range distort the descent."""
+    rms = norm / math.sqrt(elements)
+    low, high = SANE_ACTIVATION_RMS
+    bad = (rms < low) | (rms > high) | ~torch.isfinite(rms)
+    if bool(bad.any()):
+        value = float(rms[bad][0])
+        warnings.warn(
+            f"activations{' at ' + where if where else ''} have RMS {value:.3g} per element, outside [{low:g}, {high:g}]: "
+            "optimisers' fixed constants (Adam's ε = 1e-8) distort such a descent and m_g < m_s may mean little — "
+            "prefer --objective normalized-l2 or cosine (scale-free), or compare relative_m_g = m_g/‖O(a)‖",
+            ActivationScaleWarning, stacklevel=4)
+
+
+class Inverter:
+    """Gradient descent on the input image, composed from explicit parts; unset parts take :class:`InversionConfig`'s defaults.
+
+    Per iteration: forward the batch, loss = Σ_samples [objective(O(x), O(a)) + Σ priors(x)],
+    backward, optimiser step at ``lr(step)``, then each step transform (blur, clamp) in order —
+    the shared :class:`~invert.inversion.loop.Descent` loop that gradient ascent also runs on.
+    The forward/backward runs in chunks of ``chunk`` images (0: the whole batch on an
+    accelerator; on the CPU, chunks whose layer output stays under :data:`CPU_CHUNK_BYTES`).
+    Problems are independent, so chunking changes speed and memory, and the result only up to
+    float rounding (float64: ~1e-12; float32: batched kernels round differently, ~1e-5 relative in m_g).
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        objective: Objective | None = None,
+        *,
+        priors: Sequence[Prior] | None = None,
+        optimizer: str = DEFAULTS.optimizer,
+        lr: Schedule | None = None,
+        momentum: float = DEFAULTS.momentum,
+        steps: Sequence[StepTransform] | None = None,
+        init: Initializer | None = None,
+        ms_sigma: float = DEFAULTS.ms_sigma,
+        ms_draws: int = DEFAULTS.ms_draws,
+        chunk: int = DEFAULTS.chunk,
+    ):
+        self.encoder = encoder
+        self.objective = objective if objective is not None else make_objective(DEFAULTS.objective, DEFAULTS.objective_weight)
+        self.priors = list(priors) if priors is not None else config_priors(DEFAULTS)
+        self.optimizer = optimizer
+        self.lr = lr if lr is not None else config_schedule(DEFAULTS)
+        self.momentum = momentum
+        self.steps = list(steps) if steps is not None else config_steps(DEFAULTS)
+        self.init = init if init is not None else Initializer()
+        self.ms_sigma = ms_sigma
+        self.ms_draws = ms_draws
+        self.chunk = chunk
+
+    @property
+    def descent(self) -> Descent:
+        """The shared loop's settings from this inverter's parts."""
+        return Descent(self.optimizer, self.lr, self.momentum, self.steps, self.chunk)
+
+    def chunk_size(self, batch: int, goal: torch.Tensor) -> int:
+        """Images per forward/backward pass for a batch whose layer outputs look like ``goal``."""
+        return chunk_size(self.chunk, batch, goal)
+
+    def run(
+        self,
+        targets: torch.Tensor,
+        iterations: int,
+        *,
+        restarts: int = 1,
+        seed: int = DEFAULTS.seed,
+        record_every: int = DEFAULTS.record_every,
+        stop_below_ms: bool = DEFAULTS.stop_below_ms,
+        callback: Callback | None = None,
+        progress: bool = False,
+    ) -> InversionResult:
+        """Invert each of ``targets`` (N, C, H, W in [0,1]) ``restarts`` times from seeded starts.
+
+        Raises :class:`InversionDiverged` (with the partial result) when the loss, m_g or the image
+        becomes NaN/inf; Ctrl-C returns what it has (``interrupted``).
+        """
+        t0 = time.perf_counter()
+        gen = torch.Generator().manual_seed(seed)
+        problem = self._problem(targets, restarts, gen, stop_below_ms)
+        x0 = self.init((len(problem.targets), *problem.targets.shape[1:]), gen).to(problem.targets)
+        size = self.chunk_size(len(x0), problem.goal)
+        state = self.descent.run(problem, x0, iterations, chunk=size, record_every=record_every,
+                                 keep_evaluated=stop_below_ms, callback=callback, progress=progress, label="inverting")
+        result = self._result(problem, state, size, t0)
+        failure = state.failure
+        if failure is None and not bool(torch.isfinite(result.m_g).all()):
+            failure = InversionDiverged(f"inversion diverged: m_g is {float(result.m_g[~torch.isfinite(result.m_g)][0])} "
+                                        f"after {result.iterations} iterations — lower the learning rate or use --optimizer adam")
+        if failure is not None:
+            failure.result = result
+            raise failure
+        return result
+
+    def _problem(self, targets: torch.Tensor, restarts: int, gen: torch.Generator, stop_below_ms: bool) -> EmbeddingMatch:
+        """Targets on the encoder's device and dtype, their embeddings O(a), m_s — the problem to descend on."""
+        if targets.dim() == 3:
+            targets = targets.unsqueeze(0)
+        targets = targets.to(device=self.encoder.device, dtype=self.encoder.dtype)
+        with torch.no_grad():
+            goal = self.encoder(targets)
+        m_s = shifted_distance(self.encoder, targets, self.ms_sigma, self.ms_draws, gen, goal)
+        problem = EmbeddingMatch(self.encoder, self.objective, self.priors, targets, goal, m_s, restarts, stop_below_ms)
+        warn_on_activation_scale(problem.target_norm, goal[0].numel(), getattr(self.encoder, "node", ""))
+        return problem
+
+    def _result(self, problem: EmbeddingMatch, state: LoopState, size: int, t0: float) -> InversionResult:
+        """Evaluate the returned images once more and package everything per target × restart."""
+        xf = state.x.detach()
+        loss, mg = Descent.evaluate(problem, xf, size)  # the same cap on images per pass as the loop
+        with torch.no_grad():
+            mi = flat_l2(xf, problem.targets)
+            ps, ss = psnr(xf, problem.targets), ssim(xf, problem.targets)
+        history = state.history
+        if history:
+            history += problem.history_rows(state.step, xf, loss, mg, math.nan, self.descent.sigma(state.step, max(state.step, 1)))
+        r = problem.restarts
+        n = len(xf) // r
+        shape = lambda t: t.detach().cpu().reshape(n, r)  # noqa: E731
+        return InversionResult(
+            images=xf.cpu().reshape(n, r, *xf.shape[1:]), targets=problem.targets[::r].cpu(), m_g=shape(mg), m_i=shape(mi),
+            m_s=problem.target_m_s.cpu(), m_s_std=problem.target_m_s_std.cpu(),
+            psnr=shape(ps), ssim=shape(ss), loss=shape(loss), below_ms_at=shape(problem.below_at),
+            iterations=state.step, seconds=time.perf_counter() - t0, history=history, interrupted=state.interrupted,
+            target_norm=problem.target_norm.cpu(),
+        )
+
+
+def build_inverter(encoder: Encoder, config: InversionConfig, init_image: torch.Tensor | None = None) -> Inverter:
+    """Assemble an :class:`Inverter` from a config: objective, priors, schedule, blur/clamp steps, init."""
+    c = config
     return Inverter(
         encoder,
         make_objective(c.objective, c.objective_weight),
-        priors=priors,
+        priors=config_priors(c),
         optimizer=c.optimizer,
-        lr=lr,
+        lr=config_schedule(c),
         momentum=c.momentum,
-        steps=steps,
+        steps=config_steps(c),
         init=Initializer(c.init, c.init_mean, c.init_std, init_image),
         ms_sigma=c.ms_sigma,
         ms_draws=c.ms_draws,

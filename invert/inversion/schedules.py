@@ -39,10 +39,5 @@ class Schedule:
         every = self.every or max(total // 3, 1)
         return self.start * self.gamma ** (step // every)
 
-    def with_start(self, start: float) -> "Schedule":
-        """The same shape from a new starting value (used by the learning-rate line search)."""
-        end = None if self.end is None else (self.end * start / self.start if self.start else self.end)
-        return Schedule(self.kind, start, end, self.gamma, self.every)
-
 
 SCHEDULE_KINDS = ("constant", "linear", "cosine", "step")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import kornia
 import torch
 
 from invert.inversion.schedules import Schedule
@@ -21,6 +20,8 @@ class Blur:
         s = float(self.sigma(step, total))
         if s <= 0:
             return x
+        import kornia  # here, not at import: keeps `invert --help` fast
+
         return kornia.filters.gaussian_blur2d(x, (self.kernel, self.kernel), (s, s), border_type="reflect")
 
 
