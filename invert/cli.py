@@ -1,36 +1,150 @@
 """The `invert` command line: a thin layer over the Python API.
 
-Every user-facing problem is an :class:`~invert.errors.InvertError`, printed as one line
-with a non-zero exit and no traceback.
+Every user-facing problem is an :class:`~invert.errors.InvertError`, printed as one line with
+no traceback; the exit status says what kind (2 bad input or usage, 1 a run that failed,
+130 Ctrl-C or SIGTERM after the partial results are written). Usage errors from the parser
+(a typo in a choice, a number out of range) are printed as one line too.
+
+Command groups in ``invert.commands`` are imported only when used, so ``invert --help`` does
+not pay for torchvision, scipy or matplotlib.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib
+import pkgutil
+import signal
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
+import typer._click as click  # the click typer runs on (typer 0.29 vendors its own copy)
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
-from invert.errors import InvertError
-from invert.inversion.config import PRESETS
+from invert import __version__
+from invert.commands import options
+from invert.errors import Interrupted, InvertError
+from invert.inversion.config import INITS, OPTIMIZERS, PRESETS, InversionConfig
+from invert.inversion.schedules import SCHEDULE_KINDS
 
 console = Console()
 err_console = Console(stderr=True)
 
+
+def _extension_commands() -> dict[str, tuple[str, str]]:
+    """Commands the ``invert.commands`` modules register: name → (module, help), read from their source, not imported."""
+    import invert.commands as pkg
+
+    found: dict[str, tuple[str, str]] = {}
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        path = Path(pkg.__path__[0]) / f"{mod.name}.py"
+        if not path.is_file():
+            continue
+        tree = ast.parse(path.read_text())
+        docs = {n.name: ast.get_docstring(n) or "" for n in tree.body if isinstance(n, ast.FunctionDef)}
+        apps = {}  # typer.Typer(help=...) assignments: variable → help
+        for n in tree.body:
+            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) and len(n.targets) == 1:
+                kw = {k.arg: k.value for k in n.value.keywords}
+                if isinstance(n.targets[0], ast.Name) and isinstance(kw.get("help"), ast.Constant):
+                    apps[n.targets[0].id] = kw["help"].value
+        register = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "register"), None)
+        for call in ast.walk(register) if register else ():
+            if not isinstance(call, ast.Call):
+                continue
+            func = call.func
+            if isinstance(func, ast.Call) and isinstance(func.func, ast.Attribute) and func.func.attr == "command" and func.args:
+                name = func.args[0].value  # app.command("name")(function)
+                fn = call.args[0].id if call.args and isinstance(call.args[0], ast.Name) else ""
+                found[name] = (f"invert.commands.{mod.name}", docs.get(fn, ""))
+            elif isinstance(func, ast.Attribute) and func.attr == "add_typer":
+                kw = {k.arg: k.value for k in call.keywords}
+                if isinstance(kw.get("name"), ast.Constant):
+                    sub = call.args[0].id if call.args and isinstance(call.args[0], ast.Name) else ""
+                    found[kw["name"].value] = (f"invert.commands.{mod.name}", apps.get(sub, ""))
+    return found
+
+
+class _LazyGroup(TyperGroup):
+    """The top-level group: commands from ``invert.commands`` modules are imported when run or asked for help."""
+
+    _lazy: dict[str, tuple[str, str]] | None = None
+    _loaded: dict[str, click.Command] = {}
+
+    def _extensions(self) -> dict[str, tuple[str, str]]:
+        if _LazyGroup._lazy is None:
+            _LazyGroup._lazy = _extension_commands()
+        return _LazyGroup._lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(super().list_commands(ctx)) + sorted(n for n in self._extensions() if n not in self.commands)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands or name not in self._extensions():
+            return super().get_command(ctx, name)
+        if name in _LazyGroup._loaded:
+            return _LazyGroup._loaded[name]
+        return click.Command(name, help=self._extensions()[name][1])  # for the command list: help without importing
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else None
+        if name in self._extensions() and name not in self.commands:
+            load_command(name)
+        return super().resolve_command(ctx, args)
+
+
+def load_command(name: str) -> click.Command:
+    """Import the ``invert.commands`` module that defines command ``name`` and return the real click command."""
+    if name not in _LazyGroup._loaded:
+        module = importlib.import_module(_extension_commands()[name][0])
+        holder = typer.Typer()
+        module.register(holder)
+        group = typer.main.get_group(holder)
+        _LazyGroup._loaded.update(group.commands)
+    return _LazyGroup._loaded[name]
+
+
+def _version(show: bool) -> None:
+    if show:
+        console.print(f"invert {__version__}")
+        raise typer.Exit()
+
+
 app = typer.Typer(
     name="invert",
+    cls=_LazyGroup,
     help="Invert vision-model representations: what does this layer still know about its input?",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+    """Invert vision-model representations: what does this layer still know about its input?"""
+
+
 experiment_app = typer.Typer(help="Reproduce the report's experiments: `list`, `run NAME [--quick]`.", no_args_is_help=True)
 app.add_typer(experiment_app, name="experiment")
 
-_PRESET_HELP = "Settings preset: " + "; ".join(f"[{p.name}] {p.summary}" for p in PRESETS.values())
+_D = InversionConfig()  # the defaults every `invert run` option falls back to (presets change some)
+Objective = options.choices("Objective", __import__("invert.objectives", fromlist=["OBJECTIVES"]).OBJECTIVES)
+Optimizer = options.choices("Optimizer", OPTIMIZERS)
+ScheduleKind = options.choices("ScheduleKind", SCHEDULE_KINDS)
+Init = options.choices("Init", INITS)
+PresetName = options.choices("PresetName", PRESETS)
+Resize = options.choices("Resize", ("crop", "stretch"))
+_PRESET_HELP = "Settings preset (`invert presets`): " + "; ".join(options.escape(f"[{p.name}] {p.summary}") for p in PRESETS.values())
+
+
+def _d(name: str, extra: str = "") -> str:
+    """' (default X)' for InversionConfig field ``name``: help text reads the default, never copies it."""
+    return f" (default {options.default_of(_D, name)}{extra})"
 
 
 def _lr_value(value: Optional[str]) -> tuple[Optional[float], bool]:
@@ -39,9 +153,12 @@ def _lr_value(value: Optional[str]) -> tuple[Optional[float], bool]:
     if value == "auto":
         return None, True
     try:
-        return float(value), False
+        lr = float(value)
     except ValueError:
         raise InvertError(f"--lr must be a number or 'auto' (got {value!r})") from None
+    if not (lr > 0 and lr != float("inf")):
+        raise InvertError(f"learning rate must be positive and finite (got {value}) — try {_D.lr:g}, or --lr auto")
+    return lr, False
 
 
 @app.command()
@@ -49,66 +166,69 @@ def run(
     model: str = typer.Option("resnet50", help="Model name: any torchvision classifier, cifar_resnet20/32/56/18, mlp specs (`invert models`)."),
     layer: str = typer.Option("conv4", help="Layer: alias (conv1…conv5, avgpool, fc) or graph node name (`invert layers MODEL`)."),
     weights: str = typer.Option("untrained", help="untrained (seeded default init) | imagenet/trained | path to a state-dict file."),
-    image: Optional[List[Path]] = typer.Option(None, "--image", help="Target image (repeatable). Default: the embedded photograph."),
-    size: Optional[int] = typer.Option(None, help="Pixels of the square input (default 224; badger preset 299)."),
-    iterations: Optional[int] = typer.Option(None, help="Gradient steps (default 200)."),
-    lr: Optional[str] = typer.Option(None, help="Learning rate, or 'auto' for the appendix's random line search."),
-    lr_schedule: Optional[str] = typer.Option(None, "--schedule", help="Learning-rate schedule: constant | linear | cosine | step."),
-    lr_end: Optional[float] = typer.Option(None, help="Final learning rate for linear/cosine schedules."),
-    objective: Optional[str] = typer.Option(None, help="Embedding objective: l1 | l2 | mse | cosine | normalized-l2 | gram (style: match channel co-activations)."),
-    objective_weight: Optional[float] = typer.Option(None, help="Weight on the objective (badger: 0.15)."),
-    optimizer: Optional[str] = typer.Option(None, help="Update rule: gd (eq. 4) | sgd (momentum) | adam | lbfgs."),
-    momentum: Optional[float] = typer.Option(None, help="Momentum for sgd."),
-    blur: Optional[float] = typer.Option(None, help="Gaussian blur σ after each step (eq. 5); 0 = off."),
-    blur_end: Optional[float] = typer.Option(None, help="Final blur σ (linear from --blur)."),
-    blur_kernel: Optional[int] = typer.Option(None, help="Blur kernel size (odd; report: 3)."),
-    tv: Optional[float] = typer.Option(None, help="Weight of the total-variation prior TV^β."),
-    tv_beta: Optional[float] = typer.Option(None, help="β of the TV prior."),
-    alpha_norm: Optional[float] = typer.Option(None, help="Weight of the α-norm prior."),
-    alpha: Optional[float] = typer.Option(None, help="α of the α-norm prior (default 6)."),
-    pixel_l2: Optional[float] = typer.Option(None, help="Weight of the pixel L2 prior."),
-    clamp: Optional[bool] = typer.Option(None, "--clamp/--no-clamp", help="Clamp pixels to [0,1] after each step."),
-    init: Optional[str] = typer.Option(None, help="Initial input: normal | uniform | constant | image."),
+    image: Optional[List[Path]] = options.path_list("Target image (repeatable). Default: the embedded photograph."),
+    size: Optional[int] = options.size(None, "Pixels of the square input" + _d("size", "; badger preset 299")),
+    iterations: Optional[int] = typer.Option(None, help="Gradient steps" + _d("iterations") + "."),
+    lr: Optional[str] = typer.Option(None, help="Learning rate, or 'auto' for the appendix's random line search" + _d("lr") + "."),
+    lr_schedule: Optional[ScheduleKind] = typer.Option(None, "--schedule", help="Learning-rate schedule" + _d("lr_schedule") + "."),  # type: ignore[valid-type]
+    lr_end: Optional[float] = typer.Option(None, parser=options.non_negative, help="Final learning rate for linear/cosine schedules" + _d("lr_end") + "."),
+    objective: Optional[Objective] = typer.Option(None, help="Embedding objective (gram: match channel co-activations, style)" + _d("objective") + "."),  # type: ignore[valid-type]
+    objective_weight: Optional[float] = typer.Option(None, parser=options.non_negative, help="Weight on the objective" + _d("objective_weight", "; badger 0.15") + "."),
+    optimizer: Optional[Optimizer] = typer.Option(None, help="Update rule: gd = eq. 4, sgd with momentum, adam, lbfgs, normalized (η∇/mean|∇|)" + _d("optimizer") + "."),  # type: ignore[valid-type]
+    momentum: Optional[float] = typer.Option(None, parser=options.finite, help="Momentum for sgd" + _d("momentum") + "."),
+    blur: Optional[float] = typer.Option(None, parser=options.non_negative, help="Gaussian blur σ after each step (eq. 5); 0 = off" + _d("blur") + "."),
+    blur_end: Optional[float] = typer.Option(None, parser=options.non_negative, help="Final blur σ (linear from --blur; default: --blur)."),
+    blur_kernel: Optional[int] = typer.Option(None, help="Blur kernel size, odd" + _d("blur_kernel") + "."),
+    tv: Optional[float] = typer.Option(None, parser=options.non_negative, help="Weight of the total-variation prior TV^β" + _d("tv") + "."),
+    tv_beta: Optional[float] = typer.Option(None, parser=options.positive, help="β of the TV prior" + _d("tv_beta") + "."),
+    alpha_norm: Optional[float] = typer.Option(None, parser=options.non_negative, help="Weight of the α-norm prior" + _d("alpha_norm") + "."),
+    alpha: Optional[float] = typer.Option(None, parser=options.finite, help="α of the α-norm prior" + _d("alpha") + "."),
+    pixel_l2: Optional[float] = typer.Option(None, parser=options.non_negative, help="Weight of the pixel L2 prior" + _d("pixel_l2") + "."),
+    clamp: Optional[bool] = typer.Option(None, "--clamp/--no-clamp", help="Clamp pixels to [0,1] after each step" + _d("clamp") + "."),
+    init: Optional[Init] = typer.Option(None, help="Initial input" + _d("init") + "."),  # type: ignore[valid-type]
     init_image: Optional[Path] = typer.Option(None, help="Start from this image (sets --init image)."),
     normalize: Optional[bool] = typer.Option(None, "--normalize/--no-normalize", help="Normalise inputs with the model's mean/std (default: only for trained weights)."),
-    resize: Optional[str] = typer.Option(None, help="Fit images to the square: crop (keep aspect) | stretch."),
+    resize: Optional[Resize] = typer.Option(None, help="Fit images to the square: crop keeps the aspect, stretch does not" + _d("resize") + "."),  # type: ignore[valid-type]
     restarts: int = typer.Option(1, help="Independent restarts per image (different seeded starts), batched."),
-    seed: Optional[int] = typer.Option(None, help="Seed for the untrained weights, starts and m_s noise."),
-    preset: Optional[str] = typer.Option(None, help=_PRESET_HELP),
-    stop_below_ms: Optional[bool] = typer.Option(None, "--stop-below-ms/--no-stop-below-ms", help="Stop once every m_g < m_s."),
-    record_every: Optional[int] = typer.Option(None, help="Record metrics every k iterations."),
-    ms_draws: Optional[int] = typer.Option(None, help="Noise draws averaged for m_s."),
-    ms_sigma: Optional[float] = typer.Option(None, help="σ of the m_s shift (report text 1/20, its code 1/18)."),
-    chunk: Optional[int] = typer.Option(None, help="Images per forward/backward pass (0 = automatic: whole batch on a GPU, cache-sized on the CPU)."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
-    dtype: str = typer.Option("float32", help="float32 | float64."),
-    out: Optional[Path] = typer.Option(None, help="Output folder (default: a new folder under results/runs/)."),
-    overwrite: bool = typer.Option(False, help="Replace results in an existing --out folder."),
-    quiet: bool = typer.Option(False, help="No progress bar."),
+    seed: Optional[int] = typer.Option(None, help="Seed for the untrained weights, starts and m_s noise" + _d("seed") + "."),
+    preset: Optional[PresetName] = typer.Option(None, help=_PRESET_HELP),  # type: ignore[valid-type]
+    stop_below_ms: Optional[bool] = typer.Option(None, "--stop-below-ms/--no-stop-below-ms", help="Stop once every m_g < m_s" + _d("stop_below_ms") + "."),
+    record_every: Optional[int] = typer.Option(None, help="Record metrics every k iterations" + _d("record_every") + "."),
+    ms_draws: Optional[int] = typer.Option(None, help="Noise draws averaged for m_s" + _d("ms_draws") + "."),
+    ms_sigma: Optional[float] = typer.Option(None, parser=options.positive, help="σ of the m_s shift (report text 1/20, its code 1/18)" + _d("ms_sigma") + "."),
+    chunk: Optional[int] = typer.Option(None, help="Images per forward/backward pass (0 = automatic: whole batch on a GPU, cache-sized on the CPU)" + _d("chunk") + "."),
+    device: str = options.device(),
+    dtype: Any = options.dtype(),
+    out: Optional[Path] = options.out("a new folder under results/runs/"),
+    overwrite: bool = options.overwrite(),
+    quiet: bool = options.quiet(),
 ) -> None:
     """Invert a layer's representation of the target image(s) and measure what comes back."""
     from invert.job import JobSpec, format_table_rows, resolve_config, run_job
 
     lr_value, lr_auto = _lr_value(lr)
-    config = resolve_config(preset, dict(
-        size=size, iterations=iterations, lr=lr_value, lr_schedule=lr_schedule, lr_end=lr_end, objective=objective,
-        objective_weight=objective_weight, optimizer=optimizer, momentum=momentum, blur=blur, blur_end=blur_end,
+    v = options.value
+    config = resolve_config(v(preset), dict(
+        size=size, iterations=iterations, lr=lr_value, lr_schedule=v(lr_schedule), lr_end=lr_end, objective=v(objective),
+        objective_weight=objective_weight, optimizer=v(optimizer), momentum=momentum, blur=blur, blur_end=blur_end,
         blur_kernel=blur_kernel, tv=tv, tv_beta=tv_beta, alpha_norm=alpha_norm, alpha=alpha, pixel_l2=pixel_l2,
-        clamp=clamp, init=init, normalize=normalize, resize=resize, seed=seed, stop_below_ms=stop_below_ms,
+        clamp=clamp, init=v(init), normalize=normalize, resize=v(resize), seed=seed, stop_below_ms=stop_below_ms,
         record_every=record_every, ms_draws=ms_draws, ms_sigma=ms_sigma, chunk=chunk,
     ))
-    spec = JobSpec(model=model, layer=layer, weights=weights, images=[str(p) for p in image or []], restarts=restarts,
-                   device=device, dtype=dtype, out=str(out) if out else None, overwrite=overwrite, lr_auto=lr_auto,
+    spec = JobSpec(model=model, layer=layer, weights=weights, images=options.paths(image), restarts=restarts,
+                   device=device, dtype=v(dtype), out=str(out) if out else None, overwrite=overwrite, lr_auto=lr_auto,
                    init_image=str(init_image) if init_image else None)
-    result, folder = run_job(spec, config, progress=not quiet, console=console)
-    table = Table(title=f"{model} {layer} ({weights}) — {result.iterations} iterations, {result.seconds:.1f} s"
-                  + (" [interrupted]" if result.interrupted else ""))
+    result, folder = run_job(spec, config, progress=not quiet, console=None if quiet else console)
+    table = Table(title=options.escape(f"{model} {layer} ({weights}) — {result.iterations} iterations, {result.seconds:.1f} s"
+                                       + (" [interrupted]" if result.interrupted else "")))
     for col in ("image", "m_g", "m_s", "m_g < m_s", "m_i", "PSNR dB", "SSIM"):
         table.add_column(col, justify="right")
     for row in format_table_rows(result):
         table.add_row(*row)
     console.print(table)
-    console.print(f"results in [bold]{folder}[/bold]")
+    console.print(f"results in [bold]{options.escape(str(folder))}[/bold]")
+    if result.interrupted:
+        raise Interrupted(f"interrupted after {result.iterations} iterations — partial results in {folder} (status: interrupted)")
 
 
 @app.command()
@@ -120,6 +240,8 @@ def layers(
     """List a model's addressable layers with their output shapes."""
     from invert.encoders import layer_table
 
+    if size is not None and size < 8:
+        raise InvertError(f"--size {size} is too small: use at least 8 pixels (or omit it for the model's own size)")
     rows = layer_table(model, size)
     table = Table(title=f"{model} layers" + (f" at {size} px" if size else ""))
     for col in ("layer", "graph node", "output shape", "elements"):
@@ -152,9 +274,9 @@ def models() -> None:
 def presets() -> None:
     """Show the named settings presets and exactly what they set."""
     for p in PRESETS.values():
-        console.print(f"[bold]{p.name}[/bold]: {p.summary}")
+        console.print(f"[bold]{p.name}[/bold]: {options.escape(p.summary)}")
         if p.settings:
-            console.print("  " + ", ".join(f"{k}={v}" for k, v in p.settings.items()))
+            console.print("  " + options.escape(", ".join(f"{k}={v}" for k, v in p.settings.items())))
 
 
 @experiment_app.command("list")
@@ -166,55 +288,84 @@ def experiment_list() -> None:
     table.add_column("name")
     table.add_column("what it reproduces")
     for e in list_experiments():
-        table.add_row(e.name, e.summary)
+        table.add_row(e.name, options.escape(e.summary))
     console.print(table)
 
 
 @experiment_app.command("run")
 def experiment_run(
     name: str = typer.Argument(..., help="Experiment name (`invert experiment list`)."),
-    quick: bool = typer.Option(False, "--quick", help="Small setting: under two minutes on two CPU cores."),
-    out: Optional[Path] = typer.Option(None, help="Output folder (default results/NAME)."),
-    seed: int = typer.Option(0, help="Seed."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda."),
-    overwrite: bool = typer.Option(False, help="Replace an existing results folder."),
+    quick: bool = options.quick("the experiment's small setting: under two minutes on two CPU cores"),
+    out: Optional[Path] = options.out("results/NAME"),
+    seed: int = options.seed(0, "everything the experiment draws"),
+    device: str = options.device(),
+    overwrite: bool = options.overwrite(),
+    quiet: bool = options.quiet(),
 ) -> None:
     """Run one experiment; writes figures, data, config.json and summary.md."""
     from invert.experiments import run_experiment
     from invert.io import resolve_device
 
     verdict, folder = run_experiment(name, quick=quick, out=out, seed=seed, device=resolve_device(device), overwrite=overwrite)
-    console.print(f"[bold]{name}[/bold]: {verdict.measured}")
+    console.print(f"[bold]{name}[/bold]: {options.escape(verdict.measured)}")
     colour = {True: "green", False: "red", None: "yellow"}[verdict.held]
-    console.print(f"claim [{colour}]{verdict.outcome}[/{colour}] — {folder}/summary.md")
+    console.print(f"claim [{colour}]{verdict.outcome}[/{colour}] — {options.escape(str(folder))}/summary.md")
 
 
-def _register_extensions() -> None:
-    """Attach command groups defined in ``invert.commands`` (training, decoders, comparison)."""
-    import importlib
-    import pkgutil
-
-    import invert.commands as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        m = importlib.import_module(f"invert.commands.{mod.name}")
-        if hasattr(m, "register"):
-            m.register(app)
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (what `timeout`, Ray and batch schedulers send) stops a run like Ctrl-C: partial results, status interrupted."""
+    raise KeyboardInterrupt
 
 
-_register_extensions()
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
-def main() -> None:
-    """Console-script entry point: run the app, turning InvertError into a one-line error."""
+def _usage_message(exc: Exception) -> str:
+    """A parser error as one line; a refused choice reads ``unknown optimizer 'rmsprop': choose from gd, sgd, …``."""
+    import re
+
+    text = _one_line(exc.format_message())  # type: ignore[attr-defined]
+    param = getattr(exc, "param", None)
+    m = re.search(r"'([^']*)' is not one of (.*?)\.?$", text)
+    if m and param is not None:
+        name = (param.opts[0] if getattr(param, "opts", None) else param.name or "").lstrip("-")
+        allowed = ", ".join(re.findall(r"'([^']*)'", m.group(2)))
+        return f"unknown {name} {m.group(1)!r}: choose from {allowed}"
+    return text.replace("Value error, ", "")
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Console-script entry point: run the app; errors become one line and an exit status (2 input, 1 failed, 130 stopped)."""
+    from invert.io import release_folder, set_command_line
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    set_command_line(["invert", *args])
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    code = 0
     try:
-        app()
+        rv = typer.main.get_command(app).main(args=args, prog_name="invert", standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except click.core.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        code = 2
+    except click.core.UsageError as exc:
+        hint = f" — see `{exc.ctx.command_path} --help`" if exc.ctx else ""
+        err_console.print(f"[bold red]error:[/bold red] {options.escape(_usage_message(exc))}{hint}", highlight=False, soft_wrap=True)
+        code = exc.exit_code
+    except click.ClickException as exc:
+        err_console.print(f"[bold red]error:[/bold red] {options.escape(_one_line(exc.format_message()))}", highlight=False, soft_wrap=True)
+        code = exc.exit_code
     except InvertError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        err_console.print(f"[bold red]error:[/bold red] {options.escape(str(exc))}", highlight=False, soft_wrap=True)
+        code = exc.exit_code
+    except (click.core.Abort, KeyboardInterrupt):
         err_console.print("interrupted")
-        sys.exit(130)
+        code = Interrupted.exit_code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        release_folder()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

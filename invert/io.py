@@ -15,9 +15,6 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import torch
-import torchvision
-from torchvision.io import ImageReadMode, decode_image
-from torchvision.transforms import v2 as T
 
 from invert.errors import InvertError
 
@@ -103,8 +100,10 @@ def load_image(path: str | os.PathLike, size: int | None = None, resize: str = "
 def _decode(p: Path) -> torch.Tensor:
     """Decode to a float (3, H, W) tensor in [0, 1], scaled by the file's bit depth: torchvision first, PIL for other formats."""
     try:
+        from torchvision.io import ImageReadMode, decode_image, read_file  # torchvision is imported where used: it is slow
+
         with torchvision_codecs():
-            img = decode_image(torchvision.io.read_file(str(p)), mode=ImageReadMode.RGB)
+            img = decode_image(read_file(str(p)), mode=ImageReadMode.RGB)
         return img.float() / float(torch.iinfo(img.dtype).max)  # uint8 → /255, 16-bit PNG (uint16) → /65535
     except Exception:  # other formats, or a damaged file: PIL decodes the former and says what is wrong with the latter
         pass
@@ -126,6 +125,8 @@ def resize_image(img: torch.Tensor, size: int, mode: str = "crop") -> torch.Tens
     """Resize a (..., 3, H, W) image to a square ``size`` by centre crop or stretch, antialiased."""
     if size < 8:
         raise InvertError(f"--size {size} is too small: use at least 8 pixels")
+    from torchvision.transforms import v2 as T
+
     if mode == "crop":
         out = T.functional.resize(img, [size], antialias=True)
         out = T.functional.center_crop(out, [size, size])
@@ -144,8 +145,10 @@ def to_uint8(img: torch.Tensor) -> torch.Tensor:
 def save_image(img: torch.Tensor, path: str | os.PathLike) -> Path:
     """Write a (3, H, W) [0,1] image as PNG atomically."""
     path = Path(path)
+    from torchvision.io import write_png
+
     with _atomic_path(path) as tmp, torchvision_codecs():
-        torchvision.io.write_png(to_uint8(img), str(tmp))
+        write_png(to_uint8(img), str(tmp))
     return path
 
 
@@ -367,20 +370,49 @@ def prepare_out_dir(out: str | os.PathLike | None, default_parent: str | os.Path
     return path
 
 
+_COMMAND_LINE: list[str] | None = None
+
+
+def set_command_line(argv: Sequence[str]) -> None:
+    """Record the command line of this process (the CLI calls it) for every ``config.json`` it writes."""
+    global _COMMAND_LINE
+    _COMMAND_LINE = ["invert", *argv[1:]]
+
+
+def write_config(out: str | os.PathLike, command: str, *, seed: int | None, device: Any = None, status: str = "complete",
+                 **sections: Any) -> Path:
+    """``OUT/config.json``, every command's manifest: the command line as typed, folder, seed, settings, versions, status.
+
+    ``command_line`` is ``None`` when the run came from the Python API rather than the ``invert`` command.
+    """
+    import shlex
+
+    line = _COMMAND_LINE
+    data = {"command": f"invert {command}", "command_line": shlex.join(line) if line else None, "argv": line,
+            "cwd": os.getcwd(), "out": str(out), "seed": seed, "status": status, **sections,
+            "environment": environment_info(device)}
+    return write_json(Path(out) / "config.json", data)
+
+
 def environment_info(device: torch.device | str | None = None) -> dict[str, Any]:
     """Versions and hardware, recorded beside every result so it can be reproduced."""
-    import numpy
-    import kornia
+    from importlib.metadata import PackageNotFoundError, version
 
     from invert import __version__
+
+    def _version(package: str) -> str | None:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return None
 
     info: dict[str, Any] = {
         "invert": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "kornia": kornia.__version__,
-        "numpy": numpy.__version__,
+        "torchvision": _version("torchvision"),
+        "kornia": _version("kornia"),
+        "numpy": _version("numpy"),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "torch_threads": torch.get_num_threads(),

@@ -12,19 +12,19 @@ from typing import Any, Sequence
 
 import torch
 
-from invert.analysis.plots import distance_figure
 from invert.encoders import build_encoder
-from invert.errors import InvertError
+from invert.errors import Interrupted, InvertError, RunFailed
 from invert.inversion import InversionConfig, InversionDiverged, InversionResult, build_inverter, get_preset, line_search_lr
 from invert.io import (
-    atomic_path,
     default_image_path,
-    environment_info,
     load_image,
     prepare_out_dir,
+    release_folder,
     resolve_device,
     resolve_dtype,
+    save_figure,
     save_image,
+    write_config,
     write_csv,
     write_json,
 )
@@ -67,26 +67,34 @@ def run_job(spec: JobSpec, config: InversionConfig, progress: bool = True, conso
     encoder = build_encoder(spec.model, spec.layer, spec.weights, seed=config.seed, normalize=config.normalize,
                             input_size=config.size, device=device, dtype=dtype)
     out = prepare_out_dir(spec.out, spec.results_root, f"{spec.model}-{spec.layer}", spec.overwrite)
-
-    search_rows: list[dict[str, float]] = []
-    if spec.lr_auto:
-        lr, search_rows = line_search_lr(encoder, targets, config, seed=config.seed)
-        config = config.updated(lr=lr)
-        if console is not None:
-            console.print(f"line search picked lr = {lr:.4g} from {len(search_rows)} trials")
-
-    meta = {"model": spec.model, "layer": spec.layer, "node": encoder.node, "weights": spec.weights,
-            "images": [str(p) for p in paths], "restarts": spec.restarts, "device": str(device), "dtype": spec.dtype,
-            "embedding_shape": list(encoder(targets[:1].to(device, dtype)).shape[1:])}
-    inverter = build_inverter(encoder, config, init_image)
     try:
-        result = inverter.run(targets, config.iterations, restarts=spec.restarts, seed=config.seed,
-                              record_every=config.record_every, stop_below_ms=config.stop_below_ms, progress=progress)
-    except InversionDiverged as exc:
-        if exc.result is not None:
-            write_outputs(out, exc.result, config, spec, meta, search_rows, status="diverged")
-        raise InvertError(f"{exc} — partial results in {out}") from None
-    write_outputs(out, result, config, spec, meta, search_rows, status="interrupted" if result.interrupted else "complete")
+        write_job_config(out, spec, config, str(device), "running")
+        try:
+            search_rows: list[dict[str, float]] = []
+            if spec.lr_auto:
+                lr, search_rows = line_search_lr(encoder, targets, config, seed=config.seed)
+                config = config.updated(lr=lr)
+                if console is not None:
+                    console.print(f"line search picked lr = {lr:.4g} from {len(search_rows)} trials")
+            meta = {"model": spec.model, "layer": spec.layer, "node": encoder.node, "weights": spec.weights,
+                    "images": [str(p) for p in paths], "restarts": spec.restarts, "device": str(device), "dtype": spec.dtype,
+                    "embedding_shape": list(encoder(targets[:1].to(device, dtype)).shape[1:])}
+            inverter = build_inverter(encoder, config, init_image)
+        except KeyboardInterrupt:
+            write_job_config(out, spec, config, str(device), "interrupted", note="stopped before the first iteration")
+            raise Interrupted(f"interrupted before the first iteration — {out} holds only config.json") from None
+        try:
+            result = inverter.run(targets, config.iterations, restarts=spec.restarts, seed=config.seed,
+                                  record_every=config.record_every, stop_below_ms=config.stop_below_ms, progress=progress)
+        except InversionDiverged as exc:
+            if exc.result is not None:
+                write_outputs(out, exc.result, config, spec, meta, search_rows, status="diverged")
+            else:
+                write_job_config(out, spec, config, str(device), "diverged", note=str(exc))
+            raise RunFailed(f"{exc} — partial results in {out}") from None
+        write_outputs(out, result, config, spec, meta, search_rows, status="interrupted" if result.interrupted else "complete")
+    finally:
+        release_folder(out)
     return result, out
 
 
@@ -99,26 +107,22 @@ def write_outputs(out: Path, result: InversionResult, config: InversionConfig, s
         for j in range(r):
             name = "reconstruction" + (f"_{i}" if n > 1 else "") + (f"_r{j}" if r > 1 else "") + ".png"
             save_image(result.images[i, j], out / name)
-    summary = result.summary()
-    metrics = {**meta, "status": status, **{k: v for k, v in summary.items()}}
-    if n == 1:  # scalars for the common single-image case
-        for k in ("m_g", "m_s", "m_s_std", "m_i", "psnr", "ssim", "below_ms"):
-            metrics[k] = summary[k][0]
-    write_json(out / "metrics.json", metrics)
+    # One schema whatever the number of images: per-target lists (best restart), every restart under "runs".
+    write_json(out / "metrics.json", {**meta, "status": status, **result.summary()})
     write_csv(out / "history.csv", result.history, ["iteration", "target", "restart", "loss", "m_g", "m_i", "m_s", "lr", "sigma"])
     if search_rows:
         write_csv(out / "lr_search.csv", list(search_rows))
-    fig = distance_figure(result.history, [float(v) for v in result.m_s], f"{meta['model']} {meta['layer']} ({meta['weights']})")
-    with atomic_path(out / "distances.png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    import matplotlib.pyplot as plt
+    from invert.analysis.plots import distance_figure
 
-    plt.close(fig)
-    cmd = ["invert", "run", "--model", spec.model, "--layer", spec.layer, "--weights", spec.weights]
-    write_json(out / "config.json", {
-        "command": " ".join(cmd), "job": asdict(spec), "inversion": config.to_dict(),
-        "environment": environment_info(meta["device"]), "status": status,
-    })
+    fig = distance_figure(result.history, [float(v) for v in result.m_s], f"{meta['model']} {meta['layer']} ({meta['weights']})")
+    save_figure(fig, out / "distances.png", tight=False)
+    write_job_config(out, spec, config, meta["device"], status)
+
+
+def write_job_config(out: Path, spec: JobSpec, config: InversionConfig, device: str, status: str, **extra: Any) -> Path:
+    """``config.json``: the manifest (command line, seed, folder), the job and every inversion setting, and the status."""
+    return write_config(out, "run", seed=config.seed, device=device, status=status, job=asdict(spec), inversion=config.to_dict(),
+                        **extra)
 
 
 def format_table_rows(result: InversionResult) -> list[list[str]]:

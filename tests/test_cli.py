@@ -19,7 +19,8 @@ def test_run_writes_every_file(cli, tmp_path, dalmatian):
     for key in ("m_g", "m_s", "m_i", "psnr", "ssim", "iterations", "seconds", "model", "layer", "weights"):
         assert key in m
     assert m["model"] == "resnet18" and m["layer"] == "conv2" and m["iterations"] == 12 and m["status"] == "complete"
-    assert m["m_g"] > 0 and m["m_s"] > 0
+    assert len(m["m_g"]) == len(m["m_s"]) == 1 and m["m_g"][0] > 0 and m["m_s"][0] > 0  # lists whatever the image count
+    assert len(m["runs"]) == 1 and m["runs"][0]["m_g"] == m["m_g"][0]
     header = (out / "history.csv").read_text().splitlines()[0].split(",")
     assert {"iteration", "loss", "m_g", "m_i", "lr", "sigma"} <= set(header)
     cfg = json.loads((out / "config.json").read_text())
@@ -73,7 +74,9 @@ def test_multiple_images_and_restarts(cli, tmp_path, shared):
         (["--dtype", "float16x"], "unknown dtype"),
         (["--chunk", "-1"], "chunk must be ≥ 0"),
         (["--objective", "gramm"], "unknown objective"),
-        (["--optimizer", "gd", "--lr", "1e38", "--no-clamp", "--schedule", "constant"], "diverged"),
+        (["--lr", "inf"], "learning rate must be positive and finite"),
+        (["--lr-end", "-1"], "--lr-end"),
+        (["--schedule", "cosin"], "unknown schedule 'cosin': choose from constant"),
     ],
 )
 def test_bad_input_one_line_error(cli, tmp_path, args, needle):

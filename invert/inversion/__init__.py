@@ -1,19 +1,45 @@
-"""The optimisation-based inverter: objective + priors + optimiser + schedule + step transforms."""
+"""The optimisation-based inverter: objective + priors + optimiser + schedule + step transforms.
 
-from invert.inversion.config import PRESETS, InversionConfig, Preset, get_preset
-from invert.inversion.inverter import (
-    Initializer,
-    InversionDiverged,
-    InversionResult,
-    Inverter,
-    build_inverter,
-    invert,
-    line_search_lr,
-)
-from invert.inversion.schedules import Schedule
-from invert.inversion.steps import Blur, Clamp
+Names are imported on first use (PEP 562), so reading the settings (``invert.inversion.config``)
+does not load the engine, the encoders and torchvision — it keeps ``invert --help`` fast.
+"""
 
-__all__ = [
-    "PRESETS", "Blur", "Clamp", "Initializer", "InversionConfig", "InversionDiverged", "InversionResult",
-    "Inverter", "Preset", "Schedule", "build_inverter", "get_preset", "invert", "line_search_lr",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "PRESETS": "config", "InversionConfig": "config", "Preset": "config", "get_preset": "config",
+    "Initializer": "inverter", "InversionDiverged": "inverter", "InversionResult": "inverter", "Inverter": "inverter",
+    "build_inverter": "inverter", "invert": "inverter", "line_search_lr": "inverter",
+    "Schedule": "schedules", "Blur": "steps", "Clamp": "steps",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:
+    from invert.inversion.config import PRESETS, InversionConfig, Preset, get_preset
+    from invert.inversion.inverter import (
+        Initializer,
+        InversionDiverged,
+        InversionResult,
+        Inverter,
+        build_inverter,
+        invert,
+        line_search_lr,
+    )
+    from invert.inversion.schedules import Schedule
+    from invert.inversion.steps import Blur, Clamp

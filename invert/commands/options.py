@@ -1,0 +1,125 @@
+"""Options shared by every command: one definition of each common flag, choices typed from the registries.
+
+Each factory returns a fresh ``typer.Option`` so commands declare ``device: str = options.device()``.
+Choices (:func:`choices`) are Enums built from the registries, so ``--help`` lists them and the
+parser refuses a typo; :func:`value` turns a chosen member back into its string. Numbers go
+through :func:`finite` / :func:`positive` / :func:`fraction`, so ``inf``, ``nan`` and impossible
+values are refused by the parser with one line. :func:`default_of` reads a default from the
+settings dataclass that owns it, so help text never copies a number.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+import typer
+from rich.markup import escape
+
+__all__ = [
+    "choices", "default_of", "device", "dtype", "escape", "finite", "fraction", "overwrite", "out", "positive", "quiet", "quick",
+    "seed", "size", "value",
+]
+
+
+def choices(name: str, values: Iterable[str]) -> type[Enum]:
+    """A string Enum of ``values`` (from a registry), for a typer option that lists and checks them."""
+    return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
+
+
+def value(member: Any) -> Any:
+    """The plain value of a chosen Enum member (``None`` and plain values pass through)."""
+    return member.value if isinstance(member, Enum) else member
+
+
+def default_of(settings: Any, name: str) -> str:
+    """The default of field ``name`` of a settings dataclass instance, formatted for help text."""
+    v = getattr(settings, name)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return "none" if v is None else str(v)
+
+
+def _number_parser(check: Callable[[float], bool], what: str, integer: bool = False) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            v = int(text) if integer else float(text)
+        except (TypeError, ValueError):
+            raise typer.BadParameter(f"{text!r} is not a number") from None
+        if not check(v):
+            raise typer.BadParameter(f"{text} is not {what}")
+        return v
+
+    return parse
+
+
+def finite(text: str) -> float:
+    """Parser: any finite number (refuses inf and nan)."""
+    return _number_parser(math.isfinite, "a finite number")(text)
+
+
+def positive(text: str) -> float:
+    """Parser: a finite number > 0."""
+    return _number_parser(lambda v: math.isfinite(v) and v > 0, "a finite number > 0")(text)
+
+
+def non_negative(text: str) -> float:
+    """Parser: a finite number ≥ 0."""
+    return _number_parser(lambda v: math.isfinite(v) and v >= 0, "a finite number ≥ 0")(text)
+
+
+def fraction(text: str) -> float:
+    """Parser: a number in (0, 1] (pixel budgets such as an attack's ε, pixels being in [0, 1])."""
+    return _number_parser(lambda v: math.isfinite(v) and 0 < v <= 1, "in (0, 1] (pixels are in [0, 1])")(text)
+
+
+def device() -> Any:
+    """``--device``: auto (CUDA when available), cpu, cuda or cuda:N."""
+    return typer.Option("auto", help="auto (CUDA when available) | cpu | cuda | cuda:N.")
+
+
+def dtype() -> Any:
+    """``--dtype``: float32 or float64."""
+    return typer.Option(choices("DType", ("float32", "float64")).float32, help="Floating-point precision of model and images.")
+
+
+def out(where: str) -> Any:
+    """``--out``: the result folder; ``where`` says what the default is."""
+    return typer.Option(None, help=f"Output folder (default: {where}). Refused if another run is writing it.")
+
+
+def overwrite() -> Any:
+    """``--overwrite``: clear an earlier run's results from ``--out`` and write anew."""
+    return typer.Option(False, "--overwrite", help="Replace the results in an existing --out folder (an earlier run's files are removed first).")
+
+
+def quiet() -> Any:
+    """``--quiet``: no progress bars."""
+    return typer.Option(False, "--quiet", "-q", help="No progress bars or other chatter; errors and the final summary only.")
+
+
+def quick(what: str) -> Any:
+    """``--quick``: the small setting; ``what`` says what it sets (explicit options win over it)."""
+    return typer.Option(False, "--quick", help=f"Small setting ({what}); options given explicitly win over it.")
+
+
+def seed(default: Optional[int], what: str) -> Any:
+    """``--seed`` with the command's default and what it seeds."""
+    return typer.Option(default, help=f"Seed of {what}.")
+
+
+def size(default: Optional[int], what: str = "Side of the square input in pixels") -> Any:
+    """``--size`` (pixels, at least 8 — checked when the image is resized)."""
+    return typer.Option(default, help=f"{what}.")
+
+
+def path_list(help_text: str) -> Any:
+    """A repeatable ``--image`` style path option."""
+    return typer.Option(None, "--image", help=help_text)
+
+
+def paths(items: Optional[list[Path]]) -> list[str]:
+    """Repeatable path options as strings (empty when none given)."""
+    return [str(p) for p in items or []]
