@@ -236,38 +236,22 @@ def layers(
     model: str = typer.Argument(..., help="Model name."),
     size: Optional[int] = typer.Option(None, help="Input size in pixels (default: the model's)."),
     aliases_only: bool = typer.Option(False, "--aliases", help="Only the named aliases (conv1…conv5 …)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document (input shape, and per layer: name, node, shape, elements, alias)."),
 ) -> None:
-    """List a model's addressable layers with their output shapes."""
-    from invert.encoders import layer_table
+    """List a model's addressable layers with their output shapes (tab-separated rows when piped)."""
+    from invert.listing import print_layers
 
     if size is not None and size < 8:
         raise InvertError(f"--size {size} is too small: use at least 8 pixels (or omit it for the model's own size)")
-    rows = layer_table(model, size)
-    table = Table(title=f"{model} layers" + (f" at {size} px" if size else ""))
-    for col in ("layer", "graph node", "output shape", "elements"):
-        table.add_column(col)
-    for r in rows:
-        if aliases_only and "alias" in r:
-            continue
-        shape = r["shape"]
-        numel = 1
-        for d in shape or ():
-            numel *= d
-        table.add_row(str(r["name"]), str(r["node"]), "×".join(map(str, shape)) if shape else "?", f"{numel:,}" if shape else "")
-    console.print(table)
+    print_layers(model, size, aliases_only=aliases_only, as_json=as_json)
 
 
 @app.command()
 def models() -> None:
-    """List the model names `--model` accepts."""
-    from invert.encoders import available_models, get_spec
+    """List the model names `--model` accepts, and one row per model family (mlp-SPEC, timm:ARCH)."""
+    from invert.listing import print_models
 
-    for name in available_models():
-        try:
-            desc = get_spec(name).description
-        except InvertError:
-            desc = ""
-        console.print(f"{name}" + (f"  [dim]{desc}[/dim]" if desc and not desc.startswith("torchvision") else ""))
+    print_models()
 
 
 @app.command()

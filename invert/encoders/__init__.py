@@ -15,6 +15,7 @@ from invert.encoders.registry import (
     resolve_layer,
 )
 from invert.encoders.mlp import MLP, mlp_spec  # noqa: E402  (registers the "mlp" family)
+from invert.encoders import timm as _timm_family  # noqa: E402,F401  (registers "timm:"; imports timm only when used)
 
 __all__ = [
     "Encoder",

@@ -170,4 +170,4 @@ def mlp_spec(name: str) -> ModelSpec:
 
 
 register_model(mlp_spec("mlp"))  # listed by `invert models`
-register_family("mlp", mlp_spec)  # every other mlp-… name is parsed on demand
+register_family("mlp", mlp_spec, usage="mlp[-WxD|-W1,W2,…][-relu|-gelu|…][-nobias][-inCxHxW] — fully connected, e.g. mlp-2000x3, mlp-4000,2523,2523-relu")  # every other mlp-… name is parsed on demand

@@ -66,12 +66,51 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def register_family(prefix: str, factory: Callable[[str], ModelSpec]) -> None:
+#: One line per family for `invert models`: how its names are formed.
+_FAMILY_USAGE: dict[str, str] = {}
+
+
+def register_family(prefix: str, factory: Callable[[str], ModelSpec], usage: str = "") -> None:
     """Route every model name starting with ``prefix`` (``mlp``, ``timm:``) to ``factory(name)``.
 
-    Families let parametric or external model zoos plug in without the registry naming them.
+    Families let parametric or external model zoos plug in without the registry naming them;
+    ``usage`` is the one line `invert models` shows for the whole family (default: the factory's docstring).
     """
     _FAMILIES[prefix] = factory
+    _FAMILY_USAGE[prefix] = usage or (factory.__doc__ or prefix).strip().splitlines()[0]
+
+
+def family_usage() -> dict[str, str]:
+    """Each registered family prefix with its one-line usage (one `invert models` row per family)."""
+    return {p: _FAMILY_USAGE.get(p, "") for p in sorted(_FAMILIES)}
+
+
+#: Hooks that give FX's tracer extra arguments for a model (leaf modules, wrapped functions), e.g. timm's.
+_TRACER_HOOKS: list[Callable[[nn.Module], dict | None]] = []
+
+
+def register_tracer_hook(hook: Callable[[nn.Module], dict | None]) -> None:
+    """Let a model zoo tell FX which of its modules/functions to keep opaque (``hook(net)`` → tracer kwargs or None)."""
+    _TRACER_HOOKS.append(hook)
+
+
+def tracer_kwargs(net: nn.Module) -> dict:
+    """The FX tracer arguments the registered hooks ask for ``net`` (empty for plain torchvision models)."""
+    merged: dict[str, list] = {}
+    for hook in _TRACER_HOOKS:
+        for key, values in (hook(net) or {}).items():
+            merged.setdefault(key, []).extend(values)
+    return merged
+
+
+def feature_extractor(net: nn.Module, return_nodes: dict[str, str]) -> nn.Module:
+    """torchvision's ``create_feature_extractor`` with the tracer arguments ``net``'s zoo registered."""
+    return create_feature_extractor(net, return_nodes=return_nodes, tracer_kwargs=tracer_kwargs(net) or None)
+
+
+def default_size(model: str) -> int:
+    """The model's own input side in pixels (32 for CIFAR ResNets, 224 for ImageNet models, timm's pretrained_cfg)."""
+    return int(get_spec(model).input_shape[-1])
 
 
 def families() -> list[str]:
@@ -137,7 +176,12 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not p.is_file():
         raise InvertError(f"weights file not found: {p} — pass 'untrained', 'imagenet' or a path to a state-dict file")
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+        if p.suffix == ".safetensors":  # the format timm's weights come in from the Hugging Face hub
+            from safetensors.torch import load_file
+
+            obj = load_file(str(p), device="cpu")
+        else:
+            obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise InvertError(f"cannot load weights from {p}: {exc.__class__.__name__} — expected a torch state dict (.pt/.pth)") from None
     for key in ("state_dict", "model_state", "model", "encoder"):
@@ -181,7 +225,7 @@ def _load_into(model: nn.Module, state: Mapping[str, torch.Tensor], source: str)
 
 def graph_nodes(model: nn.Module) -> list[str]:
     """Every addressable node of the model's graph (eval mode), in execution order."""
-    _, eval_nodes = get_graph_node_names(model)
+    _, eval_nodes = get_graph_node_names(model, tracer_kwargs=tracer_kwargs(model) or None)
     return [n for n in eval_nodes if n != "x"]
 
 
@@ -249,7 +293,7 @@ def encoder_from_module(
     net = net.eval()
     nodes = graph_nodes(net)
     node = resolve_layer(layer, spec, nodes)
-    body = create_feature_extractor(net, return_nodes={node: "out"})
+    body = feature_extractor(net, {node: "out"})
     if not exact:
         body = fuse_batchnorm(body)
     norm = input_normalizer(spec, weights, normalize)
@@ -313,11 +357,11 @@ def _last_node(name: str, nodes: list[str]) -> str:
 def _node_shapes(net: nn.Module, nodes: list[str], input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
     targets = nodes
     try:
-        extractor = create_feature_extractor(net, return_nodes={n: n for n in targets}).to("meta")
+        extractor = feature_extractor(net, {n: n for n in targets}).to("meta")
         with torch.no_grad():
             out = extractor(torch.empty(1, *input_shape, device="meta"))
     except Exception:
-        extractor = create_feature_extractor(net, return_nodes={n: n for n in targets})
+        extractor = feature_extractor(net, {n: n for n in targets})
         with torch.no_grad():
             out = extractor(torch.zeros(1, *input_shape))
     return {k: tuple(v.shape[1:]) for k, v in out.items() if isinstance(v, torch.Tensor)}

@@ -1,0 +1,120 @@
+"""What `invert layers` and `invert models` print: a table on a terminal, tab-separated rows in a pipe, JSON for scripts.
+
+Nothing is ever cut: the terminal table folds long names instead of ending them with "…", and
+piped output is one plain row per layer (layer, graph node, shape, elements, kind).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+LAYER_COLUMNS = ("layer", "graph node", "shape", "elements", "kind")
+
+
+def layer_rows(model: str, size: int | None = None) -> tuple[list[dict[str, Any]], tuple[int, ...]]:
+    """One record per addressable layer (aliases first, then graph nodes) and the input shape they are for.
+
+    ``kind`` is ``alias`` or ``node``; a graph node whose name an alias shadows is listed as
+    ``node:NAME`` (how to reach it); ``aliased_by`` names the aliases that point at a node.
+    """
+    from invert.encoders import get_spec, layer_table
+
+    spec = get_spec(model)
+    input_shape = tuple(spec.input_shape) if size is None else (spec.input_shape[0], size, size)
+    rows = []
+    for r in layer_table(model, size):
+        is_alias = "alias" not in r  # layer_table marks node rows with the alias pointing at them (maybe "")
+        name = str(r["name"])
+        if not is_alias and name in spec.aliases and spec.aliases[name] != name:
+            name = "node:" + name  # the alias of the same name wins; this is how to reach the node
+        shape = tuple(r["shape"]) if r.get("shape") else None
+        elements = None
+        if shape:
+            elements = 1
+            for d in shape:
+                elements *= int(d)
+        aliased_by = [a for a, n in spec.aliases.items() if n == r["node"] and a != r["node"]] if not is_alias else []
+        rows.append({"layer": name, "node": str(r["node"]), "shape": list(shape) if shape else None, "elements": elements,
+                     "alias": is_alias, "aliased_by": aliased_by, **({"note": r["note"]} if r.get("note") else {})})
+    return rows, input_shape
+
+
+def _shape_text(shape: list[int] | None) -> str:
+    return "×".join(map(str, shape)) if shape else "?"
+
+
+def _kind_text(row: dict[str, Any]) -> str:
+    if row["alias"]:
+        return "alias"
+    if row["aliased_by"]:
+        return "node (alias " + ", ".join(row["aliased_by"]) + ")"
+    return "node" + (f" ({row['note']})" if row.get("note") else "")
+
+
+def print_layers(model: str, size: int | None = None, *, aliases_only: bool = False, as_json: bool = False,
+                 stream: TextIO | None = None, terminal: bool | None = None) -> None:
+    """Print a model's layers: a folded rich table on a terminal, tab-separated rows in a pipe, or JSON."""
+    stream = stream or sys.stdout
+    rows, input_shape = layer_rows(model, size)
+    if aliases_only:
+        rows = [r for r in rows if r["alias"]]
+        if not rows:
+            print(f"{model} has no aliases: address its layers by graph node name (`invert layers {model}` lists them)", file=sys.stderr)
+            return
+    title = f"{model} layers — output shapes for one {_shape_text(list(input_shape))} input"
+    if as_json:
+        json.dump({"model": model, "input_shape": list(input_shape), "layers": rows}, stream, indent=1)
+        stream.write("\n")
+        return
+    if terminal is None:
+        terminal = stream.isatty()
+    if not terminal:  # scripts: plain rows, every name whole; the title goes to stderr
+        print(title, file=sys.stderr)
+        print("\t".join(LAYER_COLUMNS), file=stream)
+        for r in rows:
+            print("\t".join([r["layer"], r["node"], _shape_text(r["shape"]), str(r["elements"] or ""), _kind_text(r)]), file=stream)
+        return
+    table = Table(title=title)
+    for col in LAYER_COLUMNS:
+        table.add_column(col, overflow="fold", justify="right" if col == "elements" else "left")
+    for r in rows:
+        table.add_row(r["layer"], r["node"], _shape_text(r["shape"]), f"{r['elements']:,}" if r["elements"] else "", _kind_text(r),
+                      style="bold" if r["alias"] else None)
+    Console(file=stream, highlight=False).print(table)
+
+
+def model_rows() -> list[tuple[str, str]]:
+    """(name, description) for every named model, then one row per model family (``mlp…``, ``timm:ARCH``)."""
+    from invert.encoders import available_models, get_spec
+    from invert.encoders.registry import family_usage
+    from invert.errors import InvertError
+
+    rows = []
+    for name in available_models():
+        try:
+            desc = get_spec(name).description
+        except InvertError:
+            desc = ""
+        desc = "" if desc.startswith("torchvision") else desc  # the name says it
+        rows.append((name, desc))
+    for prefix, usage in family_usage().items():
+        rows.append((prefix + ("ARCH" if prefix.endswith(":") else "-SPEC"), usage))
+    return rows
+
+
+def print_models(stream: TextIO | None = None, terminal: bool | None = None) -> None:
+    """Print the accepted model names: ``name<TAB>description`` rows in a pipe, dimmed descriptions on a terminal."""
+    stream = stream or sys.stdout
+    terminal = stream.isatty() if terminal is None else terminal
+    console = Console(file=stream, highlight=False)
+    for name, desc in model_rows():
+        if not terminal:
+            print(f"{name}\t{desc}", file=stream)
+        else:
+            console.print(escape(name) + (f"  [dim]{escape(desc)}[/dim]" if desc else ""), markup=True)
