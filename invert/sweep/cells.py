@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from invert.errors import InvertError
+from invert.errors import Interrupted, InvertError
 
 CELL_FILE = "cell.json"
 """Written last into each cell folder: its settings, status (complete / failed), error and timing."""
@@ -48,6 +48,8 @@ def run_cell(task: CellTask) -> dict[str, Any]:
             result, _ = run_job(replace(task.job, out=tmp, overwrite=True), task.config, progress=False)
             if result.interrupted:
                 raise KeyboardInterrupt
+        except Interrupted:
+            raise KeyboardInterrupt from None
         except InvertError as exc:
             status, error = "failed", str(exc)
         except Exception as exc:  # noqa: BLE001 - a failed cell records any error and the sweep goes on
@@ -86,6 +88,8 @@ def _relocated_config(data: bytes, folder: Path) -> bytes:
     try:
         config = json.loads(data)
         config["job"]["out"] = str(folder)
+        if "out" in config:
+            config["out"] = str(folder)
         return (json.dumps(config, indent=2) + "\n").encode()
     except (ValueError, KeyError, TypeError):
         return data

@@ -198,6 +198,11 @@ def _ray_get(ray: Any, ref: Any) -> Any:
     """The task's value; the task's own exception (not Ray's wrapper) when it raised."""
     try:
         return ray.get(ref)
+    except ray.exceptions.RaySystemError as exc:
+        if "No module named" not in str(exc):
+            raise
+        raise InvertError("Ray workers cannot import the task's module: map functions from an installed package, "
+                          "or start Ray with runtime_env={'working_dir': ...}") from None
     except ray.exceptions.RayTaskError as exc:
         cause = exc.as_instanceof_cause()
         raise (cause.cause if getattr(cause, "cause", None) is not None else cause) from None
