@@ -20,6 +20,7 @@ from torchvision.models.feature_extraction import create_feature_extractor, get_
 
 from invert.encoders import cifar
 from invert.encoders.base import IMAGENET_MEAN, IMAGENET_STD, Encoder, Normalize
+from invert.encoders.probe import ProbeFailed, check_layer, meta_forward, node_problem, output_shape, size_error
 from invert.errors import InvertError
 
 RESNET_ALIASES: dict[str, str] = {
@@ -300,6 +301,7 @@ def encoder_from_module(
     shape = spec.input_shape
     if input_size is not None:
         shape = (shape[0], input_size, input_size)
+    check_layer(body, model=spec.name, layer=layer, node=node, input_shape=shape, default_shape=spec.input_shape)
     enc = Encoder(body, model_name=spec.name, layer=layer, node=node, input_shape=shape, weights=str(weights), normalize=norm,
                   channels_last=False if exact else None)
     return enc.to(device=device, dtype=dtype)
@@ -329,22 +331,27 @@ def fuse_batchnorm(body: nn.Module) -> nn.Module:
     return fused.requires_grad_(False).eval()
 
 
-def layer_table(model: str, input_size: int | None = None, weights: str = "untrained") -> list[dict[str, object]]:
+def layer_table(model: str, input_size: int | None = None, weights: str = "untrained", all_nodes: bool = False) -> list[dict[str, object]]:
     """Every addressable layer of ``model`` with its output shape (for one input of ``input_size``).
 
     Shapes are computed on the ``meta`` device, so listing a large model costs no arithmetic.
+    Nodes that cannot be inverted (not a tensor, or constant in the input) are left out, or with
+    ``all_nodes`` listed with the reason under ``note``.
     """
     spec = get_spec(model)
     net = spec.build().eval()
     nodes = graph_nodes(net)
     shape = spec.input_shape if input_size is None else (spec.input_shape[0], input_size, input_size)
-    shapes = _node_shapes(net, nodes, shape)
+    shapes, problems = _node_outputs(net, nodes, shape, spec)
     alias_of = {v: k for k, v in spec.aliases.items()}
     rows: list[dict[str, object]] = []
     for alias, node in spec.aliases.items():
         rows.append({"name": alias, "node": node, "shape": shapes.get(_last_node(node, nodes))})
     for n in nodes:
-        rows.append({"name": n, "node": n, "shape": shapes.get(n), "alias": alias_of.get(n, "")})
+        if n in problems and not all_nodes:
+            continue
+        rows.append({"name": n, "node": n, "shape": None if n in problems else shapes.get(n), "alias": alias_of.get(n, ""),
+                     **({"note": problems[n]} if n in problems else {})})
     return rows
 
 
@@ -354,17 +361,29 @@ def _last_node(name: str, nodes: list[str]) -> str:
     return inside[-1] if name not in nodes and inside else name
 
 
-def _node_shapes(net: nn.Module, nodes: list[str], input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-    targets = nodes
+def _node_outputs(net: nn.Module, nodes: list[str], input_shape: tuple[int, ...],
+                  spec: ModelSpec) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
+    """Per node: its per-sample output shape, and for nodes that cannot be inverted, why (a dry run on ``meta``)."""
+    extractor = feature_extractor(net, {n: n for n in nodes})
     try:
-        extractor = feature_extractor(net, {n: n for n in targets}).to("meta")
-        with torch.no_grad():
-            out = extractor(torch.empty(1, *input_shape, device="meta"))
-    except Exception:
-        extractor = feature_extractor(net, {n: n for n in targets})
-        with torch.no_grad():
-            out = extractor(torch.zeros(1, *input_shape))
-    return {k: tuple(v.shape[1:]) for k, v in out.items() if isinstance(v, torch.Tensor)}
+        out = meta_forward(extractor, input_shape)
+    except ProbeFailed as failed:
+        if tuple(input_shape) != tuple(spec.input_shape):
+            try:
+                meta_forward(extractor, spec.input_shape)
+            except ProbeFailed:
+                pass
+            else:
+                raise size_error(spec.name, None, input_shape, spec.input_shape, failed.cause) from None
+        x = torch.zeros(1, *input_shape, requires_grad=True)  # no meta kernel for some operation: run it for real
+        try:
+            with torch.enable_grad():
+                out = extractor(x)
+        except Exception as exc:
+            raise size_error(spec.name, None, input_shape, spec.input_shape, exc) from None
+    shapes = {k: s for k, v in out.items() if (s := output_shape(v)) is not None}
+    problems = {k: p for k, v in out.items() if (p := node_problem(v)) is not None}
+    return shapes, problems
 
 
 for _name, _fn, _n in (("cifar_resnet20", cifar.cifar_resnet20, 20), ("cifar_resnet32", cifar.cifar_resnet32, 32), ("cifar_resnet56", cifar.cifar_resnet56, 56)):
