@@ -20,7 +20,11 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
-import typer._click as click  # the click typer runs on (typer 0.29 vendors its own copy)
+
+try:  # the click typer runs on: typer ≥ 0.24 vendors its own copy, older typer uses the click package
+    import typer._click as click
+except ImportError:  # pragma: no cover
+    import click  # type: ignore[no-redef]
 from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup

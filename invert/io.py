@@ -8,8 +8,10 @@ import json
 import os
 import platform
 import secrets
+import sys
 import warnings
 from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -157,9 +159,8 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120, tight: bool =
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png", **({"bbox_inches": "tight"} if tight else {}))
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)  # a no-op for figures pyplot does not manage
+    if "matplotlib.pyplot" in sys.modules:  # only pyplot figures need closing; importing pyplot here would pick a backend
+        sys.modules["matplotlib.pyplot"].close(fig)
     return path
 
 
@@ -222,6 +223,8 @@ def _plain(obj: Any, where: str, non_finite: dict[str, str]) -> Any:
         return [_plain(v, f"{where}[{i}]", non_finite) for i, v in enumerate(obj)]
     if isinstance(obj, Path):
         return str(obj)
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return _plain(asdict(obj), where, non_finite)
     if hasattr(obj, "tolist"):  # tensors and numpy arrays/scalars
         return _plain(obj.tolist(), where, non_finite)
     if hasattr(obj, "item"):
@@ -283,7 +286,18 @@ def _make_dirs(path: Path) -> None:
         raise InvertError(f"cannot create folder {path}: {exc.strerror} — choose another --out") from None
 
 
-def _contents(path: Path) -> list[Path]:
+def make_folder(path: str | os.PathLike) -> Path:
+    """Create ``path`` (and its parents) or say in one line why not."""
+    _make_dirs(Path(path))
+    return Path(path)
+
+
+def secondary_rank() -> bool:
+    """True in a torchrun worker other than rank 0: it neither locks folders nor writes manifests (rank 0 does)."""
+    return os.environ.get("RANK", "0") != "0"
+
+
+def folder_contents(path: Path) -> list[Path]:
     """What a folder holds, ignoring invert's own hidden bookkeeping (the lock file)."""
     return [p for p in path.iterdir() if not p.name.startswith(".invert")]
 
@@ -295,7 +309,7 @@ def lock_folder(path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     key = path.resolve()
-    if key in _LOCKS:
+    if key in _LOCKS or secondary_rank():
         return path
     try:
         import fcntl
@@ -326,7 +340,7 @@ def release_folder(path: str | os.PathLike | None = None) -> None:
 
 def clear_results(path: str | os.PathLike) -> list[Path]:
     """Remove an earlier run's result files (top level, :data:`RESULT_SUFFIXES`) so none is left stale; returns them."""
-    gone = [p for p in _contents(Path(path)) if p.is_file() and p.suffix in RESULT_SUFFIXES]
+    gone = [p for p in folder_contents(Path(path)) if p.is_file() and p.suffix in RESULT_SUFFIXES]
     for p in gone:
         p.unlink()
     return gone
@@ -356,7 +370,7 @@ def prepare_out_dir(out: str | os.PathLike | None, default_parent: str | os.Path
         raise InvertError(f"cannot write in {path}: permission denied — choose an --out you can write")
     lock_folder(path)
     try:
-        held = _contents(path)
+        held = folder_contents(path)
         if held and not overwrite:
             raise InvertError(f"output folder {path} already holds results — pass --overwrite to replace them, or choose another --out")
         if held and not any((path / m).is_file() for m in RESULT_MARKERS):
@@ -387,6 +401,8 @@ def write_config(out: str | os.PathLike, command: str, *, seed: int | None, devi
     """
     import shlex
 
+    if secondary_rank():
+        return Path(out) / "config.json"
     line = _COMMAND_LINE
     data = {"command": f"invert {command}", "command_line": shlex.join(line) if line else None, "argv": line,
             "cwd": os.getcwd(), "out": str(out), "seed": seed, "status": status, **sections,

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import matplotlib
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None, layout: str | None = None,
+             squeeze: bool = True, **kwargs: Any) -> tuple[Figure, Any]:
+    """``plt.subplots`` on matplotlib's object API: a Figure no global pyplot state tracks, no backend chosen.
+
+    Save it with :func:`invert.io.save_figure` (or ``fig.savefig``); nothing needs closing.
+    """
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(nrows, ncols, squeeze=squeeze, **kwargs)
 
 
 def distance_figure(history: list[dict[str, float]], m_s: Sequence[float], title: str = ""):
     """m_g and m_i against iteration on log scales, m_s as a dashed line per target."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig, axes = subplots(1, 2, figsize=(11, 4), layout="constrained")
     keys = sorted({(int(h["target"]), int(h["restart"])) for h in history})
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for t, r in keys:
         rows = [h for h in history if int(h["target"]) == t and int(h["restart"]) == r]
         it = [h["iteration"] for h in rows]
@@ -47,7 +55,7 @@ def image_grid(
     nr = len(rows)
     nc = max(len(r) for r in rows)
     width = max(cell * nc, 4.0 if title else 0.0)  # room for the title over a single column
-    fig, axes = plt.subplots(nr, nc, figsize=(width, cell * nr + (0.35 * nr if captions else 0)), squeeze=False)
+    fig, axes = subplots(nr, nc, figsize=(width, cell * nr + (0.35 * nr if captions else 0)), squeeze=False)
     for i in range(nr):
         for j in range(nc):
             ax = axes[i][j]

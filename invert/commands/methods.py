@@ -7,13 +7,22 @@ results without ``--overwrite``. Style reconstruction is ``invert run --objectiv
 
 from __future__ import annotations
 
+import inspect
 import time
 from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
 
-_OUT_HELP = "Output folder (default: a new folder under results/methods/)."
+from invert.commands import options
+from invert.methods.adversarial import attack as _api_attack
+from invert.methods.ascent import ASCENT, ASCENT_OPTIMIZERS, DREAM
+
+_OUT = "a new folder under results/methods/"
+_ATTACK = {k: p.default for k, p in inspect.signature(_api_attack).parameters.items()}  # the API's defaults, read not copied
+AscentRule = options.choices("AscentRule", ASCENT_OPTIMIZERS)
+AttributionMethod = options.choices("AttributionMethod", ("cam", "grad-cam", "deconvnet", "guided"))
+AttackMethod = options.choices("AttackMethod", ("fgsm", "pgd"))
 
 
 def register(app: typer.Typer) -> None:
@@ -32,18 +41,16 @@ def _targets(images: Optional[List[Path]], size: int) -> tuple[Any, list[str]]:
 
 
 def _finish(out: Path, command: str, settings: dict[str, Any], metrics: dict[str, Any], figure: Any, device: Any, seconds: float) -> None:
-    import matplotlib.pyplot as plt
-
-    from invert.io import atomic_path, environment_info, write_json
-
-    with atomic_path(out / "figure.png") as tmp:
-        figure.savefig(tmp, dpi=120, format="png")
-    plt.close(figure)
-    write_json(out / "metrics.json", {**metrics, "seconds": round(seconds, 3)})
-    write_json(out / "config.json", {"command": command, "settings": settings, "environment": environment_info(device)})
+    """figure.png, metrics.json and the config.json manifest, then say where they are."""
     from rich.console import Console
 
-    Console().print(f"results in [bold]{out}[/bold]")
+    from invert.io import release_folder, save_figure, write_config, write_json
+
+    save_figure(figure, out / "figure.png", tight=False)
+    write_json(out / "metrics.json", {**metrics, "seconds": round(seconds, 3)})
+    write_config(out, command, seed=settings.get("seed"), device=device, settings=settings)
+    release_folder(out)
+    Console().print(f"results in [bold]{options.escape(str(out))}[/bold]")
 
 
 def visualize(
@@ -53,19 +60,19 @@ def visualize(
     channel: List[int] = typer.Option([], "--channel", help="Channel (unit, logit) to maximise; repeatable, one image each. None: the layer's energy."),
     neuron: bool = typer.Option(False, help="Maximise only the centre position of each --channel, not its mean."),
     dream: Optional[Path] = typer.Option(None, help="Deep dream: start from this image and enhance (multi-octave, normalised steps)."),
-    size: int = typer.Option(224, help="Image side in pixels."),
-    iterations: int = typer.Option(200, help="Ascent steps (per octave for --dream)."),
-    lr: Optional[float] = typer.Option(None, help="Step size (default 0.05; --dream 0.01)."),
-    optimizer: str = typer.Option("adam", help="gd (x += η∇) | normalized (x += η∇/mean|∇|) | adam. --dream uses normalized."),
-    jitter: int = typer.Option(4, help="Roll the image by up to this many pixels before each step."),
-    blur: float = typer.Option(0.0, help="Gaussian blur σ after each step (0 = off)."),
-    tv: float = typer.Option(0.0, help="Weight of the TV prior (subtracted from the score)."),
-    octaves: int = typer.Option(3, help="Deep dream octaves."),
-    seed: int = typer.Option(0, help="Seed of the untrained weights, the start images and the jitter."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
-    out: Optional[Path] = typer.Option(None, help=_OUT_HELP),
-    overwrite: bool = typer.Option(False, help="Replace results in an existing --out folder."),
-    quiet: bool = typer.Option(False, help="No progress bar."),
+    size: int = options.size(224, "Image side in pixels"),
+    iterations: Optional[int] = typer.Option(None, help=f"Ascent steps (default {ASCENT.iterations}; per octave for --dream, default {DREAM.iterations})."),
+    lr: Optional[float] = typer.Option(None, parser=options.positive, help=f"Step size (default {ASCENT.lr:g}; --dream {DREAM.lr:g})."),
+    optimizer: Optional[AscentRule] = typer.Option(None, help=f"Update rule: gd is x += η∇, normalized x += η∇/mean|∇| (default {ASCENT.optimizer}; --dream {DREAM.optimizer})."),  # type: ignore[valid-type]
+    jitter: Optional[int] = typer.Option(None, min=0, help=f"Roll the image by up to this many pixels before each step (default {ASCENT.jitter}; --dream {DREAM.jitter})."),
+    blur: float = typer.Option(0.0, parser=options.non_negative, help="Gaussian blur σ after each step (0 = off)."),
+    tv: float = typer.Option(0.0, parser=options.non_negative, help="Weight of the TV prior (subtracted from the score)."),
+    octaves: int = typer.Option(DREAM.octaves, min=1, help="Deep dream octaves."),
+    seed: int = options.seed(0, "the untrained weights, the start images and the jitter"),
+    device: str = options.device(),
+    out: Optional[Path] = options.out(_OUT),
+    overwrite: bool = options.overwrite(),
+    quiet: bool = options.quiet(),
 ) -> None:
     """Activation maximisation / deep dream: ascend on the image until the layer's channel (or energy) is high."""
     from invert.analysis.plots import image_grid
@@ -79,7 +86,11 @@ def visualize(
     from invert.methods import neuron as neuron_score
     from invert.priors import tv_prior
 
-    lr = lr if lr is not None else (0.01 if dream is not None else 0.05)
+    defaults = DREAM if dream is not None else ASCENT  # the API's defaults, one source
+    iterations = iterations if iterations is not None else defaults.iterations
+    lr = lr if lr is not None else defaults.lr
+    optimizer = options.value(optimizer) or defaults.optimizer
+    jitter = jitter if jitter is not None else defaults.jitter
     dev = resolve_device(device)
     enc = build_encoder(model, layer, weights, seed=seed, input_size=size, device=dev)
     scores = [(neuron_score(c) if neuron else channel_score(c)) for c in channel] or [layer_energy()]
@@ -89,7 +100,8 @@ def visualize(
     if dream is not None:
         start = load_image(dream, size)[None]
         for s in scores:
-            results.append((s, deep_dream(enc, start, s, octaves=octaves, iterations=iterations, lr=lr, jitter=jitter, seed=seed, progress=not quiet)))
+            results.append((s, deep_dream(enc, start, s, octaves=octaves, iterations=iterations, lr=lr, optimizer=optimizer, jitter=jitter,
+                                          seed=seed, progress=not quiet)))
     else:
         steps = ([Blur(Schedule("constant", blur))] if blur > 0 else []) + [Clamp()]
         priors = [tv_prior(tv)] if tv > 0 else []
@@ -113,26 +125,25 @@ def attribute(
     model: str = typer.Option("resnet50", help="Model name (`invert models`)."),
     layer: str = typer.Option("conv5", help="Layer: for cam/grad-cam the convolutional block to explain; for deconvnet/guided the layer to project from."),
     weights: str = typer.Option("untrained", help="untrained | imagenet/trained | state-dict path."),
-    method: str = typer.Option("grad-cam", help="cam | grad-cam | deconvnet | guided."),
+    method: AttributionMethod = typer.Option(AttributionMethod("grad-cam"), help="CAM, Grad-CAM, deconvnet or guided backprop."),  # type: ignore[valid-type]
     image: Optional[List[Path]] = typer.Option(None, "--image", help="Image (repeatable). Default: the embedded photograph."),
     target: Optional[int] = typer.Option(None, "--class", help="Class to explain (cam/grad-cam; default: the predicted one) or channel to project (deconvnet/guided; default: the most active)."),
-    size: int = typer.Option(224, help="Image side in pixels."),
-    seed: int = typer.Option(0, help="Seed of the untrained weights."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
-    out: Optional[Path] = typer.Option(None, help=_OUT_HELP),
-    overwrite: bool = typer.Option(False, help="Replace results in an existing --out folder."),
+    size: int = options.size(224, "Image side in pixels"),
+    seed: int = options.seed(0, "the untrained weights"),
+    device: str = options.device(),
+    out: Optional[Path] = options.out(_OUT),
+    overwrite: bool = options.overwrite(),
+    quiet: bool = options.quiet(),
 ) -> None:
     """Where is the evidence? CAM / Grad-CAM heatmaps, or deconvnet / guided-backprop projections."""
     import torch
 
     from invert.analysis.plots import image_grid
     from invert.encoders import build_encoder
-    from invert.errors import InvertError
     from invert.io import prepare_out_dir, resolve_device, save_image
     from invert.methods import GradCamModel, cam, deconvnet, grad_cam
 
-    if method not in ("cam", "grad-cam", "deconvnet", "guided"):
-        raise InvertError(f"unknown attribution method {method!r}: choose cam, grad-cam, deconvnet or guided")
+    method = options.value(method)
     dev = resolve_device(device)
     x, paths = _targets(image, size)
     x = x.to(dev)
@@ -177,16 +188,17 @@ def attack(
     model: str = typer.Option("resnet50", help="Classifier (`invert models`); attacked through its logits."),
     weights: str = typer.Option("untrained", help="untrained | imagenet/trained | state-dict path."),
     image: Optional[List[Path]] = typer.Option(None, "--image", help="Image (repeatable). Default: the embedded photograph."),
-    method: str = typer.Option("pgd", help="fgsm | pgd."),
-    eps: float = typer.Option(4 / 255, help="L∞ budget in pixel units (4/255 ≈ 0.0157)."),
-    steps: int = typer.Option(10, help="PGD steps."),
-    step_size: Optional[float] = typer.Option(None, help="PGD step (default 2.5·ε/steps)."),
+    method: AttackMethod = typer.Option(AttackMethod(_ATTACK["method"]), help="FGSM (one signed step) or PGD (projected, repeated)."),  # type: ignore[valid-type]
+    eps: float = typer.Option(_ATTACK["eps"], parser=options.fraction, help=f"L∞ budget in pixel units, in (0, 1] (the API's default {_ATTACK['eps'] * 255:g}/255 ≈ {_ATTACK['eps']:.4f})."),
+    steps: int = typer.Option(_ATTACK["steps"], min=1, help="PGD steps."),
+    step_size: Optional[float] = typer.Option(None, parser=options.positive, help="PGD step (default 2.5·ε/steps)."),
     target: Optional[int] = typer.Option(None, help="Targeted attack: the class to force (default: untargeted)."),
-    size: int = typer.Option(224, help="Image side in pixels."),
-    seed: int = typer.Option(0, help="Seed of the untrained weights and PGD's random start."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
-    out: Optional[Path] = typer.Option(None, help=_OUT_HELP),
-    overwrite: bool = typer.Option(False, help="Replace results in an existing --out folder."),
+    size: int = options.size(224, "Image side in pixels"),
+    seed: int = options.seed(_ATTACK["seed"], "the untrained weights and PGD's random start"),
+    device: str = options.device(),
+    out: Optional[Path] = options.out(_OUT),
+    overwrite: bool = options.overwrite(),
+    quiet: bool = options.quiet(),
 ) -> None:
     """Adversarial examples: the smallest L∞ change (FGSM or PGD) that flips the classifier."""
     from invert.analysis.plots import image_grid
@@ -194,6 +206,7 @@ def attack(
     from invert.io import prepare_out_dir, resolve_device, save_image
     from invert.methods import attack as run_attack
 
+    method = options.value(method)
     dev = resolve_device(device)
     x, paths = _targets(image, size)
     x = x.to(dev)

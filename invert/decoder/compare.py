@@ -127,12 +127,14 @@ def comparison_grid(comparisons: Sequence[Comparison], originals: torch.Tensor, 
 
 def cost_quality_figure(rows: Sequence[dict[str, Any]]):
     """PSNR against seconds per image (log x), one marker per method and layer, amortised decoder cost as open markers."""
-    import matplotlib.pyplot as plt
+    import matplotlib
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    from invert.analysis.plots import subplots
+
+    fig, ax = subplots(figsize=(6.5, 4.2), layout="constrained")
     markers = {"decoder": "o", "optimisation": "s", "hybrid": "^"}
     layers = sorted({r["layer"] for r in rows}, key=[r["layer"] for r in rows].index)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for r in rows:
         c = colors[layers.index(r["layer"]) % len(colors)]
         ax.scatter(r["seconds_per_image"], r["psnr"], marker=markers.get(r["method"], "x"), color=c, s=50,

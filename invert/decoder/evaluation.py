@@ -105,9 +105,9 @@ def _class_name(i: int, names: Sequence[str]) -> str:
 
 def error_figure(rows: Sequence[dict], baseline: dict[str, float] | None = None, title: str = ""):
     """Thesis fig. 12 and 16 side by side: test MSE and classifier accuracy on the reconstructions per checkpoint."""
-    import matplotlib.pyplot as plt
+    from invert.analysis.plots import subplots
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    fig, axes = subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     xs = list(range(len(rows)))
     names = [r["layer"] for r in rows]
     axes[0].plot(xs, [r["mse"] for r in rows], "o-", label="decoder")

@@ -32,16 +32,10 @@ from invert.encoders import build_encoder
 from invert.encoders.registry import get_spec
 from invert.errors import InvertError
 from invert.inversion import InversionConfig
-from invert.io import atomic_path, environment_info, write_csv, write_json, write_text
+from invert.io import environment_info, folder_contents, save_figure, write_csv, write_json, write_text
 
 
-def _save_fig(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
-    plt.close(fig)
-    return path
+_save_fig = save_figure
 
 
 def prepare_run_folder(out: Path, spec: dict[str, Any], overwrite: bool) -> bool:
@@ -62,7 +56,7 @@ def prepare_run_folder(out: Path, spec: dict[str, Any], overwrite: bool) -> bool
             raise InvertError(f"{out} holds a decoder run with different settings ({', '.join(diff)}): "
                               f"choose another --out, or pass --overwrite to start over")
         return False
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    if out.exists() and folder_contents(out) and not overwrite:
         raise InvertError(f"output folder {out} already holds other results — pass --overwrite, or choose another --out")
     return False
 
@@ -112,10 +106,12 @@ def train_run(
 
 def loss_curves_figure(results: dict[str, DecoderTrainResult]):
     """Thesis fig. 11: training and validation MSE per epoch for each checkpoint's decoder (log y)."""
-    import matplotlib.pyplot as plt
+    import matplotlib
 
-    fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    from invert.analysis.plots import subplots
+
+    fig, ax = subplots(figsize=(7, 4), layout="constrained")
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (layer, r) in enumerate(results.items()):
         ep = [h["epoch"] for h in r.history]
         c = colors[k % len(colors)]

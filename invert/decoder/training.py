@@ -249,10 +249,12 @@ def load_decoder(path: str | Path, device: torch.device | str = "cpu") -> ResNet
     path = Path(path)
     if not path.is_file():
         raise InvertError(f"decoder file not found: {path} — train one with `invert decoder train`")
+    from invert.training.checkpoint import load_checkpoint
+
+    blob = load_checkpoint(path)  # weights_only: a decoder file from elsewhere cannot run code
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
         meta = blob["meta"]
-    except Exception as exc:
+    except (KeyError, TypeError) as exc:
         raise InvertError(f"{path} is not a decoder file written by invert ({exc.__class__.__name__})") from None
     dec = build_decoder(meta["model"], meta["layer"], input_size=meta["image_shape"][-1], learn_unpool=meta.get("learn_unpool", True))
     dec.load_state_dict(blob["state_dict"])

@@ -112,11 +112,11 @@ def kernels(ctx: ExperimentContext) -> Verdict:
 
 
 def _figure(ctx: ExperimentContext, model: str, weights: dict[str, torch.Tensor], scores: dict[str, torch.Tensor], null_mean: float) -> None:
-    import matplotlib.pyplot as plt
+    from invert.analysis.plots import subplots
 
     per_row = 16
     blocks = {label: (w.shape[0] + per_row - 1) // per_row for label, w in weights.items()}
-    fig, axes = plt.subplots(sum(blocks.values()), per_row, figsize=(per_row * 0.9, sum(blocks.values()) * 1.15 + 0.6), squeeze=False)
+    fig, axes = subplots(sum(blocks.values()), per_row, figsize=(per_row * 0.9, sum(blocks.values()) * 1.15 + 0.6), squeeze=False)
     r = 0
     for label, w in weights.items():
         for i in range(blocks[label] * per_row):

@@ -67,16 +67,10 @@ class ExperimentContext:
         return self.out / name
 
     def save_figure(self, fig: Any, name: str) -> Path:
-        """Save a matplotlib figure atomically as PNG and close it."""
-        import matplotlib.pyplot as plt
+        """Save a matplotlib figure atomically as PNG (:func:`invert.io.save_figure`)."""
+        from invert.io import save_figure
 
-        from invert.io import atomic_path
-
-        p = self.path(name)
-        with atomic_path(p) as tmp:
-            fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
-        plt.close(fig)
-        return p
+        return save_figure(fig, self.path(name))
 
     def save_csv(self, rows: list[dict[str, Any]], name: str) -> Path:
         return write_csv(self.path(name), rows)

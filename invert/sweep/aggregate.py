@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from invert.io import atomic_path, write_csv
+from invert.io import save_figure, write_csv
 from invert.sweep.cells import read_cell
 from invert.sweep.spec import AXES, Cell
 
@@ -123,11 +123,6 @@ def write_figures(out: Path, cells: Sequence[Cell], rows: Sequence[dict[str, Any
     for name, fig in (("summary.png", summary_figure(rows, layers)), ("grid.png", grid_figure(out, cells, layers))):
         if fig is None:
             continue
-        with atomic_path(out / name) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-        if name == "grid.png":
-            import matplotlib.pyplot as plt
-
-            plt.close(fig)
+        save_figure(fig, out / name, dpi=110, tight=False)
         written.append(out / name)
     return written

@@ -3,33 +3,61 @@
 ``Checkpointer(folder)`` writes ``last.pt`` (everything needed to resume) after each epoch and
 ``best.pt`` when a tracked metric improves. ``resume()`` restores model, optimiser and RNG
 states and returns the next epoch, so an interrupted run continues exactly where it stopped.
+
+Checkpoints hold only tensors and plain Python values (the RNG states included) and are read
+with ``torch.load(weights_only=True)``: a file from somewhere else cannot run code when loaded.
 """
 
 from __future__ import annotations
 
+import pickle
 import random
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from invert.errors import InvertError
 from invert.io import atomic_path
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """torch, numpy and Python RNG states as tensors and plain values (loadable with ``weights_only=True``)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+             "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` captured."""
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; one-line errors for a corrupt file and for one that holds code."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only load failed" in str(exc).lower():
+            raise InvertError(f"refused to load {path}: it holds objects other than tensors and plain values, which could "
+                              f"run code — delete it (or start over with --no-resume / --overwrite) if you did not write it") from None
+        raise InvertError(f"checkpoint {path} is corrupt ({exc.__class__.__name__}) — delete it, or start over with --no-resume") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise InvertError(f"checkpoint {path} is corrupt or truncated ({exc.__class__.__name__}) — delete it, "
+                          f"or start over with --no-resume") from None
 
 
 class Checkpointer:
@@ -67,7 +95,7 @@ class Checkpointer:
         """Restore from last.pt if present: returns (next epoch, history, extra); (0, [], {}) otherwise."""
         if not self.last.is_file():
             return 0, [], {}
-        payload = torch.load(self.last, map_location="cpu", weights_only=False)
+        payload = load_checkpoint(self.last)
         for k, v in self.objects.items():
             v.load_state_dict(payload["state"][k])
         set_rng_state(payload["rng"])
@@ -78,5 +106,5 @@ class Checkpointer:
         src = self.best if self.best.is_file() else self.last
         if not src.is_file():
             return False
-        module.load_state_dict(torch.load(src, map_location="cpu", weights_only=False)["state"][name])
+        module.load_state_dict(load_checkpoint(src)["state"][name])
         return True

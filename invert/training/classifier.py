@@ -229,13 +229,10 @@ def save_state_dict(model: nn.Module, path: str | Path) -> Path:
 
 def training_figure(history: list[dict[str, Any]], title: str = "", chance: float | None = None):
     """Loss (log scale) and accuracy per epoch, with the chance level dashed: what a training run did."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from invert.analysis.plots import subplots
 
     ep = [h["epoch"] for h in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    fig, (a, b) = subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     a.plot(ep, [h["loss"] for h in history], marker=".")
     a.set(yscale="log", xlabel="epoch", ylabel="cross-entropy loss (nats)", title="training loss")
     b.plot(ep, [h["train_acc"] for h in history], marker=".", label="training (train mode)")
@@ -253,10 +250,7 @@ def training_figure(history: list[dict[str, Any]], title: str = "", chance: floa
 
 
 def save_figure(fig: Any, path: str | Path) -> Path:
-    """Write a matplotlib figure as PNG atomically and close it."""
-    import matplotlib.pyplot as plt
+    """Write a matplotlib figure as PNG atomically (:func:`invert.io.save_figure`)."""
+    from invert.io import save_figure as save
 
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path)
