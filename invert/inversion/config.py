@@ -22,7 +22,7 @@ class InversionConfig:
     clamped to [0, 1], no blur, no priors — reaches m_g < m_s within 100 iterations at every
     layer conv1…conv5 of an untrained ResNet-50 (see the README's benchmark).
     ``chunk`` caps the images per forward/backward pass (0: automatic, see :class:`Inverter`);
-    it changes speed and memory, not the result.
+    it changes speed and memory, and the result only up to float rounding.
     """
 
     objective: str = "l1"

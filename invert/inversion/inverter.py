@@ -43,8 +43,10 @@ __all__ = [
 #: The defaults every part below falls back to: one source of truth, :class:`InversionConfig`.
 DEFAULTS = InversionConfig()
 #: Root-mean-square target activation ‖O(a)‖/√n outside this range draws an :class:`ActivationScaleWarning`:
-#: Adam's ε (1e-8) swamps gradients of tiny activations, and huge ones overflow float32 losses.
-SANE_ACTIVATION_RMS = (1e-4, 1e4)
+#: Adam's ε (1e-8) swamps gradients of tiny activations, and huge ones lose float32 precision in the loss.
+#: Measured (untrained, 224 px): ResNet-50 conv1…fc 0.1…10; efficientnet_b0 features.5 1e-9, features.8 3e-14;
+#: mobilenet_v3_small features.8 2e-6; resnet152 conv4/conv5 1e7.
+SANE_ACTIVATION_RMS = (1e-5, 1e5)
 
 
 class ActivationScaleWarning(UserWarning):
@@ -251,7 +253,8 @@ class Inverter:
     The forward/backward runs in chunks of ``chunk`` images (0: the whole batch on an
     accelerator; on the CPU, chunks whose layer output stays under :data:`CPU_CHUNK_BYTES`).
     Problems are independent, so chunking changes speed and memory, and the result only up to
-    float rounding (float64: ~1e-12; float32: batched kernels round differently, ~1e-5 relative in m_g).
+    float rounding: float64 to ~1e-10; in float32 batched kernels round differently, m_g to ~1e-5
+    relative (measured 1e-7 … 9e-6 after 10 Adam steps; single pixels can move ~1e-3).
     """
 
     def __init__(

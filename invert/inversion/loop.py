@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from invert.errors import InvertError
+from invert.errors import InvertError, RunFailed
 from invert.inversion.config import OPTIMIZERS
 from invert.inversion.schedules import Schedule
 from invert.progress import ProgressBar
@@ -31,7 +31,7 @@ Callback = Callable[[int, int, dict[str, float]], None]
 CPU_CHUNK_BYTES = 8 * 2**20
 
 
-class InversionDiverged(InvertError):
+class InversionDiverged(RunFailed):
     """An optimisation (inversion or ascent) left the finite range; carries the partial result so nothing is lost."""
 
     def __init__(self, message: str, result: object | None = None):
@@ -185,7 +185,7 @@ class Descent:
 
         ``chunk``: images per forward/backward pass (see :func:`chunk_size`); every image is an
         independent problem, so chunking changes speed and memory, and the result only up to float
-        rounding (exactly the same in float64 up to ~1e-12; float32 batched kernels differ ~1e-5).
+        rounding: float64 to ~1e-10; float32 batched kernels round differently, m_g to ~1e-5 relative.
         Returns the state after the last iteration, on Ctrl-C (``interrupted``) or on divergence
         (``failure`` set; the caller raises it with its partial result).
         """
