@@ -434,6 +434,9 @@ def environment_info(device: torch.device | str | None = None) -> dict[str, Any]
         "torch_threads": torch.get_num_threads(),
         "time": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
+    from invert.training.distributed import describe  # torchrun: world size and backend of the process group
+
+    info["distributed"] = describe()
     dev = torch.device(device) if device is not None else None
     info["device"] = str(dev) if dev is not None else None
     if dev is not None and dev.type == "cuda" and torch.cuda.is_available():

@@ -51,7 +51,7 @@ def _say_overridden(changed: dict[str, tuple[Any, Any]], quiet: bool) -> None:
 @train_app.command("noise")
 def noise(
     model: Optional[str] = typer.Option(None, help="Architecture to train (any `invert models` name)" + _both("model", _N, _NOISE_SMALL) + "."),
-    n: Optional[int] = typer.Option(None, help="Noise images in the fixed set" + _both("n", _N, _NOISE_SMALL) + "."),
+    n: Optional[int] = typer.Option(None, "--n", "--images", help="Noise images in the fixed set" + _both("n", _N, _NOISE_SMALL) + " (under torchrun spell it --images: torchrun takes --n for its own --nnodes)."),
     size: Optional[int] = typer.Option(None, help="Image side in pixels" + _both("size", _N, _NOISE_SMALL) + "."),
     sigma: str = typer.Option("text", help="Noise σ of N(0.5, σ): 'text' = 1/3 (report §5), 'code' = 1/4 (its randomized_training.py), or a number/fraction."),
     classes: Optional[int] = typer.Option(None, help="Random label classes" + _both("classes", _N, _NOISE_SMALL) + "."),
@@ -128,7 +128,7 @@ def classifier(
     """Train a CIFAR-10 classifier; writes OUT/model.pt (use as --weights, e.g. for `invert decoder train`)."""
     from rich.console import Console
 
-    from invert.decoder.runs import train_cifar_classifier
+    from invert.training.cifar import train_cifar_classifier
     from invert.io import resolve_device, write_config
     from invert.settings import choose, overridden
 

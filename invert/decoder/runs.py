@@ -32,6 +32,8 @@ from invert.encoders import build_encoder
 from invert.encoders.registry import get_spec
 from invert.errors import InvertError
 from invert.inversion import InversionConfig
+from invert.training import distributed
+from invert.training.cifar import train_cifar_classifier  # noqa: F401 - moved to invert.training; importable here as before
 from invert.io import environment_info, folder_contents, save_figure, write_csv, write_json, write_text
 
 
@@ -88,18 +90,26 @@ def train_run(
     spec = {"model": model, "weights": weights, "layers": layers, "config": asdict(config), "limit": limit,
             "data": data, "warm_start": warm, "learn_unpool": learn_unpool}
     out = Path(out)
+    device = distributed.setup(device)  # under torchrun: join the group; rank 0 alone writes files
     resume = prepare_run_folder(out, spec, overwrite)
+    distributed.barrier()  # every rank has decided whether to resume before rank 0 writes run.json
+    main = distributed.is_main()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    write_json(out / "run.json", {"spec": spec, "environment": environment_info(device), "status": "training"})
+    if main:
+        write_json(out / "run.json", {"spec": spec, "environment": environment_info(device), "status": "training",
+                                      "distributed": distributed.describe()})
     images, labels = load_data("train", limit, data, download)
     result = train_decoders(model, layers, images, labels, weights=weights, config=config, folder=out, warm=warm,
                             resume=resume, device=device, progress=progress, learn_unpool=learn_unpool)
+    if not main:
+        return result
     rows = [{"layer": l, "best_epoch": r.best_epoch, "best_val_mse": r.best_val_mse, "epochs_run": len(r.history),
              "seconds": r.seconds, "stopped_early": r.stopped_early, "warm_started_tensors": r.warm_started} for l, (_, r) in result.items()]
     write_csv(out / "training.csv", rows)
     _save_fig(loss_curves_figure({l: r for l, (_, r) in result.items()}), out / "loss_curves.png")
     write_json(out / "run.json", {"spec": spec, "environment": environment_info(device), "status": "done",
+                                  "distributed": distributed.describe(),
                                   "train_images": len(images), "seconds_this_call": round(time.perf_counter() - t0, 2)})
     return result
 
@@ -271,55 +281,3 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     return "" if v is None else str(v)
-
-
-def train_cifar_classifier(
-    out: str | Path,
-    *,
-    model: str = "cifar_resnet20",
-    epochs: int = 30,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-    val_fraction: float = 0.1,
-    augment: bool = True,
-    limit: int | None = None,
-    test_limit: int | None = None,
-    data: str | None = None,
-    download: bool = False,
-    seed: int = 0,
-    resume: bool = True,
-    device: str | torch.device = "cpu",
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Train a CIFAR-10 classifier (``cifar_resnet18`` — the thesis encoder — or ``cifar_resnet20/32/56``) into ``out``.
-
-    Uses :func:`invert.training.classifier.fit_classifier` (checkpoint every epoch, resume) on images
-    normalised with the model's mean/std, so ``out/model.pt`` works as ``--weights`` for every command.
-    Returns a summary with the test accuracy measured through ``build_encoder(..., weights=model.pt)``.
-    """
-    from invert.encoders.registry import build_model
-    from invert.training.classifier import fit_classifier, flip_crop, normalize_images
-
-    spec = get_spec(model)
-    if tuple(spec.input_shape) != (3, 32, 32):
-        raise InvertError(f"{model} is not a CIFAR model (input {spec.input_shape}): use cifar_resnet18 or cifar_resnet20/32/56")
-    out = Path(out)
-    x, y = load_data("train", limit, data, download)
-    net, _ = build_model(model, "untrained", seed)
-    net.requires_grad_(True).train()
-    t0 = time.perf_counter()
-    history = fit_classifier(net, normalize_images(x, spec.mean, spec.std), y, epochs=epochs, batch_size=batch_size, lr=lr,
-                             folder=out, resume=resume, val_fraction=val_fraction, seed=seed, device=device,
-                             augment=flip_crop() if augment else None, progress=progress)
-    xt, yt = load_data("test", test_limit, data, download)
-    clf = build_encoder(model, "fc", str(out / "model.pt"), device=device)
-    with torch.no_grad():
-        pred = torch.cat([clf(xt[i:i + 500].to(device)).argmax(1).cpu() for i in range(0, len(xt), 500)])
-    summary = {"model": model, "weights": str(out / "model.pt"), "epochs": len(history), "train_images": len(x),
-               "test_images": len(xt), "test_accuracy": float((pred == yt).float().mean()), "history": history,
-               "seconds_this_call": round(time.perf_counter() - t0, 2), "environment": environment_info(device),
-               "settings": {"batch_size": batch_size, "lr": lr, "val_fraction": val_fraction, "augment": augment, "seed": seed,
-                            "limit": limit}}
-    write_json(out / "summary.json", summary)
-    write_csv(out / "history.csv", history)
-    return summary

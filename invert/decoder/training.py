@@ -22,10 +22,11 @@ from invert.analysis.metrics import flat_l2
 from invert.decoder.architecture import ResNetDecoder, build_decoder, warm_start
 from invert.encoders import Encoder, build_encoder
 from invert.encoders.registry import get_spec
-from invert.errors import InvertError
+from invert.errors import Interrupted, InvertError
 from invert.settings import updated
 from invert.io import atomic_path, write_json
 from invert.progress import ProgressBar
+from invert.training import distributed
 from invert.training.checkpoint import Checkpointer
 from invert.training.classifier import split_indices
 
@@ -77,7 +78,7 @@ QUICK = DecoderTrainConfig(epochs=4, batch_size=32, lr=3e-3, patience=2, val_fra
 """The ``--quick`` setting (with 2000 training images): four epochs, batch 32 — minutes on two CPU cores."""
 
 
-class TrainingInterrupted(InvertError):
+class TrainingInterrupted(Interrupted):
     """Ctrl-C during training: the last completed epoch is on disk and the same call resumes from it."""
 
 
@@ -167,8 +168,11 @@ def train_decoder(
     if len(images) < 4:
         raise InvertError(f"only {len(images)} training images: a decoder needs at least a few (use --limit ≥ 100)")
     folder = Path(folder)
-    dev = encoder.device
+    dev = distributed.setup(encoder.device)  # under torchrun: join the group (a no-op otherwise)
+    distributed.check_batch(config.batch_size)
     decoder.to(dev)
+    if distributed.active():
+        distributed.globalize_batchnorm(decoder)  # BatchNorm over the global batch; before the optimiser sees the parameters
     optimizer = torch.optim.Adam(decoder.parameters(), lr=config.lr)
     ckpt = Checkpointer(folder, {"decoder": decoder, "optimizer": optimizer})
     run = {**config.run_key(), "n": len(images), "layer": decoder.layer, "model": decoder.model_name}
@@ -184,7 +188,8 @@ def train_decoder(
     bad = extra.get("bad", 0)
     seconds = extra.get("seconds", 0.0)
     n_batches = len(train_idx) // config.batch_size + (1 if len(train_idx) % config.batch_size >= 2 else 0)
-    bar = ProgressBar(f"decoder {decoder.layer}", n_batches * (config.epochs - start), enabled=progress)
+    bar = ProgressBar(f"decoder {decoder.layer}", n_batches * (config.epochs - start), enabled=progress and distributed.is_main())
+    net = distributed.wrap(decoder, dev)
     stopped = bad >= config.patience
     try:
         for epoch in range(start, config.epochs):
@@ -192,26 +197,28 @@ def train_decoder(
                 stopped = True
                 break
             t0 = time.perf_counter()
-            decoder.train()
+            net.train()
             order = train_idx[torch.randperm(len(train_idx), generator=_epoch_generator(config.seed, epoch))]
             sums = {"loss": 0.0, "mse": 0.0}
             seen = 0
             for b in range(n_batches):
-                idx = order[b * config.batch_size:(b + 1) * config.batch_size]
+                batch = order[b * config.batch_size:(b + 1) * config.batch_size]
+                idx = batch[distributed.shard(torch.arange(len(batch)))]  # under torchrun: this rank's slice
                 x = images[idx].to(dev)
                 y = labels[idx].to(dev) if labels is not None else None
                 with torch.no_grad():
                     a = encoder(x)
-                loss, parts = decoder_loss(decoder, encoder, x, a, y, config, classifier)
+                loss, parts = decoder_loss(net, encoder, x, a, y, config, classifier)  # type: ignore[arg-type]
                 if not torch.isfinite(loss):
                     raise InvertError(f"decoder training diverged at epoch {epoch + 1} (loss {float(loss)}): lower --lr (was {config.lr:g})")
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * distributed.shard_weight(len(idx), len(batch))).backward()
                 optimizer.step()
                 sums["loss"] += float(loss.detach()) * len(x)
                 sums["mse"] += parts["mse"] * len(x)
                 seen += len(x)
                 bar.advance(description=f"decoder {decoder.layer} epoch {epoch + 1}/{config.epochs} mse {parts['mse']:.4f}")
+            sums["loss"], sums["mse"], seen = distributed.all_sum(sums["loss"], sums["mse"], seen)
             val = validation_loss(decoder, encoder, xv, yv, config, classifier)
             seconds += time.perf_counter() - t0
             row = {"epoch": epoch + 1, "train_loss": sums["loss"] / seen, "train_mse": sums["mse"] / seen,
@@ -229,9 +236,12 @@ def train_decoder(
                                   f"run the same command again to resume from {folder / 'last.pt'}") from None
     finally:
         bar.close()
+        distributed.localize_batchnorm(decoder)
     ckpt.load_best_into("decoder", decoder)
     decoder.eval()
-    save_decoder(decoder, folder / "decoder.pt", {"history": history, "config": asdict(config)})
+    if distributed.is_main():
+        save_decoder(decoder, folder / "decoder.pt", {"history": history, "config": asdict(config)})
+    distributed.barrier()  # decoder.pt exists before any rank reads it
     best_mse = next((h["val_mse"] for h in history if h["epoch"] == best_epoch), math.nan)
     return DecoderTrainResult(decoder.layer, history, best_epoch, best_mse, seconds, stopped or (len(history) < config.epochs))
 
@@ -309,7 +319,8 @@ def train_decoders(
             res = train_decoder(dec, encoder, images, labels, config=config, folder=sub, classifier=classifier,
                                 resume=resume, progress=progress)
             res.warm_started = len(copied)
-            write_json(done, asdict(res))
+            if distributed.is_main():
+                write_json(done, asdict(res))
         out[layer] = (dec, res)
         if on_trained is not None:
             on_trained(layer, dec, res)

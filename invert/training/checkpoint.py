@@ -77,7 +77,15 @@ class Checkpointer:
         return self.folder / "best.pt"
 
     def save(self, epoch: int, history: list[dict[str, Any]], extra: dict[str, Any] | None = None, best: bool = False) -> None:
-        """Write the state after ``epoch`` (0-based, completed) atomically; also as best.pt if ``best``."""
+        """Write the state after ``epoch`` (0-based, completed) atomically; also as best.pt if ``best``.
+
+        Under torchrun only rank 0 writes; every rank waits until it has, so all resume from the same file.
+        """
+        from invert.training import distributed
+
+        if not distributed.is_main():
+            distributed.barrier()
+            return
         payload = {
             "epoch": epoch,
             "history": history,
@@ -90,6 +98,7 @@ class Checkpointer:
         if best:
             with atomic_path(self.best) as tmp:
                 torch.save(payload, tmp)
+        distributed.barrier()
 
     def resume(self) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
         """Restore from last.pt if present: returns (next epoch, history, extra); (0, [], {}) otherwise."""

@@ -25,6 +25,7 @@ from invert.encoders.base import Normalize
 from invert.errors import InvertError
 from invert.io import atomic_path
 from invert.progress import ProgressBar
+from invert.training import distributed
 from invert.training.checkpoint import Checkpointer
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
@@ -137,11 +138,14 @@ def fit_classifier(
     """
     _check_inputs(images, labels, epochs, batch_size, lr)
     labels = torch.as_tensor(labels).long().cpu()
-    device = torch.device(device)
+    device = distributed.setup(device)  # under torchrun: join the group, this rank's device
+    distributed.check_batch(batch_size)
     folder = Path(folder)
     model.to(device)
     if not any(p.requires_grad for p in model.parameters()):
         model.requires_grad_(True)  # fully frozen, as build_model returns it: train everything
+    if distributed.active():
+        distributed.globalize_batchnorm(model)  # before the optimiser sees the parameters
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     ckpt = Checkpointer(folder, {"model": model, "optimizer": optimizer})
     run = {"n": len(labels), "batch_size": batch_size, "lr": lr, "seed": seed, "val_fraction": val_fraction,
@@ -160,15 +164,17 @@ def fit_classifier(
             "use another folder, or pass resume=False (--no-resume) to start over"
         )
     best = max((h.get("val_acc", h["train_acc"]) for h in history), default=-math.inf)
+    net = distributed.wrap(model, device)
     cuda_devices = [device.index or 0] if device.type == "cuda" else []
     n_batches = _batch_count(len(train_idx), batch_size)
-    bar = ProgressBar(f"training (from epoch {start + 1}/{epochs})", epochs * n_batches, enabled=progress, completed=start * n_batches)
+    bar = ProgressBar(f"training (from epoch {start + 1}/{epochs})", epochs * n_batches,
+                      enabled=progress and distributed.is_main(), completed=start * n_batches)
     with bar:
         for epoch in range(start, epochs):
             t0 = time.perf_counter()
             with torch.random.fork_rng(devices=cuda_devices):
                 torch.manual_seed(_epoch_seed(seed, epoch))
-                row = _train_epoch(model, optimizer, images, labels, train_idx, batch_size, device, augment, bar)
+                row = _train_epoch(net, optimizer, images, labels, train_idx, batch_size, device, augment, bar)
             row = {"epoch": epoch + 1, **row}
             if len(val_idx):
                 row["val_acc"] = evaluate(model, images, labels, val_idx, max(batch_size, 256), device)
@@ -179,7 +185,10 @@ def fit_classifier(
             best = max(best, score)
             bar.describe(_describe(row, epochs))
     model.eval()
-    save_state_dict(model, folder / "model.pt")
+    distributed.localize_batchnorm(model)
+    if distributed.is_main():
+        save_state_dict(model, folder / "model.pt")
+    distributed.barrier()  # model.pt exists before any rank goes on to read it
     return history
 
 
@@ -197,20 +206,25 @@ def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Any
     loss_fn = nn.CrossEntropyLoss()
     for b in range(_batch_count(len(order), batch_size)):
         idx = order[b * batch_size : (b + 1) * batch_size]
-        x, y = images[idx].to(device), labels[idx].to(device)
-        if augment is not None:
-            x = augment(x)
+        part = distributed.shard(torch.arange(len(idx)))  # under torchrun: this rank's slice of the global batch
+        if augment is not None:  # augment the whole global batch (same RNG on every rank), then slice
+            x = augment(images[idx].to(device))
+            x = x[part.to(device)] if len(part) < len(idx) else x
+        else:
+            x = images[idx[part]].to(device)
+        y = labels[idx[part]].to(device)
         logits = model(x)
         loss = loss_fn(logits, y)
         if not torch.isfinite(loss):
             raise InvertError(f"training loss became {float(loss.detach())}: lower the learning rate (--lr)")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * distributed.shard_weight(len(part), len(idx))).backward()
         optimizer.step()
-        total_loss += float(loss.detach()) * len(idx)
+        total_loss += float(loss.detach()) * len(part)
         correct += int((logits.argmax(1) == y).sum())
-        seen += len(idx)
+        seen += len(part)
         bar.advance()
+    total_loss, correct, seen = distributed.all_sum(total_loss, correct, seen)
     return {"loss": total_loss / seen, "train_acc": correct / seen}
 
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from invert.errors import InvertError
 from invert.io import environment_info, write_csv, write_json
+from invert.training import distributed
 from invert.training.classifier import evaluate, fit_classifier, save_figure, training_figure
 
 SIGMA_TEXT = 1 / 3  # §5 of the report
@@ -128,6 +129,7 @@ def train_noise(
     """
     from invert.encoders import build_model
 
+    device = distributed.setup(device)  # under torchrun: join the group (rank 0 alone writes files)
     folder = Path(folder)
     _check_same_run(folder, cfg, resume)
     net, spec = build_model(cfg.model, "untrained", cfg.seed)
@@ -137,18 +139,24 @@ def train_noise(
     images = NoiseImages(cfg.n, cfg.size, cfg.sigma, seed=cfg.seed, channels=spec.input_shape[0],
                          norm_mean=spec.mean if cfg.normalize else None, norm_std=spec.std if cfg.normalize else None)
     labels = noise_labels(cfg.n, cfg.classes, cfg.seed)
-    write_json(folder / "config.json", {"training": cfg.to_dict(), "command": "invert train noise", "environment": environment_info(device)})
+    main = distributed.is_main()
+    if main:
+        write_json(folder / "config.json", {"training": cfg.to_dict(), "command": "invert train noise",
+                                            "distributed": distributed.describe(), "environment": environment_info(device)})
     t0 = time.perf_counter()
     history = fit_classifier(net, images, labels, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, folder=folder,
                              resume=resume, seed=cfg.seed, device=device, progress=progress)
     eval_acc = evaluate(net, images, labels, torch.arange(cfg.n), max(cfg.batch_size, 256), device)
+    if not main:
+        return net.eval().requires_grad_(False), history
     write_csv(folder / "history.csv", history)
     fig = training_figure(history, title=f"{cfg.model} memorising {cfg.n} noise images N(0.5, {cfg.sigma:.3g}), {cfg.classes} classes",
                           chance=1 / cfg.classes)
     save_figure(fig, folder / "training.png")
     write_json(folder / "config.json", {
         "training": cfg.to_dict(), "command": "invert train noise", "seconds_this_session": round(time.perf_counter() - t0, 2),
-        "final_train_acc": history[-1]["train_acc"], "final_train_acc_eval_mode": eval_acc, "environment": environment_info(device),
+        "final_train_acc": history[-1]["train_acc"], "final_train_acc_eval_mode": eval_acc, "distributed": distributed.describe(),
+        "environment": environment_info(device),
     })
     return net.eval().requires_grad_(False), history
 
@@ -160,7 +168,8 @@ def _check_same_run(folder: Path, cfg: NoiseTraining, resume: bool) -> None:
     cfg_file = folder / "config.json"
     if not resume or not (folder / "last.pt").is_file() or not cfg_file.is_file():
         return
-    saved = json.loads(cfg_file.read_text()).get("training", {})
+    record = json.loads(cfg_file.read_text())
+    saved = record.get("training") or record.get("settings") or {}  # this module's record, or the CLI's manifest
     diff = {k: (saved.get(k), v) for k, v in cfg.to_dict().items() if k != "epochs" and saved.get(k) != v}
     if diff:
         names = ", ".join(f"{k} {a!r}→{b!r}" for k, (a, b) in diff.items())
