@@ -171,7 +171,8 @@ def run(
     layer: str = typer.Option("conv4", help="Layer: alias (conv1…conv5, avgpool, fc) or graph node name (`invert layers MODEL`)."),
     weights: str = typer.Option("untrained", help="untrained (seeded default init) | imagenet/trained | path to a state-dict file."),
     image: Optional[List[Path]] = options.path_list("Target image (repeatable). Default: the embedded photograph."),
-    size: Optional[int] = options.size(None, "Pixels of the square input" + _d("size", "; badger preset 299")),
+    size: Optional[int] = options.size(None, "Pixels of the square input (default: the model's own — 32 for CIFAR ResNets, 224 for "
+                                       "ImageNet models, timm's pretrained config; the badger preset sets 299)"),
     iterations: Optional[int] = typer.Option(None, help="Gradient steps" + _d("iterations") + "."),
     lr: Optional[str] = typer.Option(None, help="Learning rate, or 'auto' for the appendix's random line search" + _d("lr") + "."),
     lr_schedule: Optional[ScheduleKind] = typer.Option(None, "--schedule", help="Learning-rate schedule" + _d("lr_schedule") + "."),  # type: ignore[valid-type]
@@ -206,12 +207,17 @@ def run(
     out: Optional[Path] = options.out("a new folder under results/runs/"),
     overwrite: bool = options.overwrite(),
     quiet: bool = options.quiet(),
+    tensorboard: Optional[Path] = typer.Option(None, help="Also log to TensorBoard: a new run folder under this folder "
+                                               "(scalars every iteration, images every --record-every); tensorboard --logdir DIR."),
 ) -> None:
     """Invert a layer's representation of the target image(s) and measure what comes back."""
+    from invert.encoders.registry import default_size
     from invert.job import JobSpec, format_table_rows, resolve_config, run_job
 
     lr_value, lr_auto = _lr_value(lr)
     v = options.value
+    if size is None and "size" not in PRESETS[v(preset) or "default"].settings:
+        size = default_size(model)  # the model's own input size unless a preset fixes one
     config = resolve_config(v(preset), dict(
         size=size, iterations=iterations, lr=lr_value, lr_schedule=v(lr_schedule), lr_end=lr_end, objective=v(objective),
         objective_weight=objective_weight, optimizer=v(optimizer), momentum=momentum, blur=blur, blur_end=blur_end,
@@ -221,7 +227,7 @@ def run(
     ))
     spec = JobSpec(model=model, layer=layer, weights=weights, images=options.paths(image), restarts=restarts,
                    device=device, dtype=v(dtype), out=str(out) if out else None, overwrite=overwrite, lr_auto=lr_auto,
-                   init_image=str(init_image) if init_image else None)
+                   init_image=str(init_image) if init_image else None, tensorboard=str(tensorboard) if tensorboard else None)
     result, folder = run_job(spec, config, progress=not quiet, console=None if quiet else console)
     table = Table(title=options.escape(f"{model} {layer} ({weights}) — {result.iterations} iterations, {result.seconds:.1f} s"
                                        + (" [interrupted]" if result.interrupted else "")))

@@ -46,6 +46,7 @@ class JobSpec:
     lr_auto: bool = False
     init_image: str | None = None
     results_root: str = "results/runs"
+    tensorboard: str | None = None  # a folder: log this run there too (one run folder per job)
 
 
 def resolve_config(preset: str | None, overrides: dict[str, Any]) -> InversionConfig:
@@ -84,8 +85,19 @@ def run_job(spec: JobSpec, config: InversionConfig, progress: bool = True, conso
             write_job_config(out, spec, config, str(device), "interrupted", note="stopped before the first iteration")
             raise Interrupted(f"interrupted before the first iteration — {out} holds only config.json") from None
         try:
-            result = inverter.run(targets, config.iterations, restarts=spec.restarts, seed=config.seed,
-                                  record_every=config.record_every, stop_below_ms=config.stop_below_ms, progress=progress)
+            from invert.tensorboard import InversionLog
+
+            tb = InversionLog.attach(inverter, spec.tensorboard, f"{spec.model}-{spec.layer}", targets, spec.restarts,
+                                     config.record_every)
+            try:
+                result = inverter.run(targets, config.iterations, restarts=spec.restarts, seed=config.seed,
+                                      record_every=config.record_every, stop_below_ms=config.stop_below_ms, progress=progress,
+                                      callback=tb.callback if tb else None)
+                if tb:
+                    tb.finish(result)
+            finally:
+                if tb:
+                    tb.close()
         except InversionDiverged as exc:
             if exc.result is not None:
                 write_outputs(out, exc.result, config, spec, meta, search_rows, status="diverged")
@@ -100,7 +112,7 @@ def run_job(spec: JobSpec, config: InversionConfig, progress: bool = True, conso
 
 def write_outputs(out: Path, result: InversionResult, config: InversionConfig, spec: JobSpec, meta: dict[str, Any],
                   search_rows: list[dict[str, float]] = (), status: str = "complete") -> None:
-    """target.png, reconstruction*.png, metrics.json, history.csv, distances.png, config.json."""
+    """target.png, reconstruction*.png, metrics.json, history.csv, distances.png, overview.png, config.json."""
     n, r = result.m_g.shape
     for i in range(n):
         save_image(result.targets[i], out / ("target.png" if n == 1 else f"target_{i}.png"))
@@ -112,10 +124,12 @@ def write_outputs(out: Path, result: InversionResult, config: InversionConfig, s
     write_csv(out / "history.csv", result.history, ["iteration", "target", "restart", "loss", "m_g", "m_i", "m_s", "lr", "sigma"])
     if search_rows:
         write_csv(out / "lr_search.csv", list(search_rows))
-    from invert.analysis.plots import distance_figure
+    from invert.analysis.plots import distance_figure, overview_figure
 
-    fig = distance_figure(result.history, [float(v) for v in result.m_s], f"{meta['model']} {meta['layer']} ({meta['weights']})")
-    save_figure(fig, out / "distances.png", tight=False)
+    title = f"{meta['model']} {meta['layer']} ({meta['weights']})"
+    m_s = [float(v) for v in result.m_s]
+    save_figure(distance_figure(result.history, m_s, title), out / "distances.png", tight=False)
+    save_figure(overview_figure(result.targets, result.images, result.history, m_s, title), out / "overview.png", tight=False)
     write_job_config(out, spec, config, meta["device"], status)
 
 

@@ -80,14 +80,17 @@ class Encoder(nn.Module):
         return new.requires_grad_(False).eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.outputs(x)
+        return out["out"] if "out" in out else next(iter(out.values()))
+
+    def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every output of one pass: the layer under ``out``, plus the ``extra`` ones it was built with (e.g. ``logits``)."""
         if self.normalize is not None:
             x = self.normalize(x)
         if self._uses_channels_last(x):
             x = x.contiguous(memory_format=torch.channels_last)
         out = self.body(x)
-        if isinstance(out, dict):
-            out = next(iter(out.values()))
-        return out
+        return out if isinstance(out, dict) else {"out": out}
 
     def _uses_channels_last(self, x: torch.Tensor) -> bool:
         if x.dim() != 4 or not self._has_conv:

@@ -286,15 +286,23 @@ def encoder_from_module(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     exact: bool = False,
+    extra: Mapping[str, str] | None = None,
 ) -> Encoder:
-    """Cut any ``nn.Module`` at ``layer`` (alias or graph node name) — the building block of :func:`build_encoder`."""
+    """Cut any ``nn.Module`` at ``layer`` (alias or graph node name) — the building block of :func:`build_encoder`.
+
+    ``extra`` (name → layer) adds outputs computed in the same pass, read with :meth:`Encoder.outputs`
+    (Grad-CAM needs the layer and the logits together).
+    """
     if spec is None and callable(getattr(net, "model_spec", None)):
         spec = net.model_spec()  # modules that know their input shape and aliases (e.g. MLP)
     spec = spec or ModelSpec(name=net.__class__.__name__, build=lambda: net)
     net = net.eval()
     nodes = graph_nodes(net)
     node = resolve_layer(layer, spec, nodes)
-    body = feature_extractor(net, {node: "out"})
+    outputs = {node: "out"}
+    for name, extra_layer in (extra or {}).items():
+        outputs.setdefault(resolve_layer(extra_layer, spec, nodes), name)
+    body = feature_extractor(net, outputs)
     if not exact:
         body = fuse_batchnorm(body)
     norm = input_normalizer(spec, weights, normalize)

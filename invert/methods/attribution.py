@@ -12,15 +12,16 @@
 from __future__ import annotations
 
 import copy
+import math
+import warnings
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.feature_extraction import create_feature_extractor
 
-from invert.encoders.base import Encoder, Normalize, same_layout
-from invert.encoders.registry import ModelSpec, build_model, graph_nodes, input_normalizer, resolve_layer
+from invert.encoders.base import Encoder, same_layout
+from invert.encoders.registry import ModelSpec, build_model, encoder_from_module, graph_nodes
 from invert.errors import InvertError
 
 
@@ -37,31 +38,101 @@ class AttributionResult:
 
 
 class GradCamModel(nn.Module):
-    """A frozen classifier that returns (activation at ``layer``, logits) from one forward pass."""
+    """A frozen classifier that returns (activation at ``layer``, logits) from one forward pass.
 
-    def __init__(self, net: nn.Module, layer: str, *, spec: ModelSpec | None = None, normalize: Normalize | None = None):
+    Built on :func:`~invert.encoders.encoder_from_module` (same layer names, normalisation and
+    freezing as every encoder), with the logits as an extra output of the same pass.
+    """
+
+    def __init__(self, net: nn.Module, layer: str, *, spec: ModelSpec | None = None, weights: str = "custom",
+                 normalize: bool | None = None):
         super().__init__()
-        spec = spec or ModelSpec(name=net.__class__.__name__, build=lambda: net)
         net = net.eval()
-        nodes = graph_nodes(net)
-        self.node = resolve_layer(layer, spec, nodes)
-        self.body = create_feature_extractor(net, return_nodes={self.node: "act", nodes[-1]: "logits"})
-        self.normalize = normalize
-        self.head = next((m for m in reversed(list(net.modules())) if isinstance(m, nn.Linear)), None)
+        self.model_name = spec.name if spec is not None else net.__class__.__name__
+        self.encoder = encoder_from_module(net, layer, spec=spec, weights=weights, normalize=normalize, exact=True,
+                                           extra={"logits": "node:" + graph_nodes(net)[-1]})
+        self.node = self.encoder.node
         self.layer = layer
+        self.head = next((m for m in reversed(list(net.modules())) if isinstance(m, nn.Linear)), None)
+        self.prefix_tokens = int(getattr(net, "num_prefix_tokens", 1))  # timm ViTs say how many (class, register tokens)
+        self._net = net  # kept to say whether CAM can apply at any layer when it cannot at this one
+        self._aliases = dict(spec.aliases) if spec is not None else {}
         self.requires_grad_(False).eval()
 
     @classmethod
-    def build(cls, model: str, layer: str, weights: str = "untrained", *, seed: int = 0, normalize: bool | None = None) -> "GradCamModel":
-        """``model`` by name (as :func:`~invert.encoders.build_encoder`) with its input normalisation."""
+    def build(cls, model: str, layer: str | None = None, weights: str = "untrained", *, seed: int = 0,
+              normalize: bool | None = None) -> GradCamModel:
+        """``model`` by name (as :func:`~invert.encoders.build_encoder`); ``layer=None``: :func:`default_layer`."""
         net, spec = build_model(model, weights, seed)
-        return cls(net, layer, spec=spec, normalize=input_normalizer(spec, weights, normalize))
+        return cls(net, layer or default_layer(model), spec=spec, weights=weights, normalize=normalize)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.normalize is not None:
-            x = self.normalize(x)
-        out = self.body(x)
-        return out["act"], out["logits"]
+        out = self.encoder.outputs(x)
+        return out["out"], out.get("logits", out["out"])
+
+
+def token_grid(act: torch.Tensor, prefix: int = 1) -> torch.Tensor | None:
+    """Transformer tokens (N, P + H·W, C) → maps (N, C, H, W), dropping the ``prefix`` class/register tokens
+    (as pytorch-grad-cam's ``reshape_transform``); None when the tokens do not form a square grid."""
+    if act.dim() != 3:
+        return None
+    for p in dict.fromkeys((prefix, 1, 0)):
+        side = math.isqrt(max(act.shape[1] - p, 0))
+        if side > 1 and side * side == act.shape[1] - p:
+            return act[:, p:].reshape(act.shape[0], side, side, act.shape[2]).permute(0, 3, 1, 2)
+    return None
+
+
+def _is_spatial(shape: tuple[int, ...] | list[int] | None) -> bool:
+    """A per-sample output with spatial maps: (C, H, W) with H·W > 1, or a square grid of transformer tokens."""
+    if not shape:
+        return False
+    if len(shape) == 3:
+        return shape[1] * shape[2] > 1
+    if len(shape) == 2:
+        return token_grid(torch.empty(1, *shape, device="meta")) is not None
+    return False
+
+
+def default_layer(model: str) -> str:
+    """The layer Grad-CAM explains by default: the last one with spatial maps, by its alias where it has one.
+
+    For vision transformers it is the input of the last block (as pytorch-grad-cam does): the last
+    block's patch tokens reach the logits only through the class token, so their gradients vanish.
+    """
+    from invert.listing import layer_rows
+
+    listed = layer_rows(model)[0]
+    rows = [r for r in listed if _is_spatial(r["shape"])]
+    if not rows:
+        raise InvertError(f"{model} has no layer with spatial maps: Grad-CAM and CAM need one (see `invert layers {model}`)")
+    order = {r["node"]: i for i, r in enumerate(x for x in listed if not x["alias"])}
+    tokens = all(len(r["shape"]) == 2 for r in rows[-3:])
+    if tokens:
+        return _last_block_input(model) or rows[-1]["layer"]
+    aliases = [r for r in rows if r["alias"]]
+    if aliases:
+        last = max(aliases, key=lambda r: order.get(r["node"], order.get(_last_inside(r["node"], order), -1)))
+        return last["layer"]
+    return rows[-1]["layer"]
+
+
+def _last_inside(module: str, order: dict[str, int]) -> str:
+    inside = [n for n in order if n.startswith(module + ".")]
+    return max(inside, key=order.__getitem__) if inside else module
+
+
+def _last_block_input(model: str) -> str | None:
+    """The second-to-last child of the model's longest block stack (a transformer's blocks), as a layer name."""
+    from invert.encoders import get_spec
+
+    net = get_spec(model).build()
+    stacks = [(name, list(m.named_children())) for name, m in net.named_modules() if isinstance(m, (nn.Sequential, nn.ModuleList))]
+    stacks = [(name, kids) for name, kids in stacks if len(kids) >= 2]
+    if not stacks:
+        return None
+    name, kids = max(stacks, key=lambda s: len(s[1]))
+    return f"{name}.{kids[-2][0]}" if name else kids[-2][0]
 
 
 def _pick(logits: torch.Tensor, classes: torch.Tensor | int | None) -> torch.Tensor:
@@ -80,23 +151,64 @@ def _display(raw: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return up / peak.view(-1, 1, 1)
 
 
-def _spatial(act: torch.Tensor, method: str) -> None:
-    if act.dim() != 4:
-        raise InvertError(f"{method} needs a convolutional layer with spatial maps (got an output of shape {tuple(act.shape[1:])})")
+def _maps(act: torch.Tensor, method: str, prefix: int = 1) -> torch.Tensor:
+    """The activation as spatial maps (N, C, H, W): convolutional as is, transformer tokens reshaped."""
+    if act.dim() == 4:
+        return act
+    grid = token_grid(act, prefix)
+    if grid is None:
+        raise InvertError(f"{method} needs a layer with spatial maps (got an output of shape {tuple(act.shape[1:])}): "
+                          "choose a convolutional block or a transformer block")
+    return grid
+
+
+def _warn_if_no_evidence(logits: torch.Tensor, model: GradCamModel) -> None:
+    if not bool(logits.detach().abs().amax() > 0):
+        warnings.warn(f"every logit of {model.model_name} is zero (an untrained head initialised to zeros, like torchvision's "
+                      "ViTs): there is no class evidence to explain, so the maps are zero — load trained weights", stacklevel=3)
 
 
 def grad_cam(model: GradCamModel, images: torch.Tensor, classes: torch.Tensor | int | None = None) -> AttributionResult:
-    """Grad-CAM maps of ``classes`` (default: the predicted class) at ``model``'s layer."""
+    """Grad-CAM maps of ``classes`` (default: the predicted class) at ``model``'s layer (convolutional or transformer tokens)."""
     x = images.unsqueeze(0) if images.dim() == 3 else images
     x = x.detach().clone().requires_grad_(True)  # gradients must reach the activation
     act, logits = model(x)
-    _spatial(act, "Grad-CAM")
+    _maps(act.detach(), "Grad-CAM", model.prefix_tokens)  # refuse a layer without maps before any backward pass
+    _warn_if_no_evidence(logits, model)
     cls = _pick(logits, classes)
     score = logits.gather(1, cls[:, None]).squeeze(1)
     (grad,) = torch.autograd.grad(score.sum(), act)
-    alpha = grad.mean((2, 3), keepdim=True)
-    raw = (alpha * act).sum(1).clamp_min(0).detach()
+    a, g = _maps(act.detach(), "Grad-CAM", model.prefix_tokens), _maps(grad, "Grad-CAM", model.prefix_tokens)
+    alpha = g.mean((2, 3), keepdim=True)
+    raw = (alpha * a).sum(1).clamp_min(0).detach()
     return AttributionResult("grad-cam", _display(raw, x.shape[-2:]), raw, cls.detach(), score.detach())
+
+
+def _cam_holds(head: nn.Module | None, act: torch.Tensor, logits: torch.Tensor) -> bool:
+    """Whether logits = head(global average of ``act``), the structure CAM needs."""
+    if head is None or act.dim() != 4 or getattr(head, "in_features", None) != act.shape[1]:
+        return False
+    pooled = head(act.mean((2, 3)))
+    return pooled.shape == logits.shape and torch.allclose(pooled, logits, rtol=1e-3, atol=1e-4 * float(logits.abs().max().clamp_min(1)))
+
+
+def _cam_layer(model: GradCamModel, x: torch.Tensor) -> str | None:
+    """A graph node of the same network where CAM applies (the global-average-pool's input), or None."""
+    from invert.encoders.registry import _last_node, feature_extractor
+
+    nodes = graph_nodes(model._net)
+    body = feature_extractor(model._net, {n: n for n in nodes})
+    with torch.no_grad():
+        xin = model.encoder.normalize(x) if model.encoder.normalize is not None else x
+        out = body(xin.to(model.encoder.dtype))
+    logits = out[nodes[-1]]
+    for n in reversed(nodes):
+        v = out[n]
+        if isinstance(v, torch.Tensor) and v.dim() == 4 and v.shape[2] * v.shape[3] > 1:
+            if not _cam_holds(model.head, v, logits):
+                return None  # only the last map can feed a pooled head
+            return next((a for a, t in model._aliases.items() if _last_node(t, nodes) == n), n)
+    return None
 
 
 def cam(model: GradCamModel, images: torch.Tensor, classes: torch.Tensor | int | None = None) -> AttributionResult:
@@ -104,17 +216,18 @@ def cam(model: GradCamModel, images: torch.Tensor, classes: torch.Tensor | int |
     x = images.unsqueeze(0) if images.dim() == 3 else images
     with torch.no_grad():
         act, logits = model(x)
-        _spatial(act, "CAM")
-        head = model.head
-        ok = head is not None and head.in_features == act.shape[1]
-        if ok:
-            pooled = head(act.mean((2, 3)))
-            ok = torch.allclose(pooled, logits, rtol=1e-3, atol=1e-4 * float(logits.abs().max().clamp_min(1)))
-        if not ok:
+        if not _cam_holds(model.head, act, logits):
+            good = _cam_layer(model, x)
+            if good is None:
+                raise InvertError(
+                    f"CAM does not apply to {model.model_name}: its logits are not one linear layer on a global average "
+                    "of convolutional maps (fully connected layers in between scramble positions) — use --method grad-cam")
             raise InvertError(
-                f"CAM needs the logits to be one linear layer on the global average of {model.layer!r} "
-                "(fully connected layers in between scramble positions): use the last convolutional block, or grad_cam"
-            )
+                f"CAM needs the logits to be one linear layer on the global average of the explained layer; {model.layer!r} "
+                f"is not that layer of {model.model_name} — use --layer {good}, or grad-cam at any layer")
+        _warn_if_no_evidence(logits, model)
+        head = model.head
+        assert head is not None
         cls = _pick(logits, classes)
         weights = head.weight[cls]  # (B, K)
         raw = torch.einsum("bk,bkhw->bhw", weights.to(act.dtype), act)
