@@ -55,12 +55,13 @@ def _finish(out: Path, command: str, settings: dict[str, Any], metrics: dict[str
 
 def visualize(
     model: str = typer.Option("resnet50", help="Model name (`invert models`)."),
-    layer: str = typer.Option("conv4", help="Layer alias or graph node (`invert layers MODEL`)."),
+    layer: Optional[str] = typer.Option(None, help="Layer alias or graph node (`invert layers MODEL`; default: the last with spatial maps, "
+                                        "by its alias where it has one)."),
     weights: str = typer.Option("untrained", help="untrained | imagenet/trained | state-dict path."),
     channel: List[int] = typer.Option([], "--channel", help="Channel (unit, logit) to maximise; repeatable, one image each. None: the layer's energy."),
     neuron: bool = typer.Option(False, help="Maximise only the centre position of each --channel, not its mean."),
     dream: Optional[Path] = typer.Option(None, help="Deep dream: start from this image and enhance (multi-octave, normalised steps)."),
-    size: int = options.size(224, "Image side in pixels"),
+    size: Optional[int] = options.size(None, "Image side in pixels (default: the model's own — 32 for CIFAR ResNets, 224 for ImageNet models)"),
     iterations: Optional[int] = typer.Option(None, help=f"Ascent steps (default {ASCENT.iterations}; per octave for --dream, default {DREAM.iterations})."),
     lr: Optional[float] = typer.Option(None, parser=options.positive, help=f"Step size (default {ASCENT.lr:g}; --dream {DREAM.lr:g})."),
     optimizer: Optional[AscentRule] = typer.Option(None, help=f"Update rule: gd is x += η∇, normalized x += η∇/mean|∇| (default {ASCENT.optimizer}; --dream {DREAM.optimizer})."),  # type: ignore[valid-type]
@@ -91,6 +92,7 @@ def visualize(
     lr = lr if lr is not None else defaults.lr
     optimizer = options.value(optimizer) or defaults.optimizer
     jitter = jitter if jitter is not None else defaults.jitter
+    layer, size = _layer_and_size(model, layer, size)
     dev = resolve_device(device)
     enc = build_encoder(model, layer, weights, seed=seed, input_size=size, device=dev)
     scores = [(neuron_score(c) if neuron else channel_score(c)) for c in channel] or [layer_energy()]
@@ -109,10 +111,14 @@ def visualize(
             results.append((s, ascend(enc, s, size=size, iterations=iterations, lr=lr, optimizer=optimizer, priors=priors,
                                       steps=steps, jitter=jitter, seed=seed, progress=not quiet)))
     rows = []
+    names = _unit_names(model, enc, size)  # a logits layer's units are classes
     for k, (s, r) in enumerate(results):
         save_image(r.images[0], out / f"visualization_{k}.png")
         rows.append({"score": s.name, "final": float(r.score[0]), "start": r.history[0]["score"]})
-    figure = image_grid([[r.images[0] for _, r in results]], col_labels=[s.name for s, _ in results],
+        if names is not None and k < len(channel):
+            rows[-1]["class"] = names[channel[k]] if 0 <= channel[k] < len(names) else None
+    labels_ = [s.name + (f" ({row['class']})" if row.get("class") else "") for (s, _), row in zip(results, rows)]
+    figure = image_grid([[r.images[0] for _, r in results]], col_labels=labels_,
                         captions=[[f"{row['start']:.3g} → {row['final']:.3g}" for row in rows]],
                         title=f"{model} {layer} ({weights})" + (" — deep dream" if dream else ""))
     settings = dict(model=model, layer=layer, weights=weights, channel=list(channel), neuron=neuron, dream=str(dream) if dream else None,
@@ -123,12 +129,13 @@ def visualize(
 
 def attribute(
     model: str = typer.Option("resnet50", help="Model name (`invert models`)."),
-    layer: str = typer.Option("conv5", help="Layer: for cam/grad-cam the convolutional block to explain; for deconvnet/guided the layer to project from."),
+    layer: Optional[str] = typer.Option(None, help="Layer: for cam/grad-cam the block to explain, for deconvnet/guided the layer to project "
+                                        "from (default: the last with spatial maps, by its alias where it has one)."),
     weights: str = typer.Option("untrained", help="untrained | imagenet/trained | state-dict path."),
     method: AttributionMethod = typer.Option(AttributionMethod("grad-cam"), help="CAM, Grad-CAM, deconvnet or guided backprop."),  # type: ignore[valid-type]
     image: Optional[List[Path]] = typer.Option(None, "--image", help="Image (repeatable). Default: the embedded photograph."),
     target: Optional[int] = typer.Option(None, "--class", help="Class to explain (cam/grad-cam; default: the predicted one) or channel to project (deconvnet/guided; default: the most active)."),
-    size: int = options.size(224, "Image side in pixels"),
+    size: Optional[int] = options.size(None, "Image side in pixels (default: the model's own — 32 for CIFAR ResNets, 224 for ImageNet models)"),
     seed: int = options.seed(0, "the untrained weights"),
     device: str = options.device(),
     out: Optional[Path] = options.out(_OUT),
@@ -138,12 +145,15 @@ def attribute(
     """Where is the evidence? CAM / Grad-CAM heatmaps, or deconvnet / guided-backprop projections."""
     import torch
 
-    from invert.analysis.plots import image_grid
+    from invert.analysis.plots import attribution_figure, image_grid
+    from invert.classes import class_names
+    from invert.classes import labels as class_labels
     from invert.encoders import build_encoder
     from invert.io import prepare_out_dir, resolve_device, save_image
     from invert.methods import GradCamModel, cam, deconvnet, grad_cam
 
     method = options.value(method)
+    layer, size = _layer_and_size(model, layer, size)
     dev = resolve_device(device)
     x, paths = _targets(image, size)
     x = x.to(dev)
@@ -162,11 +172,20 @@ def attribute(
         save_image(res.maps[i].cpu().expand(3, -1, -1), out / f"{method}_map_{i}.png")
     torch.save({"maps": res.maps.cpu(), "raw": res.raw.cpu(), "classes": res.classes.cpu()}, out / "maps.pt")
     label = "class" if method in ("cam", "grad-cam") else "channel"
-    figure = image_grid([[x[i].cpu() for i in range(len(x))], overlays], row_labels=["image", method],
-                        captions=[[Path(p).name for p in paths], [f"{label} {int(c)}" for c in res.classes]],
-                        title=f"{model} {layer} ({weights}) — {method}")
-    metrics = {"model": model, "layer": layer, "weights": weights, "method": method, "images": paths,
+    title = f"{model} {layer} ({weights}) — {method}"
+    names = None
+    if label == "class":
+        with torch.no_grad():
+            names = class_names(model, int(cm(x[:1])[1].shape[1]))
+        shown = class_labels(res.classes.tolist(), names)
+        figure = attribution_figure(x.cpu(), res.maps.cpu(), [f"{Path(p).name}: {c}" for p, c in zip(paths, shown)], title, method)
+    else:
+        figure = image_grid([[x[i].cpu() for i in range(len(x))], overlays], row_labels=["image", method],
+                            captions=[[Path(p).name for p in paths], [f"{label} {int(c)}" for c in res.classes]], title=title)
+    metrics = {"model": model, "layer": layer, "weights": weights, "method": method, "images": paths, "size": size,
                "explained": label, "indices": res.classes.tolist(), "scores": res.scores.tolist()}
+    if label == "class":
+        metrics["class_names"] = [names[int(c)] for c in res.classes] if names is not None else None
     settings = dict(model=model, layer=layer, weights=weights, method=method, images=paths, target=target, size=size, seed=seed)
     _finish(out, "invert attribute", settings, metrics, figure, dev, time.perf_counter() - t0)
 
@@ -193,7 +212,7 @@ def attack(
     steps: int = typer.Option(_ATTACK["steps"], min=1, help="PGD steps."),
     step_size: Optional[float] = typer.Option(None, parser=options.positive, help="PGD step (default 2.5·ε/steps)."),
     target: Optional[int] = typer.Option(None, help="Targeted attack: the class to force (default: untargeted)."),
-    size: int = options.size(224, "Image side in pixels"),
+    size: Optional[int] = options.size(None, "Image side in pixels (default: the model's own — 32 for CIFAR ResNets, 224 for ImageNet models)"),
     seed: int = options.seed(_ATTACK["seed"], "the untrained weights and PGD's random start"),
     device: str = options.device(),
     out: Optional[Path] = options.out(_OUT),
@@ -202,11 +221,16 @@ def attack(
 ) -> None:
     """Adversarial examples: the smallest L∞ change (FGSM or PGD) that flips the classifier."""
     from invert.analysis.plots import image_grid
+    import torch
+
+    from invert.classes import class_names, label
     from invert.encoders import build_encoder, get_spec
+    from invert.encoders.registry import default_size
     from invert.io import prepare_out_dir, resolve_device, save_image
     from invert.methods import attack as run_attack
 
     method = options.value(method)
+    size = size or default_size(model)
     dev = resolve_device(device)
     x, paths = _targets(image, size)
     x = x.to(dev)
@@ -216,17 +240,41 @@ def attack(
     t0 = time.perf_counter()
     res = run_attack(clf, x, method=method, eps=eps, steps=steps, step_size=step_size, target=target, seed=seed)
     diffs = [_signed(res.images[i] - x[i].cpu()) for i in range(len(x))]
+    with torch.no_grad():
+        names = class_names(model, int(clf(x[:1]).reshape(1, -1).shape[1]))
     for i in range(len(x)):
         save_image(res.images[i], out / f"adversarial_{i}.png")
     figure = image_grid([[x[i].cpu() for i in range(len(x))], list(res.images), diffs], row_labels=["image", "adversarial", "change (scaled)"],
-                        captions=[[f"class {int(c)}" for c in res.clean_class],
-                                  [f"class {int(c)} ({float(p):.2f})" for c, p in zip(res.adversarial_class, res.confidence)],
+                        captions=[[label(int(c), names) for c in res.clean_class],
+                                  [f"{label(int(c), names)} {float(p):.2f}" for c, p in zip(res.adversarial_class, res.confidence)],
                                   [f"L∞ {float(v):.4f}" for v in res.linf]],
                         title=f"{model} ({weights}) — {method.upper()} ε={eps:.4g}" + (f", target {target}" if target is not None else ""))
     settings = dict(model=model, weights=weights, images=paths, method=method, eps=eps, steps=steps, step_size=step_size,
                     target=target, size=size, seed=seed)
-    _finish(out, "invert attack", settings, {"model": model, "weights": weights, "images": paths, **res.summary()}, figure, dev,
+    named = {} if names is None else {"clean_name": [names[int(c)] for c in res.clean_class],
+                                      "adversarial_name": [names[int(c)] for c in res.adversarial_class]}
+    _finish(out, "invert attack", settings, {"model": model, "weights": weights, "images": paths, "size": size, **res.summary(), **named},
+            figure, dev,
             time.perf_counter() - t0)
+
+
+def _layer_and_size(model: str, layer: str | None, size: int | None) -> tuple[str, int]:
+    """The layer (default: :func:`~invert.methods.attribution.default_layer`) and input side (default: the model's own)."""
+    from invert.encoders.registry import default_size
+    from invert.methods.attribution import default_layer
+
+    return layer or default_layer(model), size or default_size(model)
+
+
+def _unit_names(model: str, enc: Any, size: int) -> Any:
+    """Class names of the encoder's units when its layer is the logits (a flat output as wide as a known class list)."""
+    import torch
+
+    from invert.classes import class_names
+
+    with torch.no_grad():
+        out = enc(torch.zeros(1, *enc.input_shape[:1], size, size, device=enc.device, dtype=enc.dtype))
+    return class_names(model, out.shape[1]) if out.dim() == 2 else None
 
 
 def _last_node(model: str) -> str:

@@ -126,7 +126,8 @@ def _last_block_input(model: str) -> str | None:
     """The second-to-last child of the model's longest block stack (a transformer's blocks), as a layer name."""
     from invert.encoders import get_spec
 
-    net = get_spec(model).build()
+    with torch.device("meta"):  # the module tree only: no weights drawn
+        net = get_spec(model).build()
     stacks = [(name, list(m.named_children())) for name, m in net.named_modules() if isinstance(m, (nn.Sequential, nn.ModuleList))]
     stacks = [(name, kids) for name, kids in stacks if len(kids) >= 2]
     if not stacks:
