@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import math
+import itertools
+from typing import Any
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from invert.analysis.conditioning import condition_number, jacobian_spectrum, mlp_singular_values  # noqa: E402
-from invert.encoders import build_encoder  # noqa: E402
-from invert.experiments._support import report_image  # noqa: E402
-from invert.experiments.registry import ExperimentContext, Verdict, experiment  # noqa: E402
+from invert.analysis.conditioning import (
+    condition_number,
+    jacobian_spectrum,
+    mlp_singular_values,
+)
+from invert.analysis.plots import subplots
+from invert.encoders import build_encoder
+from invert.experiments._support import report_image
+from invert.experiments.registry import ExperimentContext, Verdict, experiment
 
 
 @experiment("conditioning", "§4: linear MLPs grow worse conditioned with depth; ResNet-50 Jacobian spectra conv1…conv5.", "Badger §4, §4.2")
 def run(ctx: ExperimentContext) -> Verdict:
-    p = {"mlp_size": 12 if ctx.quick else 29, "depths": [1, 2, 3, 4] if ctx.quick else [1, 2, 3, 4, 5],
+    p: dict[str, Any] = {"mlp_size": 12 if ctx.quick else 29, "depths": [1, 2, 3, 4] if ctx.quick else [1, 2, 3, 4, 5],
          "resnet_size": 16 if ctx.quick else 224, "layers": ["conv1", "conv2"] if ctx.quick else ["conv1", "conv2", "conv3", "conv4", "conv5"],
          "k": 2 if ctx.quick else 6, "svds_tol": 1e-3 if ctx.quick else 0.0, "rank": not ctx.quick}
     p.update(ctx.params)
@@ -33,7 +35,7 @@ def run(ctx: ExperimentContext) -> Verdict:
         rows.append({"depth": d, "n": n, "sigma_max": float(s[0]), "sigma_min": float(s[-1]), "condition": condition_number(s, n)})
     ctx.save_csv(rows, "mlp_spectra.csv")
     ctx.save_json({str(d): s.tolist() for d, s in spectra.items()}, "mlp_singular_values.json")
-    fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
+    fig, ax = subplots(figsize=(6.5, 4), layout="constrained")
     for d, s in spectra.items():
         ax.plot(torch.arange(1, n + 1), s, label=f"depth {d} (κ = {condition_number(s, n):.2g})")
     ax.set(yscale="log", xlabel="singular value index", ylabel="singular value σ_i of W_d⋯W_1",
@@ -48,7 +50,7 @@ def run(ctx: ExperimentContext) -> Verdict:
         sp = jacobian_spectrum(enc, rimg, k=p["k"], dense_limit=0, estimate_rank=p["rank"], seed=ctx.seed, svds_tol=p["svds_tol"])
         rrows.append({"layer": layer, **{k: v for k, v in sp.to_dict().items() if k != "largest"}, "largest": sp.largest})
     ctx.save_csv(rrows, "resnet50_jacobian.csv")
-    fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
+    fig, ax = subplots(figsize=(6.5, 4), layout="constrained")
     for r in rrows:
         ax.plot(range(1, len(r["largest"]) + 1), r["largest"], "o-", label=f"{r['layer']} (outputs/inputs = {r['n_out'] / r['n_in']:.2f})")
     ax.set(yscale="log", xlabel="rank of singular value (largest first)", ylabel="σ_i of ∂O/∂a at the image",
@@ -57,7 +59,7 @@ def run(ctx: ExperimentContext) -> Verdict:
     ctx.save_figure(fig, "resnet50_top_singular_values.png")
 
     conds = [r["condition"] for r in rows]
-    grows = all(b > a for a, b in zip(conds, conds[1:]))
+    grows = all(b > a for a, b in itertools.pairwise(conds))
     k3 = next((r["condition"] for r in rows if r["depth"] == 3), conds[-1])
     held = grows and k3 > 1e4
     deficient = [r["layer"] for r in rrows if r["n_out"] < r["n_in"]]
@@ -69,6 +71,7 @@ def run(ctx: ExperimentContext) -> Verdict:
                   + ", ".join(f"{r['layer']} {r['sigma_max']:.3g}" for r in rrows)
                   + (f"; fewer outputs than inputs (a null space, exactly non-invertible) at {', '.join(deficient)}" if deficient else "")
                   + (("; SLQ rank/n_in " + ", ".join(f"{r['layer']} {r['rank_fraction']:.2f}" for r in rrows)) if p["rank"] else "") + "."),
+        criterion="HELD iff the linear MLP's condition number σ_max/σ_min grows strictly with every added layer and exceeds 1e4 at depth 3",
         held=held,
         details={"conditions": conds, "resnet": [{k: v for k, v in r.items() if k != "largest"} for r in rrows]},
     )

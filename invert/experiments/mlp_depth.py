@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from invert.encoders import build_encoder  # noqa: E402
-from invert.experiments.mlp_width import mlp_sweep  # noqa: E402
-from invert.experiments.registry import ExperimentContext, Verdict, experiment  # noqa: E402
-from invert.inversion import invert  # noqa: E402
+from invert.analysis.plots import subplots
+from invert.encoders import build_encoder
+from invert.experiments.mlp_width import mlp_sweep
+from invert.experiments.registry import ExperimentContext, Verdict, experiment
+from invert.inversion import invert
 
 
 @experiment("mlp-depth", "Fig. 8: deeper square linear MLPs are inverted more slowly by gradient descent but still converge.", "Badger §4.2, fig. 8")
@@ -30,14 +26,14 @@ def run(ctx: ExperimentContext) -> Verdict:
                      "m_g": float(res.m_g), "m_s": float(res.m_s)})
     ctx.save_csv(rows, "depth_sweep.csv")
     ctx.save_csv([{"depth": d, "iteration": it, "m_g": g, "m_i": m} for d, h in curves.items() for it, g, m in h], "history.csv")
-    fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
+    fig, ax = subplots(figsize=(6.5, 4), layout="constrained")
     for d, h in curves.items():
         ax.plot([x[0] for x in h], [x[2] for x in h], label=f"depth {d}")
     ax.set(yscale="log", xlabel="iteration", ylabel="m_i = ‖a − a_g‖₂", title=f"linear MLP, width {n} = input size, plain GD")
     ax.legend(fontsize=8)
     ctx.save_figure(fig, "m_i_vs_iteration.png")
-    early = [r["m_i_early"] for r in rows]
-    slower = early[-1] > early[0]
+    early_mi = [r["m_i_early"] for r in rows]
+    slower = early_mi[-1] > early_mi[0]
     converging = all(r["m_i"] < r["m_i_half"] < r["m_i_start"] for r in rows)
     held = slower and converging
     return Verdict(
@@ -47,6 +43,8 @@ def run(ctx: ExperimentContext) -> Verdict:
                   + f" (deepest {'slower' if slower else 'NOT slower'} than depth {rows[0]['depth']}); final m_i "
                   + ", ".join(f"{r['depth']}: {r['m_i']:.3g}" for r in rows)
                   + f"; m_i still decreasing at every depth: {'yes' if converging else 'no'}."),
+        criterion=(f"HELD iff m_i at iteration {int(early_it)} is larger for the deepest net than for depth {rows[0]['depth']} (slower), and at "
+                   "every depth m_i at the end < m_i half-way < m_i at the start (still converging)"),
         held=held,
-        details={"early": early, "final": [r["m_i"] for r in rows]},
+        details={"early": early_mi, "final": [r["m_i"] for r in rows]},
     )

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from invert.encoders import build_encoder  # noqa: E402
-from invert.experiments._support import report_image  # noqa: E402
-from invert.experiments.registry import ExperimentContext, Verdict, experiment  # noqa: E402
-from invert.inversion import InversionConfig, invert  # noqa: E402
+from invert.analysis.plots import subplots
+from invert.encoders import build_encoder
+from invert.experiments._support import report_image
+from invert.experiments.registry import ExperimentContext, Verdict, experiment
+from invert.inversion import InversionConfig, invert
 
 
 def plain_gd(iterations: int, lr: float, size: int, seed: int, record_every: int) -> InversionConfig:
@@ -20,7 +18,7 @@ def plain_gd(iterations: int, lr: float, size: int, seed: int, record_every: int
                            iterations=iterations, size=size, seed=seed, record_every=record_every)
 
 
-def mlp_sweep(ctx: ExperimentContext, sweep: dict) -> tuple[dict, int, object, str, InversionConfig]:
+def mlp_sweep(ctx: ExperimentContext, sweep: dict) -> tuple[dict, int, torch.Tensor, str, InversionConfig]:
     """The MLP sweeps' shared set-up: settings (report image size, budget, lr) merged with ``sweep`` and the
     user's params, input dimension n = 3·size², the report image, and the plain-GD config."""
     size = ctx.params.get("size", 8 if ctx.quick else 29)
@@ -34,12 +32,12 @@ def mlp_sweep(ctx: ExperimentContext, sweep: dict) -> tuple[dict, int, object, s
 
 @experiment("mlp-width", "Figs. 6–7: m_i after a fixed budget falls as the first hidden width passes the input size.", "Badger §4.1, figs. 6–7")
 def run(ctx: ExperimentContext) -> Verdict:
-    p, n, img, name, cfg = mlp_sweep(ctx, {"width_factors": [0.5, 1.0, 1.6] if ctx.quick else [0.4, 0.8, 1.0, 1.25, 1.6],
+    p, n, img, _, cfg = mlp_sweep(ctx, {"width_factors": [0.5, 1.0, 1.6] if ctx.quick else [0.4, 0.8, 1.0, 1.25, 1.6],
                                           "plateau_tolerance": 0.02})
     size = p["size"]
     rows, curves = [], {}
     for f in p["width_factors"]:
-        w = int(round(f * n))
+        w = round(f * n)
         enc = build_encoder(f"mlp-{w},{n},{n}-in3x{size}x{size}", "output", seed=ctx.seed)
         res = invert(enc, img, cfg)
         hist = [(h["iteration"], h["m_g"], h["m_i"]) for h in res.history]
@@ -49,14 +47,14 @@ def run(ctx: ExperimentContext) -> Verdict:
                      "m_g_start": hist[0][1], "m_i_start": hist[0][2], "m_i_last_quarter_decrease": (q[0] - q[-1]) / q[0]})
     ctx.save_csv(rows, "width_sweep.csv")
     ctx.save_csv([{"width": w, "iteration": it, "m_g": g, "m_i": m} for w, h in curves.items() for it, g, m in h], "history.csv")
-    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    fig, ax = subplots(figsize=(6, 4), layout="constrained")
     ax.plot([r["width"] for r in rows], [r["m_i"] for r in rows], "o-")
     ax.axvline(n, ls="--", color="gray", label=f"input size {n}")
     ax.set(xlabel="first hidden layer width (units)", ylabel="m_i = ‖a − a_g‖₂ after the budget",
            title=f"linear MLP w,{n},{n}: {p['iterations']} GD steps")
     ax.legend()
     ctx.save_figure(fig, "m_i_vs_width.png")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig, axes = subplots(1, 2, figsize=(11, 4), layout="constrained")
     for w, h in curves.items():
         it = [x[0] for x in h]
         axes[0].plot(it, [x[1] for x in h], label=f"width {w}{' < input' if w < n else ''}")
@@ -80,6 +78,8 @@ def run(ctx: ExperimentContext) -> Verdict:
                   + ", ".join(f"{r['width']}: {r['m_i']:.3g}" for r in rows)
                   + f". Narrow layers: m_g fell ≥10× {'yes' if g_fell else 'no'}, m_i plateaued (last-quarter decrease < {p['plateau_tolerance']:.0%}) "
                   f"{'yes' if plateau else 'no'}; wide layers still improving {'yes' if still else 'no'}."),
+        criterion=(f"HELD iff the mean final m_i of widths < input size {n} exceeds that of widths ≥ {n}, every narrow net's m_g fell "
+                   f"≥ 10× from its start, and its m_i fell < {p['plateau_tolerance']:.0%} over the last quarter of the {p['iterations']} steps (a plateau)"),
         held=held,
         details={"mi_under": mi_under, "mi_over": mi_over, "plateau": plateau, "wide_still_improving": still},
     )

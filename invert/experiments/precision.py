@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import matplotlib
+from typing import Any
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+import torch
 
-from invert.analysis.exact import LinearInverse  # noqa: E402
-from invert.encoders import build_encoder  # noqa: E402
-from invert.experiments._support import report_image  # noqa: E402
-from invert.experiments.registry import ExperimentContext, Verdict, experiment  # noqa: E402
+from invert.analysis.exact import LinearInverse
+from invert.analysis.plots import subplots
+from invert.encoders import build_encoder
+from invert.experiments._support import report_image
+from invert.experiments.registry import ExperimentContext, Verdict, experiment
 
 
 @experiment("precision", "§4.2: exact inversion of a square linear MLP recovers the input only in float64.", "Badger §4.2")
 def run(ctx: ExperimentContext) -> Verdict:
-    p = {"size": 12 if ctx.quick else 29, "depths": [1, 2, 3, 4] if ctx.quick else [1, 2, 3, 4, 5], "seeds": 2 if ctx.quick else 3,
+    p: dict[str, Any] = {"size": 12 if ctx.quick else 29, "depths": [1, 2, 3, 4] if ctx.quick else [1, 2, 3, 4, 5], "seeds": 2 if ctx.quick else 3,
          "recovered_below": 1e-6, "failed_above": 1e-2}
     p.update(ctx.params)
     ctx.params.update(p)
@@ -33,10 +32,10 @@ def run(ctx: ExperimentContext) -> Verdict:
                 err = float((rec.double() - a.double()).norm() / a.double().norm())
                 rows.append({"depth": depth, "seed": ctx.seed + s, "dtype": str(dt).removeprefix("torch."), "relative_error": err})
     ctx.save_csv(rows, "errors.csv")
-    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
-    for dt, c in (("float32", "C3"), ("float64", "C0")):
-        r = [x for x in rows if x["dtype"] == dt]
-        ax.plot([x["depth"] for x in r], [max(x["relative_error"], 1e-17) for x in r], "o", color=c, label=dt, alpha=0.8)
+    fig, ax = subplots(figsize=(6, 4), layout="constrained")
+    for kind, c in (("float32", "C3"), ("float64", "C0")):
+        r = [x for x in rows if x["dtype"] == kind]
+        ax.plot([x["depth"] for x in r], [max(x["relative_error"], 1e-17) for x in r], "o", color=c, label=kind, alpha=0.8)
     ax.axhline(p["recovered_below"], ls="--", color="gray", lw=1, label="recovered threshold")
     ax.set(yscale="log", xlabel="depth (square layers of width = input size)", ylabel="‖â − a‖ / ‖a‖ (relative)",
            title=f"exact inversion of a {n}-wide linear MLP")
@@ -48,6 +47,8 @@ def run(ctx: ExperimentContext) -> Verdict:
     return Verdict(
         claim="A three-deep fully connected model can be inverted accurately with eq. 11 only in double (64-bit) precision.",
         measured=f"depth ≥ 3: float64 relative error ≤ {max(e64):.2g}, float32 ≥ {min(e32):.2g} (recovered: < {p['recovered_below']:g}; failed: > {p['failed_above']:g}).",
+        criterion=(f"HELD iff at depth ≥ 3 every float64 relative error ‖â − a‖/‖a‖ < {p['recovered_below']:g} and every float32 one "
+                   f"> {p['failed_above']:g}, over {p['seeds']} seeds"),
         held=held,
         details={"max_float64_error": max(e64), "min_float32_error": min(e32)},
     )

@@ -2,24 +2,32 @@
 
 The report argues that ReLU zeroes a fraction p of each layer, so layer n needs m·(1/p)ⁿ units (m = input size).
 The argument's own logic (only the surviving fraction 1 − p carries information) gives m/(1 − p)ⁿ; the two agree
-at p = ½. Both predictions are reported. Invertibility is measured locally: the Jacobian of the layer-n output with
-respect to the image has full column rank m (numerical rank of the dense float64 Jacobian, torch.linalg.matrix_rank).
+at p = ½. Two measures: the document's own — eq. 4 inversions through constant-width (2m) and geometrically
+widening (m·2ⁿ) ReLU nets, m_i where m_g first falls below m_s, plus the Jacobian's smallest singular value — which
+decides the verdict; and local invertibility — the smallest equal width whose image → layer-n Jacobian has full
+column rank m (numerical rank of the dense float64 Jacobian), judged as a separate part.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from typing import Any
 
-import matplotlib
+import torch
+from torch.func import jacrev
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch.func import jacrev  # noqa: E402
-
-from invert.encoders.mlp import MLP  # noqa: E402
-from invert.experiments._support import report_image  # noqa: E402
-from invert.experiments.registry import ExperimentContext, Verdict, experiment  # noqa: E402
+from invert.analysis.plots import subplots
+from invert.encoders import build_encoder
+from invert.encoders.mlp import MLP
+from invert.errors import InvertError
+from invert.experiments._support import (
+    matched_inversion,
+    report_image,
+    smallest_singular_value,
+    spread,
+)
+from invert.experiments.registry import ExperimentContext, Verdict, experiment
 
 
 def downsample(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -42,7 +50,7 @@ def relu_mlp(shape: tuple[int, int, int], width: int, depth: int, seed: int) -> 
 def jacobian_rank(net: MLP, x: torch.Tensor) -> tuple[int, float]:
     """Numerical rank of d(output)/d(image) at ``x`` (C, H, W) and the zeroed fraction of the last layer there."""
     flat = x.double().reshape(-1)
-    f = lambda v: net(v.reshape(1, *x.shape))[0]  # noqa: E731
+    f = lambda v: net(v.reshape(1, *x.shape))[0]
     jac = jacrev(f)(flat)
     with torch.no_grad():
         out = f(flat)
@@ -82,20 +90,65 @@ def smallest_full_rank_width(shape: tuple[int, int, int], x: torch.Tensor, depth
     return found, rows
 
 
-@experiment("relu-width", "§4.3, fig. 9: width a ReLU MLP needs at depth n to keep a full-rank (locally invertible) map from the image.",
+def family_widths(family: str, m: int, depth: int, factor: float = 2.0) -> list[int]:
+    """Layer widths of a ReLU net on an m-element input: ``constant`` factor·m per layer, ``widening`` m·factorᵏ at layer k
+    (the report's m(1/p)ⁿ at p = 1/factor), ``linear`` the constant widths without ReLU."""
+    if family == "widening":
+        return [round(m * factor**k) for k in range(1, depth + 1)]
+    return [round(factor * m)] * depth
+
+
+def gd_rows(families: tuple[str, ...], depths: list[int], seeds: int, x: torch.Tensor, p: dict, seed0: int) -> list[dict]:
+    """One eq. 4 inversion per family × depth × seed: m_i where m_g first fell below level·m_s, and σ_min of ∂O/∂a at the image."""
+    c, h, w = x.shape
+    m, rows = x.numel(), []
+    for fam in families:
+        for d in depths:
+            widths = family_widths(fam, m, d, p["width_factor"])
+            for s in range(seed0, seed0 + seeds):
+                enc = build_encoder(f"mlp-{','.join(map(str, widths))}-{'linear' if fam == 'linear' else 'relu'}-in{c}x{h}x{w}", "output", seed=s)
+                r = matched_inversion(enc, x[None], iterations=p["gd_iterations"], seed=s, level=p["match_level"],
+                                      trials=p["lr_trials"], trial_iterations=p["lr_trial_iterations"])
+                rows.append({"family": fam, "depth": d, "seed": s, "widths": "x".join(map(str, widths)), "input_size": m, **r,
+                             "sigma_min": smallest_singular_value(enc, x[None])})
+    return rows
+
+
+def group_stats(rows: list[dict], family: str, depth: int) -> dict | None:
+    """Mean and spread of m_i at matched m_g over seeds for one family and depth; None unless every seed got there."""
+    g = [r for r in rows if r["family"] == family and r["depth"] == depth]
+    if not g or not all(r["matched"] for r in g):
+        return None
+    v = [r["m_i_matched"] for r in g]
+    return {"mean": sum(v) / len(v), "spread": spread(v), "n": len(v)}
+
+
+def compare_families(rows: list[dict], a: str, b: str, depths: list[int]) -> dict[int, dict]:
+    """Per depth where every run of both families reached the match: m_i(a) − m_i(b) and the larger spread of the two."""
+    out = {}
+    for d in depths:
+        sa, sb = group_stats(rows, a, d), group_stats(rows, b, d)
+        if sa and sb:
+            out[d] = {a: sa["mean"], b: sb["mean"], "difference": sa["mean"] - sb["mean"], "spread": max(sa["spread"], sb["spread"])}
+    return out
+
+
+@experiment("relu-width", "§4.3, fig. 9: eq. 4 inversions through constant-width vs widening ReLU MLPs (m_i at matched m_g), and the width a full-rank Jacobian needs.",
             "Badger §4.3, fig. 9")
 def run(ctx: ExperimentContext) -> Verdict:
     size = ctx.params.get("size", 6 if ctx.quick else 12)
-    p = {"size": size, "depths": [1, 2, 3, 4] if ctx.quick else [1, 2, 3, 4, 5, 6], "max_factor": 24 if ctx.quick else 40,
-         "width_step": 0.05, "p_inputs": 4, "growth_fraction": 0.5}
+    p: dict[str, Any] = {"size": size, "depths": [1, 2, 3, 4] if ctx.quick else [1, 2, 3, 4, 5, 6], "max_factor": 24 if ctx.quick else 40,
+         "width_step": 0.1 if ctx.quick else 0.05, "p_inputs": 4, "growth_fraction": 0.5,
+         "gd_depths": [2, 3, 4], "seeds": 2 if ctx.quick else 5, "gd_iterations": 400 if ctx.quick else 3000, "width_factor": 2.0,
+         "match_level": 1.0, "lr_trials": 4 if ctx.quick else 8, "lr_trial_iterations": 30 if ctx.quick else 100}
     p.update(ctx.params)
     ctx.params.update(p, note="prediction: report m·(1/p)^n; argument's surviving fraction m/(1−p)^n; equal at p = 1/2")
     img, name = small_image(size)
     x = img[0]
-    shape = tuple(x.shape)
+    shape = (int(x.shape[0]), int(x.shape[1]), int(x.shape[2]))
     m = x.numel()
     # widths m·(1 + step)^k: a geometric grid fine enough to resolve a factor of 1.05
-    grid = sorted({int(math.ceil(m * (1 + p["width_step"]) ** k)) for k in range(int(math.log(p["max_factor"]) / math.log1p(p["width_step"])) + 1)})
+    grid = sorted({math.ceil(m * (1 + p["width_step"]) ** k) for k in range(int(math.log(p["max_factor"]) / math.log1p(p["width_step"])) + 1)})
     rank_rows, need = [], {}
     for d in p["depths"]:
         w, rows = smallest_full_rank_width(shape, x, d, grid, ctx.seed)
@@ -105,13 +158,11 @@ def run(ctx: ExperimentContext) -> Verdict:
 
     # zeroed fraction p per layer, at the image and at a few other real inputs, in the deepest net at the largest needed width
     inputs = [x]
-    try:
+    with contextlib.suppress(InvertError):  # shared/ absent: the image alone
         from invert.datasets import sample_images
 
         more, _ = sample_images("imagenet", limit=p["p_inputs"] - 1, size=max(size, 8))
         inputs += list(downsample(more, size))
-    except Exception:  # noqa: BLE001 — shared/ absent: the image alone
-        pass
     batch = torch.stack(inputs)
     w_ref = max([w for w in need.values() if w is not None], default=grid[-1])
     ref = relu_mlp(shape, w_ref, max(p["depths"]), ctx.seed)
@@ -125,7 +176,8 @@ def run(ctx: ExperimentContext) -> Verdict:
                            "zeroed_fraction_image": fr_img[k - 1], "zeroed_fraction_inputs": fr_all[k - 1]})
     ctx.save_csv(layer_rows, "layers.csv")
     # layer-wise: one ReLU layer from an input of size m needs this width (the depth-1 answer), ratio vs 1/(1-p)
-    one_layer_ratio = need[p["depths"][0]] / m if need[p["depths"][0]] else float("nan")
+    need_first = need[p["depths"][0]]
+    one_layer_ratio = need_first / m if need_first else float("nan")
 
     depths = [d for d in p["depths"] if need[d] is not None]
     pred_surv = {d: m / (1 - p_hat) ** d for d in p["depths"]}
@@ -134,7 +186,7 @@ def run(ctx: ExperimentContext) -> Verdict:
              "predicted_surviving_m_over_1mp_n": pred_surv[d], "predicted_report_m_over_p_n": pred_report[d]} for d in p["depths"]]
     ctx.save_csv(rows, "required_width.csv")
 
-    fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
+    fig, ax = subplots(figsize=(6.5, 4), layout="constrained")
     ax.plot(depths, [need[d] for d in depths], "o-", label="measured: smallest width with rank-m Jacobian")
     ax.plot(p["depths"], [pred_surv[d] for d in p["depths"]], "--", label=f"m/(1−p)ⁿ, p = {p_hat:.2f}")
     ax.plot(p["depths"], [pred_report[d] for d in p["depths"]], ":", label="m·(1/p)ⁿ (report's text)")
@@ -148,8 +200,9 @@ def run(ctx: ExperimentContext) -> Verdict:
     # verdict: does the required width grow with depth at least `growth_fraction` as fast (in log) as m/(1−p)ⁿ predicts?
     all_found = len(depths) == len(p["depths"])
     d0, d1 = p["depths"][0], p["depths"][-1]
-    if all_found:
-        measured_growth = math.log(need[d1] / need[d0])
+    n0, n1 = need[d0], need[d1]
+    if all_found and n0 and n1:
+        measured_growth = math.log(n1 / n0)
     else:
         measured_growth = math.inf  # the deepest net was not invertible within the grid: width grew beyond the sweep
     predicted_growth = math.log(pred_surv[d1] / pred_surv[d0])
@@ -157,16 +210,58 @@ def run(ctx: ExperimentContext) -> Verdict:
     ctx.save_json({"required_width": need, "p": p_hat, "p_by_layer_image": fr_img, "p_by_layer_inputs": fr_all, "input_size": m,
                    "measured_log_growth": measured_growth, "predicted_log_growth": predicted_growth, "one_layer_width_ratio": one_layer_ratio,
                    "image": name, "inputs": len(inputs)}, "metrics.json")
+    rank_part = Verdict(
+        claim="local rank: the width keeping a full-rank (locally invertible) image → layer-n map grows like m/(1−p)ⁿ",
+        criterion=f"the smallest equal width with a rank-m Jacobian grows from depth {d0} to {d1} by ≥ {p['growth_fraction']:.0%} of the predicted log-growth",
+        measured=(f"p = {p_hat:.3f}; smallest width " + ", ".join(f"depth {d}: {need[d] if need[d] else f'>{grid[-1]}'}" for d in p["depths"])
+                  + " (predicted " + ", ".join(f"{pred_surv[d]:.0f}" for d in p["depths"]) + f"); log-growth {measured_growth:.2f} vs {predicted_growth:.2f}"),
+        held=held,
+    )
+
+    # the document's own measure: eq. 4 inversions through constant-width and geometrically widening ReLU nets
+    gd = gd_rows(("constant", "widening"), p["gd_depths"], p["seeds"], x, p, ctx.seed)
+    ctx.save_csv(gd, "gd_inversions.csv")
+    cmp_ = compare_families(gd, "constant", "widening", [d for d in p["gd_depths"] if d >= 2])
+    unmatched = sum(not r["matched"] for r in gd)
+    gd_held = None if not cmp_ else all(c["difference"] > c["spread"] for c in cmp_.values())
+    smin = {(f, d): sum(r["sigma_min"] for r in gd if r["family"] == f and r["depth"] == d) / p["seeds"] for f in ("constant", "widening") for d in p["gd_depths"]}
+    fig, axes = subplots(1, 2, figsize=(11, 4), layout="constrained")
+    for f, mk in (("constant", "o-"), ("widening", "s-")):
+        st = [group_stats(gd, f, d) for d in p["gd_depths"]]
+        ds = [d for d, g in zip(p["gd_depths"], st, strict=True) if g]
+        axes[0].errorbar(ds, [g["mean"] for g in st if g], yerr=[g["spread"] for g in st if g], fmt=mk, capsize=3,
+                         label=f"{f} ({'2m per layer' if f == 'constant' else 'm·2ⁿ at layer n'})")
+        axes[1].plot(p["gd_depths"], [max(smin[f, d], 1e-12) for d in p["gd_depths"]], mk, label=f)
+    axes[0].set(xlabel="depth n (ReLU layers)", ylabel="m_i where m_g first < m_s (mean ± sd over seeds)", title="eq. 4 inversion: input distance at matched m_g")
+    axes[1].set(yscale="log", xlabel="depth n", ylabel="σ_min of ∂O/∂a at the image (mean over seeds)", title="Jacobian's smallest singular value")
+    for ax in axes:
+        ax.set_xticks(p["gd_depths"])
+        ax.legend(fontsize=8)
+    ctx.save_figure(fig, "gd_matched_m_i.png")
+    gd_part = Verdict(
+        claim="eq. 4 (§4.3): constant-width ReLU nets land farther from the input at a given m_g than nets widening as m(1/p)ⁿ",
+        criterion=(f"m_i where m_g first falls below m_s, {p['seeds']} seeds each; at every depth ≥ 2 where all runs of both families got "
+                   "there, mean m_i(constant) − mean m_i(widening) > the larger spread (sd over seeds); INCONCLUSIVE if no depth qualifies"),
+        measured=("; ".join(f"depth {d}: {c['constant']:.3g} vs {c['widening']:.3g} (diff {c['difference']:+.3g}, spread {c['spread']:.2g})" for d, c in cmp_.items())
+                  + f"; {unmatched} of {len(gd)} runs never reached m_s; σ_min constant "
+                  + ", ".join(f"{smin['constant', d]:.2g}" for d in p["gd_depths"]) + ", widening "
+                  + ", ".join(f"{smin['widening', d]:.2g}" for d in p["gd_depths"])),
+        held=gd_held,
+    )
     return Verdict(
         claim="ReLU zeroes a fraction p of each layer, so the width needed to keep the input recoverable grows geometrically "
               "with depth: m(1/p)ⁿ in the text (m/(1−p)ⁿ by its own argument), i.e. doubling per layer at p = ½.",
+        criterion="the outcome is the eq. 4 part's (the document's measure: m_i at matched m_g, constant vs widening widths); "
+                  "the local-rank part is judged separately",
         measured=(f"zeroed fraction p = {p_hat:.3f} (mean over {ref.depth} layers and {len(inputs)} inputs; by layer at the image "
                   + ", ".join(f"{v:.2f}" for v in fr_img) + f"). Smallest equal width with a rank-{m} Jacobian: "
                   + ", ".join(f"depth {d}: {need[d] if need[d] else f'>{grid[-1]}'}" for d in p["depths"])
                   + " (m/(1−p)ⁿ predicts " + ", ".join(f"{pred_surv[d]:.0f}" for d in p["depths"]) + "). One layer needs "
                   f"{one_layer_ratio:.2f}·m ≈ 1/(1−p) = {1 / (1 - p_hat):.2f}; at width {w_ref} layers ≥2 are invertible from their own "
-                  f"input: {[r['invertible_from_own_input'] for r in layer_rows]}. Log-growth depth {d0}→{d1}: measured "
-                  f"{measured_growth:.2f} vs predicted {predicted_growth:.2f} (held needs ≥ {p['growth_fraction']:.0%} of it)."),
-        held=held,
-        details={"required_width": need, "p": p_hat, "measured_log_growth": measured_growth, "predicted_log_growth": predicted_growth},
+                  f"input: {[r['invertible_from_own_input'] for r in layer_rows]}. Eq. 4, m_i at m_g < m_s, constant 2m vs widening: "
+                  + gd_part.measured + "."),
+        held=gd_held,
+        details={"required_width": need, "p": p_hat, "measured_log_growth": measured_growth, "predicted_log_growth": predicted_growth,
+                 "gd": {str(d): c for d, c in cmp_.items()}, "gd_unmatched": unmatched},
+        parts=[gd_part, rank_part],
     )

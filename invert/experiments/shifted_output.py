@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import matplotlib
+from typing import Any
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from invert.analysis.exact import shifted_output_inversion  # noqa: E402
-from invert.analysis.plots import image_grid  # noqa: E402
-from invert.encoders import build_encoder  # noqa: E402
-from invert.experiments._support import report_image  # noqa: E402
-from invert.experiments.registry import ExperimentContext, Verdict, experiment  # noqa: E402
+from invert.analysis.exact import shifted_output_inversion
+from invert.analysis.plots import image_grid, subplots
+from invert.encoders import build_encoder
+from invert.experiments._support import report_image
+from invert.experiments.registry import ExperimentContext, Verdict, experiment
 
 
 @experiment("shifted-output", "Fig. S2: a tiny output shift, inverted exactly (eq. 11), lands far from the input.", "Badger §4.2, fig. S2")
 def run(ctx: ExperimentContext) -> Verdict:
-    p = {"size": 12 if ctx.quick else 29, "depth": 3, "sigma_out": 1e-3, "sigma_in": 1 / 20, "draws": 200 if ctx.quick else 1000}
+    p: dict[str, Any] = {"size": 12 if ctx.quick else 29, "depth": 3, "sigma_out": 1e-3, "sigma_in": 1 / 20, "draws": 200 if ctx.quick else 1000,
+         "min_fraction": 0.95, "direction_ratio": 100.0, "claimed_ratio": 1e6}
     p.update(ctx.params)
     ctx.params.update(p, note="sigma_out: 1e-3 in the report's text, 1e-7 in its code; sigma_in: 1/20 text, 1/18 code")
     img, name = report_image(p["size"])
@@ -31,7 +30,7 @@ def run(ctx: ExperimentContext) -> Verdict:
              "ratio": float(ratio[i])} for i in range(len(ratio))]
     ctx.save_csv(rows, "distances.csv")
 
-    fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
+    fig, ax = subplots(figsize=(6.5, 4), layout="constrained")
     lo = min(res.input_shift.min(), res.input_error_shifted_output.min()).item()
     hi = max(res.input_shift.max(), res.input_error_shifted_output.max()).item()
     bins = np.logspace(np.log10(lo) - 0.1, np.log10(hi) + 0.1, 60)
@@ -47,18 +46,33 @@ def run(ctx: ExperimentContext) -> Verdict:
 
     frac_farther = float((ratio > 1).mean())
     median = float(np.median(ratio))
+    above = float((ratio > p["claimed_ratio"]).mean())
     out_ok = float((res.output_shift < res.output_error_shifted_input).double().mean())
-    held = frac_farther >= 0.95 and median >= 100
-    ctx.save_json({"median_ratio": median, "fraction_farther": frac_farther, "fraction_ratio_above_1e6": float((ratio > 1e6).mean()),
+    ctx.save_json({"median_ratio": median, "fraction_farther": frac_farther, "fraction_ratio_above_claim": above,
                    "fraction_output_shift_smaller": out_ok, "reconstruction_error": res.reconstruction_error,
                    "mean_input_shift": float(res.input_shift.mean()), "mean_output_error_shifted_input": float(res.output_error_shifted_input.mean()),
                    "mean_output_shift": float(res.output_shift.mean()), "image": name}, "metrics.json")
+    direction = Verdict(
+        claim="direction: a″ (inverted from a shifted output) lies farther from a than the shifted input a′, by orders of magnitude",
+        criterion=f"≥ {p['min_fraction']:.0%} of draws have ‖a−a″‖ > ‖a−a′‖ and the median ratio ‖a−a″‖/‖a−a′‖ ≥ {p['direction_ratio']:g}",
+        measured=f"{frac_farther:.0%} of {len(ratio)} draws farther; median ratio {median:.3g}",
+        held=frac_farther >= p["min_fraction"] and median >= p["direction_ratio"],
+    )
+    magnitude = Verdict(
+        claim=f"magnitude: more than {p['claimed_ratio']:.0e}-fold farther (the text: 'more than one million times')",
+        criterion=f"median ratio ≥ {p['claimed_ratio']:.0e}",
+        measured=f"median ratio {median:.3g}; {above:.0%} of draws above {p['claimed_ratio']:.0e}",
+        held=median >= p["claimed_ratio"],
+    )
     return Verdict(
         claim="Nearly all inputs a″ recovered from O(a) + N(0, σ) are much farther from a than the shifted input a′ is, although "
               "their outputs are closer (the text: more than a million times farther), so the MLP is badly conditioned.",
+        criterion=f"the outcome is the direction part's (≥ {p['min_fraction']:.0%} farther, median ratio ≥ {p['direction_ratio']:g}); "
+                  f"the claimed magnitude (median ≥ {p['claimed_ratio']:.0e}) is judged separately",
         measured=(f"{frac_farther:.0%} of {len(ratio)} draws have ‖a−a″‖ > ‖a−a′‖; median ratio {median:.3g} "
-                  f"({float((ratio > 1e6).mean()):.0%} above 10⁶); output shifts smaller in {out_ok:.0%} of draws; "
+                  f"({above:.0%} above {p['claimed_ratio']:.0e}); output shifts smaller in {out_ok:.0%} of draws; "
                   f"unshifted reconstruction error {res.reconstruction_error:.2g}."),
-        held=held,
-        details={"median_ratio": median, "fraction_farther": frac_farther},
+        held=direction.held,
+        details={"median_ratio": median, "fraction_farther": frac_farther, "fraction_above_claim": above},
+        parts=[direction, magnitude],
     )
