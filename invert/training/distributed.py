@@ -127,8 +127,9 @@ def all_sum(*values: float) -> list[float]:
 class GlobalBatchNorm(nn.BatchNorm2d):
     """BatchNorm2d whose training statistics are those of the global batch across ranks (gloo or NCCL).
 
-    torch's ``SyncBatchNorm`` runs on CUDA only; this one sums per-channel count, Σx and Σx² with a
-    differentiable all-reduce, so forward and backward equal BatchNorm over the whole global batch.
+    torch's ``SyncBatchNorm`` runs on CUDA only; this one sums the per-channel count and Σx, then Σ(x − mean)², with a
+    differentiable all-reduce (two passes, as BatchNorm itself computes them), so forward and backward
+    equal BatchNorm over the whole global batch.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -142,17 +143,18 @@ class GlobalBatchNorm(nn.BatchNorm2d):
         count = torch.full((1,), x.numel() / c, dtype=x.dtype, device=x.device)
         with warnings.catch_warnings():  # deprecated in favour of a private module without autograd
             warnings.simplefilter("ignore", FutureWarning)
-            stats = all_reduce(torch.cat([x.sum((0, 2, 3)), (x * x).sum((0, 2, 3)), count]))
-        n = stats[-1]
-        mean = stats[:c] / n
-        var = (stats[c:2 * c] / n - mean * mean).clamp_min(0)
+            totals = all_reduce(torch.cat([x.sum((0, 2, 3)), count]))  # two passes, as BatchNorm itself does:
+            n = totals[-1]
+            centred = x - (totals[:c] / n).view(1, c, 1, 1)  # E[x²] − E[x]² would cancel digits in float32
+            var = all_reduce((centred * centred).sum((0, 2, 3))) / n
+        mean = totals[:c] / n
         if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
             with torch.no_grad():
                 self.num_batches_tracked += 1
                 m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
                 self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
                 self.running_var.mul_(1 - m).add_(var.detach() * n / (n - 1).clamp_min(1), alpha=m)
-        y = (x - mean.view(1, c, 1, 1)) * torch.rsqrt(var.view(1, c, 1, 1) + self.eps)
+        y = centred * torch.rsqrt(var.view(1, c, 1, 1) + self.eps)
         if self.affine:
             y = y * self.weight.view(1, c, 1, 1) + self.bias.view(1, c, 1, 1)
         return y
