@@ -295,12 +295,16 @@ def experiment_run(
     device: str = options.device(),
     overwrite: bool = options.overwrite(),
     quiet: bool = options.quiet(),
+    executor: str = typer.Option("local", help="Where independent inversions run (depth, architectures, noise-trained): local | ray."),
+    workers: Optional[int] = typer.Option(None, help="Parallel tasks: local default 1 (this process), ray default all at once."),
+    address: Optional[str] = typer.Option(None, help="--executor ray: join this cluster (auto or HOST:PORT) instead of a local Ray."),
 ) -> None:
     """Run one experiment; writes figures, data, config.json and summary.md."""
     from invert.experiments import run_experiment
     from invert.io import resolve_device
 
-    verdict, folder = run_experiment(name, quick=quick, out=out, seed=seed, device=resolve_device(device), overwrite=overwrite)
+    params = {k: v for k, v in {"executor": executor, "workers": workers, "address": address}.items() if v is not None}
+    verdict, folder = run_experiment(name, quick=quick, out=out, seed=seed, device=resolve_device(device), overwrite=overwrite, params=params)
     console.print(f"[bold]{name}[/bold]: {options.escape(verdict.measured)}")
     colour = {True: "green", False: "red", None: "yellow"}[verdict.held]
     console.print(f"claim [{colour}]{verdict.outcome}[/{colour}] — {options.escape(str(folder))}/summary.md")

@@ -48,3 +48,9 @@ def cli(monkeypatch, capsys):
         return CliResult(code, cap.out, cap.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def cifar64_cache(tmp_path_factory) -> Path:
+    """One cache of the quick CIFAR-10 ResNet-18 (64 px) for every experiment test that trains it (depth, kernels)."""
+    return tmp_path_factory.mktemp("cifar64-cache")

@@ -1,61 +1,119 @@
-"""``architectures``: untrained ResNet-18/50/152 inverted at their deepest block (report §3, fig. 3).
+"""``architectures``: untrained ResNet-18/50/152 inverted at their deepest blocks (report §3, fig. 3).
 
-Claims: every inversion reaches an embedding closer to the target's than the shifted input's
-(m_g < m_s) whatever its visual quality; and a deeper network (ResNet-152 vs ResNet-50) gives a
-worse conv5 picture (larger m_i). Untrained models, as in fig. 3, so no weights are needed.
+Claims, judged separately: (a) every inversion reaches an embedding closer to the target's than
+the shifted input's (m_g < m_s) whatever its visual quality; (b) the deeper network gives a worse
+conv5 picture — ResNet-152 worse than ResNet-50 — measured at matched m_g < m_s by the Pearson
+correlation r of a_g with a (lower r = worse) and m_i. Procedure: eq. 4 with a line-searched ε
+(``_matched``). Untrained models, as in fig. 3, so no weights are needed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
-
-from invert.encoders import build_encoder
-from invert.experiments._support import report_targets
-from invert.experiments.depth import base_config, caption
+from invert.experiments._matched import PROCEDURE, combine, invert_matched, run_tasks, spread_verdict
+from invert.experiments._support import report_image
 from invert.experiments.registry import ExperimentContext, Verdict, experiment
-from invert.inversion import invert
 
 MODELS = ("resnet18", "resnet50", "resnet152")
 
 
-@experiment("architectures", "Untrained ResNet-18/50/152 at conv5: m_g < m_s for each; quality by depth (fig. 3).", "report §3, fig. 3")
+@dataclass(frozen=True)
+class ArchitectureSettings:
+    """Sizes of one ``architectures`` run: image size, layers, iterations, line search and seeds (the spread of part b)."""
+
+    size: int
+    layers: tuple[str, ...]
+    iterations: int
+    trials: int
+    trial_iterations: int
+    seeds: int
+
+
+QUICK = ArchitectureSettings(32, ("conv5",), 100, 3, 8, 2)
+FULL = ArchitectureSettings(224, ("conv4", "conv5"), 500, 6, 30, 3)
+
+
+def settings(ctx: ExperimentContext) -> ArchitectureSettings:
+    """QUICK or FULL with any field overridden from ``params``."""
+    s = QUICK if ctx.quick else FULL
+    p = ctx.params
+    return replace(s, **{k: (tuple(p[k]) if k == "layers" else int(p[k])) for k in ("size", "layers", "iterations", "trials",
+                                                                                   "trial_iterations", "seeds") if k in p})
+
+
+@experiment("architectures", "Untrained ResNet-18/50/152 at conv5: m_g < m_s for each; ResNet-152 worse than ResNet-50 (fig. 3).",
+            "report §3, fig. 3")
 def architectures(ctx: ExperimentContext) -> Verdict:
-    size = int(ctx.params.get("size", 64 if ctx.quick else 224))
-    layers = tuple(ctx.params.get("layers", ("conv5",) if ctx.quick else ("conv4", "conv5")))
-    targets, names = report_targets(size, ("dalmatian",) if ctx.quick else ("dalmatian", "tesla_coil"))
-    cfg = base_config(ctx, size, 25, 300)
-    ctx.params.update(models=list(MODELS), size=size, layers=list(layers), targets=names, iterations=cfg.iterations, weights="untrained")
-    rows: list[dict[str, Any]] = []
-    grid, caps = [], []
-    for model in MODELS:
-        for layer in layers:
-            enc = build_encoder(model, layer, "untrained", seed=ctx.seed, input_size=size, device=ctx.device)
-            res = invert(enc, targets.to(ctx.device), cfg)
-            for t in range(len(targets)):
-                rows.append({"model": model, "layer": layer, "target": names[t], "m_g": float(res.m_g[t, 0]), "m_s": float(res.m_s[t]),
-                             "m_s_std": float(res.m_s_std[t]), "m_i": float(res.m_i[t, 0]), "ssim": float(res.ssim[t, 0]),
-                             "below_ms": bool(res.m_g[t, 0] < res.m_s[t]), "below_ms_at": int(res.below_ms_at[t, 0])})
-            grid.append([targets[0]] + [res.images[0, 0]])
-            caps.append([names[0], caption(float(res.m_g[0, 0]), float(res.m_s[0]), float(res.m_i[0, 0]))])
+    s = settings(ctx)
+    target, name = report_image(s.size)
+    ctx.params.update(models=list(MODELS), size=s.size, layers=list(s.layers), target=name, iterations=s.iterations,
+                      seeds=list(range(ctx.seed, ctx.seed + s.seeds)), weights="untrained", procedure=PROCEDURE)
+    tasks = [{"model": m, "weights": "untrained", "layer": layer, "size": s.size, "blur": False, "iterations": s.iterations,
+              "seed": seed, "device": str(ctx.device), "targets": target, "names": [name], "trials": s.trials,
+              "trial_iterations": s.trial_iterations, "tag": {"model": m}}
+             for m in MODELS for layer in s.layers for seed in range(ctx.seed, ctx.seed + s.seeds)]
+    results = run_tasks(invert_matched, tasks, ctx.params, "architectures: inversions")
+    rows = [r for res in results for r in res["rows"]]
     ctx.save_csv(rows, "architectures.csv")
+    _figure(ctx, s, target, name, tasks, results)
+    return _verdict(rows, s)
+
+
+def _figure(ctx: ExperimentContext, s: ArchitectureSettings, target: Any, name: str, tasks: list[dict], results: list[dict]) -> None:
     from invert.analysis.plots import image_grid
 
-    labels = [f"{m} {l}" for m in MODELS for l in layers]
-    fig = image_grid(grid, labels, ["target", "a_g (untrained)"], caps, title=f"Untrained ResNets at depth, {size} px, {cfg.iterations} iterations")
+    grid, caps, labels = [], [], []
+    for task, res in zip(tasks, results):
+        if task["seed"] != ctx.seed:
+            continue
+        r = res["rows"][0]
+        grid.append([target[0], res["images"][0]])
+        caps.append([name, f"m_g {r['m_g']:.3g}  m_s {r['m_s']:.3g}\nm_i {r['m_i']:.3g}  r {r['pearson']:.2f}"])
+        labels.append(f"{task['model']} {task['layer']}")
+    fig = image_grid(grid, labels, ["target", "a_g (untrained)"], caps,
+                     title=f"Untrained ResNets at depth, {s.size} px, eq. 4 with line-searched ε, stopped at m_g < m_s")
     ctx.save_figure(fig, "architectures_grid.png")
 
-    below = {m: all(r["below_ms"] for r in rows if r["model"] == m) for m in MODELS}
-    deepest = layers[-1]
-    mi = {m: sum(r["m_i"] for r in rows if r["model"] == m and r["layer"] == deepest) / len(names) for m in MODELS}
-    worse_deeper = mi["resnet152"] > mi["resnet50"]
-    measured = ("m_g < m_s for " + ", ".join(f"{m}: {'yes' if below[m] else 'NO'}" for m in MODELS)
-                + f" (all {len(rows)} inversions at {', '.join(layers)}; {cfg.iterations} iterations, {size} px). "
-                + f"{deepest} m_i: " + ", ".join(f"{m} {mi[m]:.2f}" for m in MODELS)
-                + f" — ResNet-152 {'worse' if worse_deeper else 'not worse'} than ResNet-50 (the report: worse; secondary, not in the verdict).")
+
+def _verdict(rows: list[dict[str, Any]], s: ArchitectureSettings) -> Verdict:
+    below = {m: sum(r["converged"] for r in rows if r["model"] == m) for m in MODELS}
+    count = {m: sum(r["model"] == m for r in rows) for m in MODELS}
+    ratio = {m: max(r["m_g"] / r["m_s"] for r in rows if r["model"] == m) for m in MODELS}
+    all_below = all(below[m] == count[m] for m in MODELS)
+    part_a = Verdict(
+        "Each untrained ResNet-18/50/152 inversion at the deepest layers reaches m_g < m_s regardless of visual quality (fig. 3).",
+        "m_g < m_s reached in " + ", ".join(f"{m} {below[m]}/{count[m]}" for m in MODELS)
+        + f" inversions within {s.iterations} iterations (largest final m_g/m_s: " + ", ".join(f"{m} {ratio[m]:.2f}" for m in MODELS) + ")",
+        all_below, {"reached": below, "inversions": count, "max_final_mg_over_ms": ratio},
+        criterion=f"every inversion (3 models × {len(s.layers)} layer(s) × {s.seeds} seeds) reaches m_g < m_s within {s.iterations} iterations",
+    )
+    deepest = s.layers[-1]
+
+    def by_seed(model: str, key: str) -> dict[int, float]:
+        return {r["seed"]: r[key] for r in rows if r["model"] == model and r["layer"] == deepest and r["converged"]}
+
+    r50, r152 = by_seed("resnet50", "pearson"), by_seed("resnet152", "pearson")
+    common = sorted(set(r50) & set(r152))
+    held, mean, spread = spread_verdict([r50[k] - r152[k] for k in common])
+    mi = {m: sum(by_seed(m, "m_i").values()) / max(1, len(by_seed(m, "m_i"))) for m in MODELS}
+    rr = {m: sum(by_seed(m, "pearson").values()) / max(1, len(by_seed(m, "pearson"))) for m in MODELS}
+    part_b = Verdict(
+        "ResNet-152's conv5 representation is a worse picture of the input than ResNet-50's (fig. 3).",
+        f"{deepest} at m_g < m_s, mean over seeds: r " + ", ".join(f"{m} {rr[m]:.3f}" for m in MODELS)
+        + "; m_i " + ", ".join(f"{m} {mi[m]:.2f}" for m in MODELS)
+        + f"; r(ResNet-50) − r(ResNet-152) {mean:+.3f} vs spread {spread:.3f} over {len(common)} seed(s)",
+        held, {"pearson": rr, "m_i": mi, "r50_minus_r152": mean, "spread": spread, "pairs": len(common)},
+        criterion=f"at {deepest}, over seeds where both converged: mean of r(ResNet-50) − r(ResNet-152) exceeds its std; "
+                  "fewer than 2 seeds → INCONCLUSIVE",
+    )
     return Verdict(
-        claim="Each untrained ResNet-18/50/152 inversion at the deepest layers reaches m_g < m_s regardless of visual quality (fig. 3).",
-        measured=measured, held=all(below.values()),
-        details={"below_ms": below, "m_i_deepest": mi, "resnet152_worse_than_resnet50": worse_deeper, "size": size,
-                 "layers": list(layers), "iterations": cfg.iterations, "weights": "untrained (PyTorch default init, seeded)"},
+        claim="Untrained ResNet-18/50/152 at their deepest layers all reach m_g < m_s whatever the picture, and ResNet-152's "
+              "conv5 picture is worse than ResNet-50's (fig. 3).",
+        measured=f"{PROCEDURE}; {s.size} px, the report's Dalmatian (or the embedded photograph). (a) {part_a.measured}. (b) {part_b.measured}.",
+        held=combine([part_a.held, part_b.held]), parts=[part_a, part_b],
+        criterion="both parts must hold (NOT REPRODUCED if either fails, INCONCLUSIVE if either cannot be decided)",
+        details={"below_ms": part_a.details, "deeper_is_worse": part_b.details, "size": s.size, "layers": list(s.layers),
+                 "iterations": s.iterations, "weights": "untrained (PyTorch default init, seeded)"},
     )

@@ -1,0 +1,103 @@
+"""A torchvision ResNet-18 (ImageNet stem: 7×7 stride-2 conv + max-pool) trained on CIFAR-10 upsampled to 64 px.
+
+The CIFAR ResNets have a stride-1 3×3 stem, so their untrained early layers invert exactly and
+cannot show "training sharpens early layers" (issue 14); this model's untrained early layers are
+lossy, and its 7×7 first layer is large enough for a Gabor fit. Offline there are no ImageNet
+weights, so the experiments train it here once and cache it (``results/cache/…``, resumable).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from invert.encoders.base import IMAGENET_MEAN, IMAGENET_STD
+from invert.encoders.registry import RESNET_ALIASES, ModelSpec, register_model
+
+MODEL = "resnet18_cifar64"
+SIZE = 64
+
+
+def _build() -> torch.nn.Module:
+    import torchvision
+
+    return torchvision.models.resnet18(num_classes=10)
+
+
+register_model(ModelSpec(MODEL, _build, (3, SIZE, SIZE), RESNET_ALIASES, IMAGENET_MEAN, IMAGENET_STD,
+                         description="torchvision ResNet-18 (ImageNet stem), 10 classes, for CIFAR-10 at 64 px"))
+
+
+@dataclass(frozen=True)
+class Cifar64Training:
+    """How the CIFAR-10 ResNet-18 is trained: images, epochs, Adam lr, seed (the cache key)."""
+
+    images: int = 20_000
+    epochs: int = 15
+    lr: float = 1e-3
+    batch_size: int = 128
+    test_images: int = 2_000
+    seed: int = 0
+
+    def key(self) -> str:
+        return f"{MODEL}-n{self.images}-e{self.epochs}-lr{self.lr:g}-b{self.batch_size}-s{self.seed}"
+
+
+QUICK = Cifar64Training(images=512, epochs=1, batch_size=64, test_images=500)
+FULL = Cifar64Training()
+
+
+class Upsampled:
+    """CIFAR images (N, 3, 32, 32) in [0, 1], served normalised and bilinearly upsampled to 64 px per batch."""
+
+    def __init__(self, images: torch.Tensor):
+        from invert.encoders.base import Normalize
+
+        self.images, self.norm = images, Normalize(IMAGENET_MEAN, IMAGENET_STD)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.interpolate(self.images[index], size=(SIZE, SIZE), mode="bilinear", align_corners=False)
+        return self.norm.to(x)(x)
+
+
+def trained_cifar64(cfg: Cifar64Training, cache_root: Path, *, device: torch.device | str = "cpu",
+                    progress: bool = False) -> tuple[str, dict[str, Any]]:
+    """Weights of ``MODEL`` trained by ``cfg`` in ``cache_root/KEY`` (trained there on first use, resumed, then reused) and a summary."""
+    import json
+
+    from invert.datasets import load_cifar10
+    from invert.encoders import build_encoder, build_model
+    from invert.io import write_json
+    from invert.training.classifier import fit_classifier, flip_crop
+
+    folder = Path(cache_root) / cfg.key()
+    summary_file = folder / "summary.json"
+    if summary_file.is_file() and (folder / "model.pt").is_file():
+        return str(folder / "model.pt"), {**json.loads(summary_file.read_text()), "cached": True}
+    folder.mkdir(parents=True, exist_ok=True)
+    x, y = load_cifar10("train", cfg.images)
+    net, _ = build_model(MODEL, "untrained", cfg.seed)
+    history = fit_classifier(net, Upsampled(x), y, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, folder=folder,
+                             seed=cfg.seed, device=device, augment=flip_crop(8), progress=progress)
+    xt, yt = load_cifar10("test", cfg.test_images)
+    clf = build_encoder(MODEL, "fc", str(folder / "model.pt"), input_size=SIZE, device=device)
+    with torch.no_grad():
+        up = torch.nn.functional.interpolate(xt, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
+        pred = torch.cat([clf(up[i:i + 250].to(device)).argmax(1).cpu() for i in range(0, len(up), 250)])
+    summary = {"model": MODEL, "training": asdict(cfg), "epochs": len(history), "train_acc": history[-1]["train_acc"],
+               "test_accuracy": float((pred == yt).float().mean()), "test_images": len(yt),
+               "seconds": round(sum(h["seconds"] for h in history), 1)}
+    write_json(summary_file, summary)
+    return str(folder / "model.pt"), {**summary, "cached": False}
+
+
+def cache_root(out: Path, params: dict[str, Any]) -> Path:
+    """Where trained helper models are cached: ``params['cache']`` or ``results/cache`` beside the experiment's folder."""
+    return Path(params.get("cache", Path(out).resolve().parent / "cache"))
+
