@@ -7,7 +7,7 @@ independent problems. Objectives add and scale like numbers (lucent style):
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, TypeVar
 
 import torch
 
@@ -23,6 +23,9 @@ def _per_sample(t: torch.Tensor) -> tuple[int, ...]:
     return tuple(range(1, t.dim()))
 
 
+C = TypeVar("C", bound="Composable")
+
+
 class Composable:
     """A named callable returning a per-sample tensor that adds, scales and negates like a number
     (lucent style). :class:`Objective` and the ascent :class:`~invert.methods.ascent.Score` are two kinds."""
@@ -34,18 +37,18 @@ class Composable:
     def __call__(self, *args: torch.Tensor) -> torch.Tensor:
         return self.fn(*args)
 
-    def __add__(self, other: "Composable") -> "Composable":
+    def __add__(self: C, other: Composable) -> C:
         return type(self)(lambda *a: self(*a) + other(*a), f"{self.name} + {other.name}")
 
-    def __mul__(self, w: float) -> "Composable":
+    def __mul__(self: C, w: float) -> C:
         return type(self)(lambda *a: w * self(*a), f"{w:g}·{self.name}")
 
     __rmul__ = __mul__
 
-    def __neg__(self) -> "Composable":
+    def __neg__(self: C) -> C:
         return -1.0 * self
 
-    def __sub__(self, other: "Composable") -> "Composable":
+    def __sub__(self: C, other: Composable) -> C:
         return self + (-other)
 
     def __repr__(self) -> str:

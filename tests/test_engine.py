@@ -66,7 +66,8 @@ def test_ascent_lr_schedule_applies_step_by_step():
     w = torch.tensor([[1.0, -2.0, 0.5]], dtype=torch.float64)
     enc = _pointwise(w, torch.float64)
     x0 = torch.rand(1, 3, 4, 4, dtype=torch.float64)
-    res = ascend(enc, channel(0), start=x0, iterations=5, lr=Schedule("linear", 0.1, 0.0), optimizer="gd", record_every=1)
+    linear = Schedule("linear", 0.1, 0.0)
+    res = ascend(enc, channel(0), start=x0, iterations=5, lr=linear, optimizer="gd", record_every=1)
     lrs = [0.1 * (1 - k / 5) for k in range(5)]  # 0.1, 0.08, …, 0.02
     assert [h["lr"] for h in res.history[:5]] == pytest.approx(lrs)
     grad = w[0].view(1, 3, 1, 1).expand(1, 3, 4, 4) / 16
@@ -76,7 +77,8 @@ def test_ascent_lr_schedule_applies_step_by_step():
 
 def test_ascent_divergence_raises_with_partial_result():
     enc = _pointwise(torch.tensor([[1.0, 1.0, 1.0]]))
-    with pytest.raises(InversionDiverged, match=r"ascent diverged at iteration 1 \(loss is -inf\).*lower the learning rate") as err:
+    message = r"ascent diverged at iteration 1 \(loss is -inf\).*lower the learning rate"
+    with pytest.raises(InversionDiverged, match=message) as err:
         ascend(enc, layer_energy(), start=torch.full((2, 3, 4, 4), 0.5), iterations=20, lr=1e30, optimizer="gd")
     res = err.value.result
     assert isinstance(res, AscentResult) and res.images.shape == (2, 3, 4, 4) and res.iterations == 1
@@ -108,7 +110,8 @@ def test_ascent_ctrl_c_keeps_what_it_has():
 
 def test_inversion_accepts_the_normalized_rule(photo32):
     enc = build_encoder("cifar_resnet20", "conv1", seed=0)
-    res = invert(enc, photo32, optimizer="normalized", lr=0.02, lr_schedule="constant", iterations=10, size=32, record_every=1)
+    res = invert(enc, photo32, optimizer="normalized", lr=0.02, lr_schedule="constant", iterations=10, size=32,
+                 record_every=1)
     assert res.m_g.item() < 0.5 * res.history[0]["m_g"]
 
 
@@ -119,7 +122,8 @@ def test_parts_take_their_defaults_from_the_config(photo32):
     c = InversionConfig()
     inv = Inverter(build_encoder("cifar_resnet20", "conv1", seed=0))
     assert inv.lr == Schedule(c.lr_schedule, c.lr, c.lr_end, c.lr_gamma, c.lr_every)
-    assert (inv.optimizer, inv.momentum, inv.ms_sigma, inv.ms_draws, inv.chunk) == (c.optimizer, c.momentum, c.ms_sigma, c.ms_draws, c.chunk)
+    for name in ("optimizer", "momentum", "ms_sigma", "ms_draws", "chunk"):
+        assert getattr(inv, name) == getattr(c, name), name
     assert inv.objective.name == c.objective and inv.priors == []
     assert [type(t) for t in inv.steps] == ([Clamp] if c.clamp else [])
     init = Initializer()
@@ -137,7 +141,7 @@ def test_parts_take_their_defaults_from_the_config(photo32):
 # ---------------------------------------------------------------------------------------------- stopping (issue 13)
 
 
-BADGER_SMALL = dict(size=32, iterations=110, restarts=4, lr=0.1, ms_sigma=0.1, record_every=1)
+BADGER_SMALL = dict(size=32, iterations=150, restarts=2, lr=0.1, ms_sigma=0.1, record_every=1)
 
 
 def test_below_ms_at_counts_the_first_evaluated_image_below_ms(photo32):
@@ -148,23 +152,26 @@ def test_below_ms_at_counts_the_first_evaluated_image_below_ms(photo32):
     for j, at in enumerate(res.below_ms_at[0].tolist()):
         mg = [h["m_g"] for h in res.history if h["restart"] == j and h["iteration"] < res.iterations]
         assert mg[at] < ms and min(mg[:at]) >= ms, (j, at)
+        assert res.m_g[0, j] < ms  # this run kept descending: its last image is below too
 
 
 def test_stop_below_ms_returns_the_image_that_got_there(photo32):
-    """Badger preset with blur: each returned image is the evaluated one first below m_s (the restarts get
-    there at iterations 105 and 106), so its m_g, recomputed here, is below m_s and equals the recorded one."""
+    """Badger preset with blur: each returned image is the evaluated one first below m_s (the dimmed target
+    gets there in ~12 iterations and waits for the others, ~105), so its m_g, recomputed here, is below m_s
+    and equals the one recorded at that iteration."""
     enc = build_encoder("cifar_resnet20", "conv1", seed=0)
-    res = invert(enc, photo32, PRESETS["badger"].config(), stop_below_ms=True, **BADGER_SMALL)
-    at = res.below_ms_at[0]
-    assert (at >= 0).all() and len(set(at.tolist())) > 1  # some restarts waited for others
+    targets = torch.cat([photo32, 0.6 * photo32, photo32.flip(-1)])
+    res = invert(enc, targets, PRESETS["badger"].config(), stop_below_ms=True, **BADGER_SMALL)
+    at = res.below_ms_at
+    assert (at >= 0).all() and at.min() < at.max() - 10  # some images waited for others
     assert res.iterations == int(at.max()) + 1
     with torch.no_grad():
-        mg = flat_l2(enc(res.images[0]), enc(photo32))
-    assert (mg < res.m_s).all(), (mg, res.m_s)
-    recorded = torch.tensor([[h["m_g"] for h in res.history if h["iteration"] == a and h["restart"] == j][0]
-                             for j, a in enumerate(at.tolist())])
+        mg = flat_l2(enc(res.images.flatten(0, 1)), enc(targets).repeat_interleave(2, 0)).view(3, 2)
+    assert (mg < res.m_s[:, None]).all(), (mg, res.m_s)
+    by_key = {(h["iteration"], h["target"], h["restart"]): h["m_g"] for h in res.history}
+    recorded = torch.tensor([[by_key[a, i, j] for j, a in enumerate(row)] for i, row in enumerate(at.tolist())])
     torch.testing.assert_close(mg, recorded, rtol=1e-5, atol=0)
-    torch.testing.assert_close(res.m_g[0], recorded, rtol=1e-5, atol=0)
+    torch.testing.assert_close(res.m_g, recorded, rtol=1e-5, atol=0)
 
 
 # ---------------------------------------------------------------------------------------------- divergence (issue 13)
@@ -175,7 +182,8 @@ def test_non_finite_m_g_is_divergence_even_with_a_finite_loss(photo32):
     enc = encoder_from_module(nn.Sequential(Scaled(1e30)), "0")
     bounded = Objective(lambda p, t: (p.clamp(-1, 1) - t.clamp(-1, 1)).abs().sum((1, 2, 3)), "bounded")
     inv = Inverter(enc, bounded, lr=Schedule("constant", 0.01))
-    with pytest.raises(InversionDiverged, match="m_g is inf") as err, pytest.warns(ActivationScaleWarning, match="RMS inf"):
+    with pytest.raises(InversionDiverged, match="m_g is inf") as err, \
+            pytest.warns(ActivationScaleWarning, match="RMS inf"):
         inv.run(photo32, 5)
     assert err.value.result is not None and not torch.isfinite(err.value.result.m_g).all()
 

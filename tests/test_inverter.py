@@ -1,6 +1,5 @@
 """The inverter: convergence, batching independence, restarts, blur, schedules, stops, divergence."""
 
-import kornia
 import pytest
 import torch
 import torchvision

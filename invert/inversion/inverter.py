@@ -56,7 +56,8 @@ class ActivationScaleWarning(UserWarning):
 @dataclass
 class Initializer:
     """Starting images: ``normal`` N(mean, std) (the report's N(0.7, 1/20)), ``uniform`` [0,1),
-    ``constant`` (mean), or ``image`` (a given tensor, broadcast over the batch). Defaults: :class:`InversionConfig`'s."""
+    ``constant`` (mean), or ``image`` (a given tensor, broadcast over the batch).
+    Defaults: :class:`InversionConfig`'s."""
 
     kind: str = DEFAULTS.init
     mean: float = DEFAULTS.init_mean
@@ -78,8 +79,11 @@ class Initializer:
             if img.shape[1:] != tuple(shape[1:]):
                 raise InvertError(f"init image has shape {tuple(img.shape[1:])}, expected {tuple(shape[1:])}")
             if img.shape[0] != 1 and shape[0] % img.shape[0]:
-                raise InvertError(f"{img.shape[0]} start images cannot be spread over a batch of {shape[0]}: give one, or one per target")
-            return img.expand(shape[0], *shape[1:]).clone() if img.shape[0] == 1 else img.repeat_interleave(shape[0] // img.shape[0], 0)
+                raise InvertError(f"{img.shape[0]} start images cannot be spread over a batch of {shape[0]}: "
+                                  "give one, or one per target")
+            if img.shape[0] == 1:
+                return img.expand(shape[0], *shape[1:]).clone()
+            return img.repeat_interleave(shape[0] // img.shape[0], 0)
         raise InvertError(f"unknown init {self.kind!r}")
 
 
@@ -190,7 +194,8 @@ class EmbeddingMatch(Problem):
     measure = "m_g"
 
     def __init__(self, encoder: Encoder, objective: Objective, priors: Sequence[Prior], targets: torch.Tensor,
-                 goal: torch.Tensor, m_s: tuple[torch.Tensor, torch.Tensor], restarts: int, stop_below_ms: bool = False):
+                 goal: torch.Tensor, m_s: tuple[torch.Tensor, torch.Tensor], restarts: int,
+                 stop_below_ms: bool = False):
         self.encoder, self.objective, self.priors = encoder, objective, list(priors)
         self.target_m_s, self.target_m_s_std = m_s  # per target
         self.target_norm = flat_l2(goal, torch.zeros_like(goal))  # ‖O(a)‖ per target
@@ -238,14 +243,16 @@ def warn_on_activation_scale(norm: torch.Tensor, elements: int, where: str = "")
     if bool(bad.any()):
         value = float(rms[bad][0])
         warnings.warn(
-            f"activations{' at ' + where if where else ''} have RMS {value:.3g} per element, outside [{low:g}, {high:g}]: "
+            f"activations{' at ' + where if where else ''} have RMS {value:.3g} per element, "
+            f"outside [{low:g}, {high:g}]: "
             "optimisers' fixed constants (Adam's ε = 1e-8) distort such a descent and m_g < m_s may mean little — "
             "prefer --objective normalized-l2 or cosine (scale-free), or compare relative_m_g = m_g/‖O(a)‖",
             ActivationScaleWarning, stacklevel=4)
 
 
 class Inverter:
-    """Gradient descent on the input image, composed from explicit parts; unset parts take :class:`InversionConfig`'s defaults.
+    """Gradient descent on the input image, composed from explicit parts; unset parts take the defaults
+    of :class:`InversionConfig`.
 
     Per iteration: forward the batch, loss = Σ_samples [objective(O(x), O(a)) + Σ priors(x)],
     backward, optimiser step at ``lr(step)``, then each step transform (blur, clamp) in order —
@@ -273,7 +280,8 @@ class Inverter:
         chunk: int = DEFAULTS.chunk,
     ):
         self.encoder = encoder
-        self.objective = objective if objective is not None else make_objective(DEFAULTS.objective, DEFAULTS.objective_weight)
+        default_objective = make_objective(DEFAULTS.objective, DEFAULTS.objective_weight)
+        self.objective = objective if objective is not None else default_objective
         self.priors = list(priors) if priors is not None else config_priors(DEFAULTS)
         self.optimizer = optimizer
         self.lr = lr if lr is not None else config_schedule(DEFAULTS)
@@ -320,14 +328,16 @@ class Inverter:
         result = self._result(problem, state, size, t0)
         failure = state.failure
         if failure is None and not bool(torch.isfinite(result.m_g).all()):
-            failure = InversionDiverged(f"inversion diverged: m_g is {float(result.m_g[~torch.isfinite(result.m_g)][0])} "
-                                        f"after {result.iterations} iterations — lower the learning rate or use --optimizer adam")
+            bad = float(result.m_g[~torch.isfinite(result.m_g)][0])
+            failure = InversionDiverged(f"inversion diverged: m_g is {bad} after {result.iterations} iterations — "
+                                        "lower the learning rate or use --optimizer adam")
         if failure is not None:
             failure.result = result
             raise failure
         return result
 
-    def _problem(self, targets: torch.Tensor, restarts: int, gen: torch.Generator, stop_below_ms: bool) -> EmbeddingMatch:
+    def _problem(self, targets: torch.Tensor, restarts: int, gen: torch.Generator,
+                 stop_below_ms: bool) -> EmbeddingMatch:
         """Targets on the encoder's device and dtype, their embeddings O(a), m_s — the problem to descend on."""
         if targets.dim() == 3:
             targets = targets.unsqueeze(0)
@@ -348,12 +358,14 @@ class Inverter:
             ps, ss = psnr(xf, problem.targets), ssim(xf, problem.targets)
         history = state.history
         if history:
-            history += problem.history_rows(state.step, xf, loss, mg, math.nan, self.descent.sigma(state.step, max(state.step, 1)))
+            sigma = self.descent.sigma(state.step, max(state.step, 1))
+            history += problem.history_rows(state.step, xf, loss, mg, math.nan, sigma)
         r = problem.restarts
         n = len(xf) // r
         shape = lambda t: t.detach().cpu().reshape(n, r)  # noqa: E731
         return InversionResult(
-            images=xf.cpu().reshape(n, r, *xf.shape[1:]), targets=problem.targets[::r].cpu(), m_g=shape(mg), m_i=shape(mi),
+            images=xf.cpu().reshape(n, r, *xf.shape[1:]), targets=problem.targets[::r].cpu(),
+            m_g=shape(mg), m_i=shape(mi),
             m_s=problem.target_m_s.cpu(), m_s_std=problem.target_m_s_std.cpu(),
             psnr=shape(ps), ssim=shape(ss), loss=shape(loss), below_ms_at=shape(problem.below_at),
             iterations=state.step, seconds=time.perf_counter() - t0, history=history, interrupted=state.interrupted,
@@ -424,7 +436,8 @@ def line_search_lr(
     for e in sorted(exps.tolist()):
         lr = float(10 ** e)
         try:
-            res = invert(encoder, targets, config, lr=lr, iterations=trial_iterations, record_every=trial_iterations, stop_below_ms=False)
+            res = invert(encoder, targets, config, lr=lr, iterations=trial_iterations, record_every=trial_iterations,
+                         stop_below_ms=False)
             mg = float(res.m_g.mean())
             diverged = not math.isfinite(mg)
         except InversionDiverged:
@@ -433,5 +446,6 @@ def line_search_lr(
         if mg < best_mg:
             best_lr, best_mg = lr, mg
     if best_lr is None:
-        raise InvertError(f"every trial learning rate in [{low:g}, {high:g}] diverged — give --lr explicitly, smaller than {low:g}")
+        raise InvertError(f"every trial learning rate in [{low:g}, {high:g}] diverged — "
+                          f"give --lr explicitly, smaller than {low:g}")
     return best_lr, rows

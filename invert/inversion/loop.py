@@ -40,7 +40,7 @@ class InversionDiverged(RunFailed):
 
 
 class NormalizedGD(torch.optim.Optimizer):
-    """x ← x − η g / mean|g| per image (first dimension): deep dream's step, the same size whatever the gradient's scale."""
+    """x ← x − η g / mean|g| per image (first dimension): deep dream's step, one size whatever the gradient's scale."""
 
     def __init__(self, params: Sequence[torch.Tensor], lr: float):
         super().__init__(params, {"lr": lr})
@@ -105,10 +105,10 @@ class Problem:
         """Draw this iteration's randomness (ascent's jitter) once, before its evaluation(s)."""
 
     def evaluate(self, x: torch.Tensor, rows: slice) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-image loss to minimise (differentiable in ``x``) and per-image measure for the images ``rows`` of the batch."""
+        """Per-image loss to minimise (differentiable in ``x``) and measure, for the images ``rows`` of the batch."""
         raise NotImplementedError
 
-    def observe(self, state: "LoopState") -> bool:
+    def observe(self, state: LoopState) -> bool:
         """Bookkeeping after an iteration's update and step transforms (``state.evaluated`` holds the images just
         evaluated, when kept); returning True stops the run."""
         return False
@@ -118,7 +118,7 @@ class Problem:
         """History rows for the images evaluated at ``step`` (``lr`` NaN for the final evaluation)."""
         return []
 
-    def describe(self, state: "LoopState") -> str:
+    def describe(self, state: LoopState) -> str:
         """Progress-bar text for the current state."""
         return f"{self.measure} {float(state.measure.mean()):.3g}"
 
@@ -204,8 +204,8 @@ class Descent:
                 check = record or step % sync_every == 0 or step == iterations - 1
                 stop = self._iterate(problem, opt, slices, state, step, record, check, keep_evaluated)
                 if callback is not None:
-                    callback(step, iterations, {"loss": float(state.loss.mean()), problem.measure: float(state.measure.mean()),
-                                                "lr": state.lr})
+                    means = {"loss": float(state.loss.mean()), problem.measure: float(state.measure.mean())}
+                    callback(step, iterations, {**means, "lr": state.lr})
                 bar.advance(description=problem.describe(state) if check and progress else None)
                 state.step = step + 1
                 if stop:
@@ -227,7 +227,7 @@ class Descent:
             g["lr"] = lr
         problem.prepare(step)
         state.evaluated = x.detach().clone() if (record or keep) else None
-        opt.step(self._closure(problem, x, slices, state))
+        opt.step(self._closure(problem, x, slices, state))  # type: ignore[arg-type]  # LBFGS takes float(closure())
         with torch.no_grad():
             for t in self.steps:
                 x.copy_(t(x, step, state.iterations))
@@ -240,7 +240,8 @@ class Descent:
         return stop
 
     @staticmethod
-    def _closure(problem: Problem, x: torch.Tensor, slices: list[slice], state: LoopState) -> Callable[[], torch.Tensor]:
+    def _closure(problem: Problem, x: torch.Tensor, slices: list[slice],
+                 state: LoopState) -> Callable[[], torch.Tensor]:
         """The optimiser's closure: per-chunk forward/backward into ``x.grad``. The first call of an iteration
         evaluates the images before the update; its loss and measure are what the iteration reports
         (L-BFGS calls again at line-search points)."""
@@ -248,12 +249,14 @@ class Descent:
 
         def closure() -> torch.Tensor:
             nonlocal calls
-            grads, losses, measures = [], [], []
+            grads: list[torch.Tensor] = []
+            losses: list[torch.Tensor] = []
+            measures: list[torch.Tensor] = []
             for sl in slices:  # each chunk is a leaf of its own: no full-batch zero-filled slice gradients
                 xi = x.detach()[sl].requires_grad_(True)
                 loss, measure = problem.evaluate(xi, sl)
                 loss.sum().backward()
-                grads.append(xi.grad)
+                grads.append(xi.grad if xi.grad is not None else torch.zeros_like(xi))
                 losses.append(loss.detach())
                 measures.append(measure.detach())
             x.grad = grads[0] if len(grads) == 1 else torch.cat(grads)
@@ -272,9 +275,11 @@ class Descent:
         for what, values in (("loss", state.loss), (problem.measure, state.measure)):
             bad = ~torch.isfinite(values)
             if bad.any():
-                raise InversionDiverged(f"{problem.name} diverged at iteration {step} ({what} is {values[bad][0].item()}): {fix}")
+                value = values[bad][0].item()
+                raise InversionDiverged(f"{problem.name} diverged at iteration {step} ({what} is {value}): {fix}")
         if not torch.isfinite(state.x).all():
-            raise InversionDiverged(f"{problem.name} diverged at iteration {step} (the image left the finite range): {fix}")
+            raise InversionDiverged(f"{problem.name} diverged at iteration {step} "
+                                    f"(the image left the finite range): {fix}")
 
     @staticmethod
     @torch.no_grad()

@@ -116,7 +116,8 @@ class ScoreAscent(Problem):
     name = "ascent"
     measure = "score"
 
-    def __init__(self, encoder: Encoder, score: "Score", priors: Sequence[Prior], jitter: int, generator: torch.Generator):
+    def __init__(self, encoder: Encoder, score: Score, priors: Sequence[Prior], jitter: int,
+                 generator: torch.Generator):
         self.encoder, self.score, self.priors = encoder, score, list(priors)
         self.jitter, self.generator = jitter, generator
         self.shift = (0, 0)
