@@ -14,7 +14,14 @@ import torch
 
 from invert.encoders import build_encoder
 from invert.errors import Interrupted, InvertError, RunFailed
-from invert.inversion import InversionConfig, InversionDiverged, InversionResult, build_inverter, get_preset, line_search_lr
+from invert.inversion import (
+    InversionConfig,
+    InversionDiverged,
+    InversionResult,
+    build_inverter,
+    get_preset,
+    line_search_lr,
+)
 from invert.io import (
     default_image_path,
     load_image,
@@ -28,6 +35,7 @@ from invert.io import (
     write_csv,
     write_json,
 )
+from invert.memory import check_fits, estimate_run
 
 
 @dataclass
@@ -61,12 +69,14 @@ def run_job(spec: JobSpec, config: InversionConfig, progress: bool = True, conso
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype)
     paths = [Path(p) for p in spec.images] or [default_image_path()]
+    encoder = build_encoder(spec.model, spec.layer, spec.weights, seed=config.seed, normalize=config.normalize,
+                            input_size=config.size, device=device, dtype=dtype)
+    check_fits(estimate_run(encoder, encoder.input_shape, len(paths), spec.restarts, config.chunk, device, dtype), device,
+               size=config.size, n_images=len(paths), restarts=spec.restarts, chunk=config.chunk)  # before any image is made
     targets = torch.stack([load_image(p, config.size, config.resize) for p in paths])
     init_image = load_image(spec.init_image, config.size, config.resize) if spec.init_image else None
     if init_image is not None:
         config = config.updated(init="image")
-    encoder = build_encoder(spec.model, spec.layer, spec.weights, seed=config.seed, normalize=config.normalize,
-                            input_size=config.size, device=device, dtype=dtype)
     out = prepare_out_dir(spec.out, spec.results_root, f"{spec.model}-{spec.layer}", spec.overwrite)
     try:
         write_job_config(out, spec, config, str(device), "running")

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from invert.encoders import build_model, encoder_from_module, layer_table
-from invert.encoders.registry import ModelSpec, register_model
 from invert.encoders.probe import check_layer, meta_forward
+from invert.encoders.registry import ModelSpec, register_model
 from invert.errors import InvertError
 
 VIT_BLOCK = "encoder.layers.encoder_layer_0"
