@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover
     import click  # type: ignore[no-redef]
 from rich.console import Console
 from rich.table import Table
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from invert import __version__
 from invert.commands import options
@@ -92,7 +92,7 @@ class _LazyGroup(TyperGroup):
             return super().get_command(ctx, name)
         if name in _LazyGroup._loaded:
             return _LazyGroup._loaded[name]
-        return click.Command(name, help=self._extensions()[name][1])  # for the command list: help without importing
+        return TyperCommand(name, help=self._extensions()[name][1])  # for the command list: help without importing
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else None

@@ -15,7 +15,11 @@ _EXPORTS = {
     "build_inverter": "inverter", "invert": "inverter", "line_search_lr": "inverter",
     "Schedule": "schedules", "Blur": "steps", "Clamp": "steps",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "PRESETS", "Blur", "Clamp", "Initializer", "InversionConfig", "InversionDiverged", "InversionResult",
+    "Inverter", "Preset", "Schedule", "build_inverter", "get_preset", "invert", "line_search_lr",
+]
+assert sorted(__all__) == sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
