@@ -6,7 +6,6 @@ classifier training and experiments share one format.
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -59,19 +58,6 @@ def _torchvision_cifar(root: Path, split: str, limit: int | None, download: bool
         raise InvertError(f"cannot load CIFAR-10 from {root} ({exc.__class__.__name__}): offline, use the shared .npz arrays or --data FILE.npz") from None
     x = torch.from_numpy(ds.data[:limit]).permute(0, 3, 1, 2).float() / 255.0
     return x, torch.tensor(ds.targets[:limit], dtype=torch.long)
-
-
-def load_mnist_test(limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The MNIST test set (10k) from the offline idx files, as (N, 1, 28, 28) in [0, 1]."""
-    sd = shared_dir()
-    if sd is None:
-        raise InvertError("MNIST not found: set INVERT_SHARED to the shared material folder")
-    d = sd / "data" / "mnist"
-    with gzip.open(d / "t10k-images-idx3-ubyte.gz") as fh:
-        imgs = np.frombuffer(fh.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
-    with gzip.open(d / "t10k-labels-idx1-ubyte.gz") as fh:
-        labels = np.frombuffer(fh.read(), np.uint8, offset=8)
-    return torch.from_numpy(imgs[:limit].copy()).float() / 255.0, torch.from_numpy(labels[:limit].astype(np.int64))
 
 
 def sample_images(kind: str = "imagenet", limit: int | None = None, size: int | None = None) -> tuple[torch.Tensor, list[str]]:
