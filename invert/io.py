@@ -468,8 +468,13 @@ def resolve_dtype(name: str) -> torch.dtype:
 
 
 def shared_dir() -> Path | None:
-    """The offline material folder: $INVERT_SHARED, else ../shared beside the project root, else None."""
+    """The offline material folder: $INVERT_SHARED, else ../shared beside the project root, else None.
+
+    ``INVERT_SHARED=none`` forces "absent" (what a bare clone sees), even with ../shared present.
+    """
     env = os.environ.get("INVERT_SHARED")
+    if env and env.strip().lower() in ("none", "off"):
+        return None
     if env:
         return Path(env)
     here = Path(__file__).resolve().parent.parent
