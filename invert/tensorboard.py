@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 
@@ -142,3 +144,27 @@ def log_epochs(log: RunLog | None, history: list[Mapping[str, Any]], prefix: str
         epoch = int(row["epoch"])
         log.scalars({k: v for k, v in row.items() if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool)},
                     epoch, prefix)
+
+
+#: Where finished training epochs go while a command logs them (see :func:`logging_epochs`).
+_EPOCH_LOG: ContextVar[RunLog | None] = ContextVar("invert_epoch_log", default=None)
+
+
+@contextmanager
+def logging_epochs(root: str | Path | None, name: str) -> Iterator[RunLog | None]:
+    """While open, every training epoch a loop reports through :func:`epoch_done` goes to a new run folder under ``root``."""
+    log = open_log(root, name)
+    token = _EPOCH_LOG.set(log)
+    try:
+        yield log
+    finally:
+        _EPOCH_LOG.reset(token)
+        if log is not None:
+            log.close()
+
+
+def epoch_done(row: Mapping[str, Any], prefix: str = TRAINING) -> None:
+    """Called by training loops after each epoch (rank 0 or not: only rank 0 has a log): logs the row's numbers."""
+    log = _EPOCH_LOG.get()
+    if log is not None:
+        log_epochs(log, [row], prefix)

@@ -85,3 +85,34 @@ def test_image_is_clamped_and_written(tmp_path):
     (event,) = _read(tmp_path / "r").Images("x")
     px = np.asarray(Image.open(io.BytesIO(event.encoded_image_string)).convert("RGB"))
     assert px[0, 0].tolist() == [255, 255, 255] and px[0, 1].tolist() == [0, 0, 0]
+
+
+def test_train_noise_logs_each_epoch_as_its_history_csv(cli, tmp_path):
+    res = cli("train", "noise", "--quick", "--n", "32", "--size", "16", "--epochs", "2", "--batch-size", "16",
+              "--out", tmp_path / "run", "--tensorboard", tmp_path / "tb", "--quiet")
+    assert res.code == 0, res.err
+    (folder,) = list((tmp_path / "tb").iterdir())
+    acc = _read(folder)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
+    assert len(rows) == 2
+    for tag in ("loss", "train_acc"):
+        logged = [(e.step, e.value) for e in acc.Scalars(f"training/{tag}")]
+        assert logged == [(int(r["epoch"]), pytest.approx(float(r[tag]), rel=1e-4)) for r in rows]
+
+
+def test_decoder_training_logs_per_checkpoint(tmp_path):
+    from invert.decoder.architecture import build_decoder
+    from invert.decoder.training import DecoderTrainConfig, train_decoder
+    from invert.encoders import build_encoder
+    from invert.tensorboard import logging_epochs
+
+    images = torch.rand(12, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    enc = build_encoder("cifar_resnet20", "conv2")
+    dec = build_decoder("cifar_resnet20", "conv2", seed=0)
+    with logging_epochs(tmp_path / "tb", "decoder") as log:
+        res = train_decoder(dec, enc, images, config=DecoderTrainConfig(epochs=2, batch_size=4, val_fraction=0.25, patience=5),
+                            folder=tmp_path / "dec", progress=False)
+    acc = _read(log.folder)
+    logged = [(e.step, e.value) for e in acc.Scalars("decoder_conv2/val_mse")]
+    assert logged == [(h["epoch"], pytest.approx(h["val_mse"], rel=1e-5)) for h in res.history]
+    assert [e.step for e in acc.Scalars("decoder_conv2/train_loss")] == [1, 2]

@@ -61,6 +61,7 @@ def train(
     device: str = options.device(),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over in an --out folder that holds another run."),
     quiet: bool = options.quiet(),
+    tensorboard: Optional[Path] = typer.Option(None, help="Also log each decoder's losses per epoch to TensorBoard: a new run folder under this folder."),
 ) -> None:
     """Train one decoder per checkpoint, in order, each warm-started from the previous."""
     from invert.decoder.runs import train_run
@@ -72,8 +73,11 @@ def train(
     config = choose(_T, QUICK, quick, given, "decoder training")
     limit = choose({"limit": None}, {"limit": QUICK_LIMIT}, quick, {"limit": limit})["limit"]
     lock_folder(make_folder(out))
-    result = train_run(out, model=model, weights=weights, layers=layer, config=config, limit=limit, data=data, download=download,
-                       warm=warm, learn_unpool=learn_unpool, overwrite=overwrite, device=_device(device), progress=not quiet)
+    from invert.tensorboard import logging_epochs
+
+    with logging_epochs(tensorboard, f"decoder-{model}"):
+        result = train_run(out, model=model, weights=weights, layers=layer, config=config, limit=limit, data=data, download=download,
+                           warm=warm, learn_unpool=learn_unpool, overwrite=overwrite, device=_device(device), progress=not quiet)
     table = Table(title=f"decoders for {model} ({weights})")
     for col in ("layer", "best epoch", "val MSE", "epochs", "seconds"):
         table.add_column(col, justify="right")

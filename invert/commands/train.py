@@ -65,6 +65,7 @@ def noise(
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the folder's last checkpoint, or start over."),
     device: str = options.device(),
     quiet: bool = options.quiet(),
+    tensorboard: Optional[Path] = typer.Option(None, help="Also log loss and accuracy per epoch to TensorBoard: a new run folder under this folder."),
 ) -> None:
     """Train a model to memorise labelled Gaussian noise (report §5); writes OUT/model.pt for `--weights`."""
     from rich.console import Console
@@ -79,7 +80,10 @@ def noise(
     folder = _run_folder(out, "noise", resume)
     dev = resolve_device(device)
     write_config(folder, "train noise", seed=cfg.seed, device=dev, status="running", settings=cfg.to_dict(), quick=quick)
-    net, history = train_noise(cfg, folder, resume=resume, device=dev, progress=not quiet)
+    from invert.tensorboard import logging_epochs
+
+    with logging_epochs(tensorboard, f"train-noise-{cfg.model}"):
+        net, history = train_noise(cfg, folder, resume=resume, device=dev, progress=not quiet)
     write_config(folder, "train noise", seed=cfg.seed, device=dev, status="complete", settings=cfg.to_dict(), quick=quick)
     last = history[-1]
     Console().print(f"{cfg.model} memorised noise: training accuracy {last['train_acc']:.3f} after epoch {last['epoch']} "
@@ -124,6 +128,7 @@ def classifier(
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the folder's last checkpoint, or start over."),
     device: str = options.device(),
     quiet: bool = options.quiet(),
+    tensorboard: Optional[Path] = typer.Option(None, help="Also log loss and accuracy per epoch to TensorBoard: a new run folder under this folder."),
 ) -> None:
     """Train a CIFAR-10 classifier; writes OUT/model.pt (use as --weights, e.g. for `invert decoder train`)."""
     from rich.console import Console
@@ -139,8 +144,11 @@ def classifier(
     dev = resolve_device(device)
     settings = dict(model=model, **s, augment=augment, test_limit=test_limit, data=data, seed=seed)
     write_config(folder, "train classifier", seed=seed, device=dev, status="running", settings=settings, quick=quick)
-    result = train_cifar_classifier(folder, model=model, augment=augment, test_limit=test_limit, data=data, download=download, seed=seed,
-                                    resume=resume, device=dev, progress=not quiet, **s)
+    from invert.tensorboard import logging_epochs
+
+    with logging_epochs(tensorboard, f"train-classifier-{model}"):
+        result = train_cifar_classifier(folder, model=model, augment=augment, test_limit=test_limit, data=data, download=download,
+                                        seed=seed, resume=resume, device=dev, progress=not quiet, **s)
     write_config(folder, "train classifier", seed=seed, device=dev, status="complete", settings=settings, quick=quick)
     Console().print(f"{model}: test accuracy {100 * result['test_accuracy']:.1f}% on {result['test_images']} images after {result['epochs']} epochs; "
                     f"weights in [bold]{result['weights']}[/bold] (use --weights)")

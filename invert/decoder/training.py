@@ -26,6 +26,7 @@ from invert.errors import Interrupted, InvertError
 from invert.settings import updated
 from invert.io import atomic_path, write_json
 from invert.progress import ProgressBar
+from invert.tensorboard import epoch_done
 from invert.training import distributed
 from invert.training.checkpoint import Checkpointer
 from invert.training.classifier import split_indices
@@ -224,6 +225,7 @@ def train_decoder(
             row = {"epoch": epoch + 1, "train_loss": sums["loss"] / seen, "train_mse": sums["mse"] / seen,
                    "val_loss": val["loss"], "val_mse": val["mse"], "seconds": seconds}
             history.append(row)
+            epoch_done(row, f"decoder_{decoder.layer}")  # --tensorboard: one curve set per checkpoint
             improved = val["loss"] < best
             if improved:
                 best, best_epoch, bad = val["loss"], epoch + 1, 0

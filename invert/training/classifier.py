@@ -25,6 +25,7 @@ from invert.encoders.base import Normalize
 from invert.errors import InvertError
 from invert.io import atomic_path
 from invert.progress import ProgressBar
+from invert.tensorboard import epoch_done
 from invert.training import distributed
 from invert.training.checkpoint import Checkpointer
 
@@ -180,6 +181,7 @@ def fit_classifier(
                 row["val_acc"] = evaluate(model, images, labels, val_idx, max(batch_size, 256), device)
             row["seconds"] = time.perf_counter() - t0
             history.append(row)
+            epoch_done(row)  # --tensorboard: loss and accuracies per epoch
             score = row.get("val_acc", row["train_acc"])
             ckpt.save(epoch, history, {"run": run}, best=score > best)
             best = max(best, score)
