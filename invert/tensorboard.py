@@ -28,14 +28,19 @@ def _is_main_process() -> bool:
 
 
 def run_folder(root: str | Path, name: str) -> Path:
-    """``root/<UTC time>-<name>``, made unique (a suffix ``-2``, ``-3`` …): one folder per job, never shared."""
+    """Make and return ``root/<UTC time>-<name>``, unique (a suffix ``-2``, ``-3`` …): one folder per job, never
+    shared, even between parallel jobs (each claims its folder with an exclusive ``mkdir``)."""
     safe = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in name)
     base = Path(root) / f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{safe}"
-    folder, k = base, 1
-    while folder.exists():
-        k += 1
-        folder = base.with_name(f"{base.name}-{k}")
-    return folder
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for k in range(1, 10_000):
+        folder = base if k == 1 else base.with_name(f"{base.name}-{k}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise RuntimeError(f"no free TensorBoard run folder next to {base}")
 
 
 class RunLog:

@@ -76,7 +76,8 @@ def test_epoch_rows_and_one_folder_per_job(tmp_path):
     assert [(e.step, e.value) for e in acc.Scalars("training/loss")] == [(1, 2.5), (2, 1.5)]
     assert [(e.step, e.value) for e in acc.Scalars("training/val_acc")] == [(2, pytest.approx(0.4))]
     assert open_log(None, "x") is None
-    assert run_folder(tmp_path, "a b/c").name.endswith("-a_b_c")
+    made = run_folder(tmp_path, "a b/c")
+    assert made.is_dir() and made.name.endswith("-a_b_c") and run_folder(tmp_path, "a b/c") != made
 
 
 def test_image_is_clamped_and_written(tmp_path):
