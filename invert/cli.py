@@ -305,7 +305,8 @@ def experiment_run(
 
     params = {k: v for k, v in {"executor": executor, "workers": workers, "address": address}.items() if v is not None}
     verdict, folder = run_experiment(name, quick=quick, out=out, seed=seed, device=resolve_device(device), overwrite=overwrite, params=params)
-    console.print(f"[bold]{name}[/bold]: {options.escape(verdict.measured)}")
+    if not quiet:
+        console.print(f"[bold]{name}[/bold]: {options.escape(verdict.measured)}")
     colour = {True: "green", False: "red", None: "yellow"}[verdict.held]
     console.print(f"claim [{colour}]{verdict.outcome}[/{colour}] — {options.escape(str(folder))}/summary.md")
 

@@ -15,9 +15,8 @@ from typing import Any, Callable
 
 import torch
 
-from invert.errors import InvertError
-from invert.io import environment_info, prepare_out_dir, write_csv, write_json, write_text
-
+from invert.errors import Interrupted, InvertError
+from invert.io import prepare_out_dir, release_folder, write_config, write_csv, write_json, write_text
 
 HELD, NOT_REPRODUCED, INCONCLUSIVE = "HELD", "NOT REPRODUCED", "INCONCLUSIVE"
 
@@ -128,14 +127,20 @@ def run_experiment(
     folder = Path(out) if out is not None else Path(results_root) / name
     folder = prepare_out_dir(folder, results_root, name, overwrite)
     ctx = ExperimentContext(name, folder, quick, seed, torch.device(device), dict(params or {}))
-    torch.manual_seed(seed)
-    t0 = time.perf_counter()
-    verdict = exp.fn(ctx)
-    seconds = time.perf_counter() - t0
-    write_json(folder / "config.json", {
-        "experiment": name, "quick": quick, "seed": seed, "params": ctx.params, "seconds": round(seconds, 2),
-        "environment": environment_info(ctx.device), "command": f"invert experiment run {name}" + (" --quick" if quick else ""),
-    })
+    manifest = {"experiment": name, "quick": quick, "params": ctx.params}
+    try:
+        write_config(folder, "experiment run", seed=seed, device=ctx.device, status="running", **manifest)
+        torch.manual_seed(seed)
+        t0 = time.perf_counter()
+        try:
+            verdict = exp.fn(ctx)
+        except KeyboardInterrupt:
+            write_config(folder, "experiment run", seed=seed, device=ctx.device, status="interrupted", **manifest)
+            raise Interrupted(f"experiment {name} interrupted — {folder} holds what it wrote so far") from None
+        seconds = time.perf_counter() - t0
+        write_config(folder, "experiment run", seed=seed, device=ctx.device, status="complete", seconds=round(seconds, 2), **manifest)
+    finally:
+        release_folder(folder)
     write_text(folder / "summary.md", render_summary(exp, verdict, ctx, seconds))
     write_json(folder / "verdict.json", verdict.to_dict())
     return verdict, folder

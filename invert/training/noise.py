@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from invert.errors import InvertError
-from invert.io import environment_info, write_csv, write_json
+from invert.io import write_config, write_csv
 from invert.training import distributed
 from invert.training.classifier import evaluate, fit_classifier, save_figure, training_figure
 
@@ -141,8 +141,8 @@ def train_noise(
     labels = noise_labels(cfg.n, cfg.classes, cfg.seed)
     main = distributed.is_main()
     if main:
-        write_json(folder / "config.json", {"training": cfg.to_dict(), "command": "invert train noise",
-                                            "distributed": distributed.describe(), "environment": environment_info(device)})
+        write_config(folder, "train noise", seed=cfg.seed, device=device, status="running", training=cfg.to_dict(),
+                     distributed=distributed.describe())
     t0 = time.perf_counter()
     history = fit_classifier(net, images, labels, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, folder=folder,
                              resume=resume, seed=cfg.seed, device=device, progress=progress)
@@ -153,11 +153,9 @@ def train_noise(
     fig = training_figure(history, title=f"{cfg.model} memorising {cfg.n} noise images N(0.5, {cfg.sigma:.3g}), {cfg.classes} classes",
                           chance=1 / cfg.classes)
     save_figure(fig, folder / "training.png")
-    write_json(folder / "config.json", {
-        "training": cfg.to_dict(), "command": "invert train noise", "seconds_this_session": round(time.perf_counter() - t0, 2),
-        "final_train_acc": history[-1]["train_acc"], "final_train_acc_eval_mode": eval_acc, "distributed": distributed.describe(),
-        "environment": environment_info(device),
-    })
+    write_config(folder, "train noise", seed=cfg.seed, device=device, status="complete", training=cfg.to_dict(),
+                 seconds_this_session=round(time.perf_counter() - t0, 2), final_train_acc=history[-1]["train_acc"],
+                 final_train_acc_eval_mode=eval_acc, distributed=distributed.describe())
     return net.eval().requires_grad_(False), history
 
 
