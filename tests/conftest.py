@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from invert.io import shared_dir
+from invert.io import default_image_path, load_image, resize_image, shared_dir
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 
@@ -20,6 +20,19 @@ def shared() -> Path:
     if root is None:
         pytest.skip("offline material folder ../shared is absent (set INVERT_SHARED)")
     return root
+
+
+@pytest.fixture(scope="session")
+def photo() -> Path:
+    """The photograph embedded in the package: tests that need only *an* image use it, so a bare clone runs them."""
+    return default_image_path()
+
+
+@pytest.fixture(scope="session")
+def photo32() -> torch.Tensor:
+    """Two different 32×32 natural images from the embedded photograph (the whole, and its top-left corner)."""
+    full = load_image(default_image_path(), 96)
+    return torch.stack([resize_image(full, 32), full[:, :32, :32].contiguous()])
 
 
 @pytest.fixture(scope="session")

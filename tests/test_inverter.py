@@ -16,12 +16,11 @@ from invert.inversion import (
     invert,
     line_search_lr,
 )
-from invert.io import load_image
 
 
 @pytest.fixture(scope="module")
-def small_target(shared):
-    return load_image(shared / "data" / "cifar10" / "samples" / "cifar10_00_3.png")[None]
+def small_target(photo32):
+    return photo32[:1]
 
 
 def test_inversion_drives_m_g_down_by_orders_of_magnitude(small_target):
@@ -34,8 +33,8 @@ def test_inversion_drives_m_g_down_by_orders_of_magnitude(small_target):
     assert 0 <= res.images.min() and res.images.max() <= 1  # clamped by default
 
 
-def test_batch_solves_independent_problems(small_target, shared):
-    other = load_image(shared / "data" / "cifar10" / "samples" / "cifar10_01_8.png")[None]
+def test_batch_solves_independent_problems(small_target, photo32):
+    other = photo32[1:]
     enc = build_encoder("cifar_resnet20", "conv3", seed=0)
     cfg = InversionConfig(init="constant", init_mean=0.5, optimizer="gd", lr=0.01, lr_schedule="constant", iterations=20, size=32)
     alone = invert(enc, small_target, cfg)
@@ -44,8 +43,8 @@ def test_batch_solves_independent_problems(small_target, shared):
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
-def test_chunked_passes_give_the_whole_batch_result(small_target, shared, optimizer):
-    other = load_image(shared / "data" / "cifar10" / "samples" / "cifar10_01_8.png")[None]
+def test_chunked_passes_give_the_whole_batch_result(small_target, photo32, optimizer):
+    other = photo32[1:]
     enc = build_encoder("cifar_resnet20", "conv2", seed=0, dtype=torch.float64)
     targets = torch.cat([small_target, other]).double()
     cfg = InversionConfig(optimizer=optimizer, lr=0.05 if optimizer == "adam" else 0.5, iterations=8, size=32, tv=1e-3, record_every=4)
