@@ -33,7 +33,7 @@ def layer_rows(model: str, size: int | None = None) -> tuple[list[dict[str, Any]
         name = str(r["name"])
         if not is_alias and name in spec.aliases and spec.aliases[name] != name:
             name = "node:" + name  # the alias of the same name wins; this is how to reach the node
-        shape = tuple(r["shape"]) if r.get("shape") else None
+        shape: tuple[int, ...] | None = tuple(r["shape"]) if r.get("shape") else None  # type: ignore[arg-type]
         elements = None
         if shape:
             elements = 1

@@ -102,6 +102,7 @@ def attribution_figure(images: torch.Tensor, maps: torch.Tensor, captions: Seque
             axes[1][i].set_xlabel(captions[i], fontsize=7)
     axes[0][0].set_ylabel("image", fontsize=9)
     axes[1][0].set_ylabel(method, fontsize=9)
+    assert mappable is not None, "attribution_figure needs at least one image"
     fig.colorbar(mappable, ax=axes.ravel().tolist(), shrink=0.6, label=f"{method} / its maximum")
     if title:
         fig.suptitle(title, fontsize=10, wrap=True)

@@ -117,7 +117,7 @@ def visualize(
         rows.append({"score": s.name, "final": float(r.score[0]), "start": r.history[0]["score"]})
         if names is not None and k < len(channel):
             rows[-1]["class"] = names[channel[k]] if 0 <= channel[k] < len(names) else None
-    labels_ = [s.name + (f" ({row['class']})" if row.get("class") else "") for (s, _), row in zip(results, rows)]
+    labels_ = [s.name + (f" ({row['class']})" if row.get("class") else "") for (s, _), row in zip(results, rows, strict=True)]
     figure = image_grid([[r.images[0] for _, r in results]], col_labels=labels_,
                         captions=[[f"{row['start']:.3g} → {row['final']:.3g}" for row in rows]],
                         title=f"{model} {layer} ({weights})" + (" — deep dream" if dream else ""))
@@ -178,7 +178,7 @@ def attribute(
         with torch.no_grad():
             names = class_names(model, int(cm(x[:1])[1].shape[1]))
         shown = class_labels(res.classes.tolist(), names)
-        figure = attribution_figure(x.cpu(), res.maps.cpu(), [f"{Path(p).name}: {c}" for p, c in zip(paths, shown)], title, method)
+        figure = attribution_figure(x.cpu(), res.maps.cpu(), [f"{Path(p).name}: {c}" for p, c in zip(paths, shown, strict=True)], title, method)
     else:
         figure = image_grid([[x[i].cpu() for i in range(len(x))], overlays], row_labels=["image", method],
                             captions=[[Path(p).name for p in paths], [f"{label} {int(c)}" for c in res.classes]], title=title)

@@ -15,6 +15,7 @@ import copy
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -145,9 +146,9 @@ def _pick(logits: torch.Tensor, classes: torch.Tensor | int | None) -> torch.Ten
     return classes
 
 
-def _display(raw: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def _display(raw: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """ReLU, upsample to the input size, scale each map to max 1 (all-zero maps stay zero)."""
-    up = F.interpolate(raw.clamp_min(0).unsqueeze(1), size=size, mode="bilinear", align_corners=False).squeeze(1)
+    up = F.interpolate(raw.clamp_min(0).unsqueeze(1), size=tuple(size), mode="bilinear", align_corners=False).squeeze(1)
     peak = up.reshape(up.shape[0], -1).amax(1).clamp_min(1e-12)
     return up / peak.view(-1, 1, 1)
 
@@ -294,7 +295,7 @@ def backward_rule_copy(encoder: Encoder, rule: str) -> Encoder:
                 node.op, node.target = "call_function", rule_relu
                 node.args, node.kwargs = (node.args[0], guided), {}
                 swapped += 1
-        enc.body.recompile()
+        enc.body.recompile()  # type: ignore[operator]
     if swapped == 0:
         raise InvertError(f"{encoder.model_name} up to {encoder.layer!r} has no ReLU: a {rule} projection would be the plain gradient")
     return enc.requires_grad_(False).eval()
