@@ -16,6 +16,12 @@ from invert.objectives import gram, gram_matrix
 
 
 @pytest.fixture(scope="module")
+def photos(photo32):
+    """Four 32×32 natural images from the embedded photograph (two crops and their mirror images): no ../shared needed."""
+    return torch.cat([photo32, photo32.flip(-1)])
+
+
+@pytest.fixture(scope="module")
 def cifar_images(shared):
     folder = shared / "data" / "cifar10" / "samples"
     paths = sorted(folder.glob("*.png"))[:4]
@@ -38,12 +44,12 @@ def test_gram_matrix_and_objective_by_hand():
     assert torch.allclose(gram_matrix(x.contiguous(memory_format=torch.channels_last)), ref)
 
 
-def test_style_reconstruction_matches_gram_not_positions(cifar_images):
-    enc = build_encoder("cifar_resnet20", "conv2", weights="trained")
-    target = cifar_images[0][:1]
+def test_style_reconstruction_matches_gram_not_positions(photos):
+    enc = build_encoder("cifar_resnet20", "conv2", weights="untrained")
+    target = photos[:1]
     res = invert(enc, target, objective="gram", optimizer="lbfgs", lr=1.0, iterations=120, size=32, record_every=20)
     first, last = res.history[0]["loss"], float(res.loss)
-    assert last < first / 50, (first, last)  # L-BFGS as Gatys et al.: 14.6 → 0.10 measured
+    assert last < first / 50, (first, last)  # L-BFGS as Gatys et al.
     assert float(res.m_g) > float(res.m_s)  # matching statistics does not put features back in place
 
 
@@ -68,8 +74,8 @@ def test_one_ascent_step_follows_the_update_rule_by_hand(rule):
     assert res.score.item() == pytest.approx(float((w[0].view(1, 3, 1, 1) * res.images).sum(1).mean()), rel=1e-5)
 
 
-def test_activation_maximisation_raises_the_channel_and_scores_compose(cifar_images):
-    enc = build_encoder("cifar_resnet20", "conv3", weights="trained")
+def test_activation_maximisation_raises_the_channel_and_scores_compose():
+    enc = build_encoder("cifar_resnet20", "conv3", weights="untrained")
     res = ascend(enc, channel(5), batch=2, iterations=40, lr=0.05, jitter=2, seed=1)
     start = [h["score"] for h in res.history if h["iteration"] == 0]
     assert res.images.shape == (2, 3, 32, 32)
@@ -83,9 +89,9 @@ def test_activation_maximisation_raises_the_channel_and_scores_compose(cifar_ima
         channel(64)(a)
 
 
-def test_deep_dream_enhances_the_layer_and_keeps_the_image(cifar_images):
-    enc = build_encoder("cifar_resnet20", "conv3", weights="trained")
-    img = cifar_images[0][:1]
+def test_deep_dream_enhances_the_layer_and_keeps_the_image(photos):
+    enc = build_encoder("cifar_resnet20", "conv3", weights="untrained")
+    img = photos[:1]
     res = deep_dream(enc, img, octaves=2, octave_scale=1.5, iterations=10, lr=0.02, jitter=2)
     assert res.images.shape == img.shape and 0 <= res.images.min() and res.images.max() <= 1
     with torch.no_grad():
@@ -97,10 +103,10 @@ def test_deep_dream_enhances_the_layer_and_keeps_the_image(cifar_images):
 # ---------------------------------------------------------------------------------------------- CAM / Grad-CAM
 
 
-def test_grad_cam_equals_cam_on_a_global_average_pool_head(cifar_images):
-    """For logits = W·GAP(A): ∂y_c/∂A^k_ij = w_ck / Z, so Grad-CAM = ReLU(CAM) / Z (Selvaraju et al., §3.1)."""
-    model = GradCamModel.build("cifar_resnet20", "conv4", "trained")
-    x, _ = cifar_images
+def test_grad_cam_equals_cam_on_a_global_average_pool_head(photos):
+    """For logits = W·GAP(A): ∂y_c/∂A^k_ij = w_ck / Z, so Grad-CAM = ReLU(CAM) / Z (Selvaraju et al., §3.1) — any weights."""
+    model = GradCamModel.build("cifar_resnet20", "conv4", "untrained")
+    x = photos
     a, b = cam(model, x), grad_cam(model, x)
     assert a.maps.shape == (4, 32, 32) and a.raw.shape == (4, 8, 8)
     assert torch.equal(a.classes, b.classes)
@@ -173,12 +179,12 @@ def test_deconvnet_and_guided_backprop_by_hand(rule, relu):
     assert not torch.allclose(xx.grad, expected)
 
 
-def test_deconvnet_on_a_resnet_projects_the_strongest_activation(cifar_images):
-    enc = build_encoder("cifar_resnet20", "conv3", weights="trained")
-    res = deconvnet(enc, cifar_images[0][:2])
+def test_deconvnet_on_a_resnet_projects_the_strongest_activation(photos):
+    enc = build_encoder("cifar_resnet20", "conv3", weights="untrained")
+    res = deconvnet(enc, photos[:2])
     assert res.raw.shape == (2, 3, 32, 32) and torch.isfinite(res.raw).all() and res.raw.abs().sum() > 0
     with torch.no_grad():
-        a = enc(cifar_images[0][:2])
+        a = enc(photos[:2])
     assert torch.equal(res.classes, a.amax((2, 3)).argmax(1))
     with pytest.raises(InvertError, match="no ReLU"):
         backward_rule_copy(build_encoder("mlp-8x2-linear-in1x4x4", "fc2"), "deconvnet")
