@@ -10,9 +10,9 @@ RUN_FILES = {"target.png", "reconstruction.png", "metrics.json", "history.csv", 
 SMALL = ["run", "--model", "resnet18", "--layer", "conv2", "--size", "48", "--iterations", "12", "--quiet"]
 
 
-def test_run_writes_every_file(cli, tmp_path, dalmatian):
+def test_run_writes_every_file(cli, tmp_path, photo):
     out = tmp_path / "run"
-    r = cli(*SMALL, "--image", dalmatian, "--out", out, "--seed", "3", "--record-every", "2")
+    r = cli(*SMALL, "--image", photo, "--out", out, "--seed", "3", "--record-every", "2")
     assert r.code == 0, r.err
     assert RUN_FILES <= {p.name for p in out.iterdir()}
     m = json.loads((out / "metrics.json").read_text())
@@ -39,9 +39,11 @@ def test_run_refuses_to_overwrite(cli, tmp_path):
     assert cli(*SMALL, "--out", out, "--seed", "9", "--overwrite").code == 0
 
 
-def test_multiple_images_and_restarts(cli, tmp_path, shared):
+def test_multiple_images_and_restarts(cli, tmp_path, photo32):
+    from invert.io import save_image
+
     out = tmp_path / "multi"
-    imgs = sorted((shared / "data" / "cifar10" / "samples").glob("*.png"))[:2]
+    imgs = [save_image(img, tmp_path / f"in_{i}.png") for i, img in enumerate(photo32)]
     r = cli("run", "--model", "cifar_resnet20", "--layer", "conv2", "--size", "32", "--iterations", "5", "--restarts", "2",
             "--image", imgs[0], "--image", imgs[1], "--out", out, "--quiet")
     assert r.code == 0, r.err
