@@ -110,7 +110,7 @@ def test_smallest_spec_runs_as_written_and_resumes(tmp_path: Path, cli) -> None:
     for name in ("summary.png", "grid.png", "sweep.json"):
         assert (out / name).stat().st_size > 1000 or name == "sweep.json"
     assert json.loads((out / "sweep.json").read_text())["counts"] == {"complete": 4, "failed": 0, "pending": 0}
-    for c, r in zip(cells, rows):
+    for c, r in zip(cells, rows, strict=True):
         folder = out / "cells" / c.id
         assert {"target.png", "reconstruction.png", "metrics.json", "history.csv", "distances.png", "config.json", "cell.json"} <= {
             p.name for p in folder.iterdir()}

@@ -7,23 +7,28 @@ from typing import Optional
 
 import typer
 
+from invert.commands import options
+from invert.sweep.executors import EXECUTORS
+
+_Executor = options.choices("Executor", EXECUTORS)
+
 
 def register(app: typer.Typer) -> None:
     app.command("sweep")(sweep)
 
 
 def sweep(
-    spec: Path = typer.Argument(..., help="TOML spec: lists model, layer, image, weights, preset, seed; a [run] table of fixed "
+    spec: Path = typer.Argument(..., help="TOML spec: lists model, layer, image, weights, preset, seed; a \\[run] table of fixed "
                                           "`invert run` settings; exclude = [{...}] drops cells. Paths are relative to the spec file."),
     out: Path = typer.Option(..., help="Sweep folder: cells/<id>/ per cell, table.csv, summary.png, grid.png, sweep.json. "
                                        "Re-running into it skips finished cells."),
-    executor: str = typer.Option("local", help="local: a pool of worker processes here | ray: Ray tasks (local Ray, or --address)."),
+    executor: _Executor = typer.Option("local", help="local: a pool of worker processes here | ray: Ray tasks (local Ray, or --address)."),
     workers: Optional[int] = typer.Option(None, help="local: worker processes (default: one per core; torch threads are split "
                                                      "between them). ray: most cells in flight (default: as many as the cluster fits)."),
     address: Optional[str] = typer.Option(None, help="ray: join a running cluster, `auto` or HOST:PORT (default: start a local Ray)."),
     gpus_per_cell: float = typer.Option(0.0, help="ray: num_gpus each cell asks for (e.g. 0.25 packs four cells per GPU)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun the cells that failed before (they are skipped otherwise)."),
-    quiet: bool = typer.Option(False, help="No progress bar."),
+    quiet: bool = options.quiet(),
 ) -> None:
     """Run a grid of inversions (models × layers × images × weights × presets × seeds), resumably, and tabulate them."""
     from rich.console import Console
@@ -31,7 +36,7 @@ def sweep(
     from invert.sweep.runner import run_sweep
 
     console = Console()
-    report = run_sweep(spec, out, executor=executor, workers=workers, address=address, retry_failed=retry_failed,
+    report = run_sweep(spec, out, executor=options.value(executor), workers=workers, address=address, retry_failed=retry_failed,
                        progress=not quiet, console=console, gpus_per_cell=gpus_per_cell)
     done = sum(r["status"] == "complete" for r in report.rows)
     failed = sum(r["status"] == "failed" for r in report.rows)

@@ -19,6 +19,8 @@ from typing import Any
 
 from invert.errors import Interrupted, InvertError
 
+PRELOAD = ("invert.job", "invert.analysis.plots")
+"""Modules a local pool's workers import once, before forking (a cell's own start then costs no imports)."""
 CELL_FILE = "cell.json"
 """Written last into each cell folder: its settings, status (complete / failed), error and timing."""
 
@@ -70,7 +72,7 @@ def write_cell(cells_dir: Path, outcome: dict[str, Any]) -> Path:
     try:
         for name, data in files.items():
             if name == "config.json":  # the run wrote into a worker's temporary folder: record where it now lies
-                data = _relocated_config(data, final)
+                data = _relocated_config(data, final, outcome)
             (partial / name).write_bytes(data)
         record = {k: v for k, v in outcome.items()}
         record["files"] = sorted(files)
@@ -84,12 +86,16 @@ def write_cell(cells_dir: Path, outcome: dict[str, Any]) -> Path:
     return final
 
 
-def _relocated_config(data: bytes, folder: Path) -> bytes:
+def _relocated_config(data: bytes, folder: Path, outcome: dict[str, Any]) -> bytes:
+    """The run's config.json as it lies in the sweep: its folder, and the sweep cell it was (not a command line)."""
     try:
         config = json.loads(data)
         config["job"]["out"] = str(folder)
         if "out" in config:
             config["out"] = str(folder)
+        if "command_line" in config:  # a worker has no command line of its own; the sweep cell says how to rerun it
+            config["command_line"], config["argv"] = None, None
+        config["sweep_cell"] = {"id": outcome["id"], "settings": outcome["settings"]}
         return (json.dumps(config, indent=2) + "\n").encode()
     except (ValueError, KeyError, TypeError):
         return data

@@ -61,12 +61,14 @@ def map_tasks(
     on_result: Callable[[int, Any], None] | None = None,
     cpus_per_task: int | None = None,
     gpus_per_task: float = 0.0,
+    preload: Sequence[str] = (),
 ) -> list[Any]:
     """``[fn(x) for x in items]`` on a local process pool (``local``) or as Ray tasks (``ray``), in order.
 
     ``local``: ``workers`` processes (default: one per core, at most one per item), started with
     ``forkserver``/``spawn`` (never ``fork``: torch's thread pools do not survive it); each gets
     ``cores // workers`` torch threads (or ``cpus_per_task``). ``workers=1`` runs in this process.
+    ``preload`` names modules the forkserver imports once, so workers start warm.
     ``ray``: one Ray task per item with ``num_cpus=cpus_per_task`` (default 1, which is also its torch
     threads) and ``num_gpus=gpus_per_task``; at most ``workers`` in flight when given. ``address``
     joins a running cluster (``auto`` or ``HOST:PORT``); without it a local Ray is started and stopped.
@@ -93,10 +95,10 @@ def map_tasks(
 
         if executor == "ray":
             return _map_ray(fn, items, workers, address, cpus_per_task or 1, gpus_per_task, done)
-        return _map_local(fn, items, workers, cpus_per_task, done)
+        return _map_local(fn, items, workers, cpus_per_task, done, preload)
 
 
-def _context(fn: Callable[[Any], Any]) -> Any:
+def _context(fn: Callable[[Any], Any], preload: Sequence[str] = ()) -> Any:
     """``forkserver`` (workers fork from a server that has already imported torch and ``fn``'s module) or ``spawn``."""
     import multiprocessing as mp
 
@@ -104,12 +106,12 @@ def _context(fn: Callable[[Any], Any]) -> Any:
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
     module = getattr(fn, "__module__", None)
-    ctx.set_forkserver_preload(["torch"] + ([module] if module and module != "__main__" else []))
+    ctx.set_forkserver_preload(["torch", *preload] + ([module] if module and module != "__main__" else []))
     return ctx
 
 
 def _map_local(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | None, threads: int | None,
-               done: Callable[[int, Any], None]) -> list[Any]:
+               done: Callable[[int, Any], None], preload: Sequence[str] = ()) -> list[Any]:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     n = min(workers or available_cores(), len(items))
@@ -120,7 +122,7 @@ def _map_local(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | No
             results[i] = _call(fn, threads, item)
             done(i, results[i])
         return results
-    pool = ProcessPoolExecutor(n, mp_context=_context(fn), initializer=_init_worker, initargs=(threads,))
+    pool = ProcessPoolExecutor(n, mp_context=_context(fn, preload), initializer=_init_worker, initargs=(threads,))
     futures = {pool.submit(_call, fn, threads, item): i for i, item in enumerate(items)}
     try:
         pending = set(futures)

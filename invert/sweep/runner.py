@@ -10,7 +10,7 @@ from typing import Any
 from invert.errors import InvertError
 from invert.io import environment_info, write_json
 from invert.sweep.aggregate import write_figures, write_table
-from invert.sweep.cells import CellTask, clean_partials, read_cell, run_cell, write_cell
+from invert.sweep.cells import PRELOAD, CellTask, clean_partials, read_cell, run_cell, write_cell
 from invert.sweep.executors import map_tasks
 from invert.sweep.spec import (
     Cell,
@@ -102,7 +102,7 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, executor: str = "local"
     t0 = time.perf_counter()
     try:
         map_tasks(run_cell, tasks, executor=executor, workers=workers, address=address, progress=progress,
-                  description="sweep cells", on_result=collect, gpus_per_task=gpus_per_cell)
+                  description="sweep cells", on_result=collect, gpus_per_task=gpus_per_cell, preload=PRELOAD)
     except KeyboardInterrupt:
         report.interrupted = True
         raise
