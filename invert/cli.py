@@ -328,9 +328,9 @@ def _usage_message(exc: Exception) -> str:
     param = getattr(exc, "param", None)
     m = re.search(r"'([^']*)' is not one of (.*?)\.?$", text)
     if m and param is not None:
-        name = (param.opts[0] if getattr(param, "opts", None) else param.name or "").lstrip("-")
-        allowed = ", ".join(re.findall(r"'([^']*)'", m.group(2)))
-        return f"unknown {name} {m.group(1)!r}: choose from {allowed}"
+        allowed = re.findall(r"'([^']*)'", m.group(2))
+        name = options.NOUNS.get(frozenset(allowed)) or (param.opts[0] if getattr(param, "opts", None) else param.name or "").lstrip("-")
+        return f"unknown {name} {m.group(1)!r}: choose from {', '.join(allowed)}"
     return text.replace("Value error, ", "")
 
 

@@ -65,8 +65,8 @@ def test_version(cli):
 @pytest.mark.parametrize("args,needle", [
     (["attack", "--eps", "2"], "--eps"),
     (["attack", "--eps", "0"], "--eps"),
-    (["attack", "--method", "cw"], "unknown method 'cw': choose from fgsm, pgd"),
-    (["attribute", "--method", "lime"], "unknown method 'lime'"),
+    (["attack", "--method", "cw"], "unknown attack method 'cw': choose from fgsm, pgd"),
+    (["attribute", "--method", "lime"], "unknown attribution method 'lime'"),
     (["visualize", "--optimizer", "rmsprop"], "unknown optimizer 'rmsprop'"),
     (["visualize", "--lr", "nan"], "--lr"),
     (["run", "--ms-sigma", "inf"], "--ms-sigma"),

@@ -21,8 +21,8 @@ from invert.methods.ascent import ASCENT, ASCENT_OPTIMIZERS, DREAM
 _OUT = "a new folder under results/methods/"
 _ATTACK = {k: p.default for k, p in inspect.signature(_api_attack).parameters.items()}  # the API's defaults, read not copied
 AscentRule = options.choices("AscentRule", ASCENT_OPTIMIZERS)
-AttributionMethod = options.choices("AttributionMethod", ("cam", "grad-cam", "deconvnet", "guided"))
-AttackMethod = options.choices("AttackMethod", ("fgsm", "pgd"))
+AttributionMethod = options.choices("AttributionMethod", ("cam", "grad-cam", "deconvnet", "guided"), noun="attribution method")
+AttackMethod = options.choices("AttackMethod", ("fgsm", "pgd"), noun="attack method")
 
 
 def register(app: typer.Typer) -> None:
@@ -81,9 +81,8 @@ def visualize(
     from invert.inversion.schedules import Schedule
     from invert.inversion.steps import Blur, Clamp
     from invert.io import load_image, prepare_out_dir, resolve_device, save_image
-    from invert.methods import ascend, deep_dream
+    from invert.methods import ascend, deep_dream, layer_energy
     from invert.methods import channel as channel_score
-    from invert.methods import layer_energy
     from invert.methods import neuron as neuron_score
     from invert.priors import tv_prior
 
@@ -220,9 +219,9 @@ def attack(
     quiet: bool = options.quiet(),
 ) -> None:
     """Adversarial examples: the smallest L∞ change (FGSM or PGD) that flips the classifier."""
-    from invert.analysis.plots import image_grid
     import torch
 
+    from invert.analysis.plots import image_grid
     from invert.classes import class_names, label
     from invert.encoders import build_encoder, get_spec
     from invert.encoders.registry import default_size

@@ -24,8 +24,18 @@ __all__ = [
 ]
 
 
-def choices(name: str, values: Iterable[str]) -> type[Enum]:
-    """A string Enum of ``values`` (from a registry), for a typer option that lists and checks them."""
+#: What a refused choice is called in the one-line error ("unknown attack method 'cw'"), by its set of values.
+NOUNS: dict[frozenset[str], str] = {}
+
+
+def choices(name: str, values: Iterable[str], noun: str | None = None) -> type[Enum]:
+    """A string Enum of ``values`` (from a registry), for a typer option that lists and checks them.
+
+    ``noun`` names the choice in the error for a value not among them (default: the option's name).
+    """
+    values = list(values)
+    if noun:
+        NOUNS[frozenset(values)] = noun
     return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
 
 

@@ -70,7 +70,7 @@ def noise(
     """Train a model to memorise labelled Gaussian noise (report §5); writes OUT/model.pt for `--weights`."""
     from rich.console import Console
 
-    from invert.io import resolve_device, write_config
+    from invert.io import resolve_device
     from invert.settings import choose, overridden
     from invert.training.noise import parse_sigma, train_noise
 
@@ -79,12 +79,10 @@ def noise(
     _say_overridden(overridden(_N, NOISE_QUICK, quick, given), quiet)
     folder = _run_folder(out, "noise", resume)
     dev = resolve_device(device)
-    write_config(folder, "train noise", seed=cfg.seed, device=dev, status="running", settings=cfg.to_dict(), quick=quick)
     from invert.tensorboard import logging_epochs
 
     with logging_epochs(tensorboard, f"train-noise-{cfg.model}"):
         net, history = train_noise(cfg, folder, resume=resume, device=dev, progress=not quiet)
-    write_config(folder, "train noise", seed=cfg.seed, device=dev, status="complete", settings=cfg.to_dict(), quick=quick)
     last = history[-1]
     Console().print(f"{cfg.model} memorised noise: training accuracy {last['train_acc']:.3f} after epoch {last['epoch']} "
                     f"(chance {1 / cfg.classes:.3f}); weights in [bold]{folder / 'model.pt'}[/bold] (use --weights)")
@@ -133,9 +131,9 @@ def classifier(
     """Train a CIFAR-10 classifier; writes OUT/model.pt (use as --weights, e.g. for `invert decoder train`)."""
     from rich.console import Console
 
-    from invert.training.cifar import train_cifar_classifier
     from invert.io import resolve_device, write_config
     from invert.settings import choose, overridden
+    from invert.training.cifar import train_cifar_classifier
 
     given = dict(epochs=epochs, batch_size=batch_size, lr=lr, val_fraction=val_fraction, limit=limit)
     s = choose(CLASSIFIER_FULL, CLASSIFIER_QUICK, quick, given, "classifier training")
