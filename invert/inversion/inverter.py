@@ -2,8 +2,9 @@
 
 :class:`Inverter` is assembled from small parts — an encoder, an :class:`~invert.objectives.Objective`,
 priors, an optimiser name, a learning-rate :class:`Schedule`, step transforms (blur, clamp) and an
-initialiser — and runs a batch of targets × restarts as independent problems in one forward pass.
-:func:`invert` builds one from an :class:`InversionConfig`.
+initialiser — and runs a batch of targets × restarts as independent problems on the optimisation
+loop it shares with gradient ascent (:mod:`invert.inversion.loop`). :func:`invert` builds one from an
+:class:`InversionConfig`, whose defaults every part falls back to.
 """
 
 from __future__ import annotations
@@ -205,6 +206,7 @@ class EmbeddingMatch(Problem):
         self.restarts = restarts
         self.stop_below_ms = stop_below_ms
         self.below_at = torch.full((len(self.targets),), -1, dtype=torch.long, device=targets.device)
+        self.held: torch.Tensor | None = None  # with stop_below_ms: each image as it was when first below m_s
 
     def evaluate(self, x: torch.Tensor, rows: slice) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.encoder(x)
@@ -214,14 +216,26 @@ class EmbeddingMatch(Problem):
         return loss, flat_l2(out.detach(), self.goal[rows])
 
     def observe(self, state: LoopState) -> bool:
-        self.below_at = torch.where((state.measure < self.m_s) & (self.below_at < 0), state.step, self.below_at)
+        first = (state.measure < self.m_s) & (self.below_at < 0)
+        self.below_at = torch.where(first, state.step, self.below_at)
         if not self.stop_below_ms:
             return False
-        done = self.below_at >= 0
         assert state.evaluated is not None  # kept every iteration when stopping below m_s
+        if self.held is None:
+            self.held = state.evaluated.clone()
+        self.held[first] = state.evaluated[first]
+        done = self.below_at >= 0
         with torch.no_grad():
-            state.x[done] = state.evaluated[done]  # hold each image that got there at the image that did
+            state.x[done] = self.held[done]  # hold each image that got there at the image that did
         return bool(done.all())
+
+    def returned(self, x: torch.Tensor) -> torch.Tensor:
+        """The images a run returns: ``x``, except that with ``stop_below_ms`` an image that got below m_s
+        is the one that did (also after Ctrl-C or divergence mid-iteration)."""
+        if self.held is None:
+            return x
+        done = (self.below_at >= 0).view(-1, *([1] * (x.dim() - 1)))
+        return torch.where(done, self.held, x)
 
     def history_rows(self, step: int, images: torch.Tensor, loss: torch.Tensor, measure: torch.Tensor,
                      lr: float, sigma: float) -> list[dict[str, float]]:
@@ -295,7 +309,7 @@ class Inverter:
     @property
     def descent(self) -> Descent:
         """The shared loop's settings from this inverter's parts."""
-        return Descent(self.optimizer, self.lr, self.momentum, self.steps, self.chunk)
+        return Descent(self.optimizer, self.lr, self.momentum, self.steps)
 
     def chunk_size(self, batch: int, goal: torch.Tensor) -> int:
         """Images per forward/backward pass for a batch whose layer outputs look like ``goal``."""
@@ -351,7 +365,7 @@ class Inverter:
 
     def _result(self, problem: EmbeddingMatch, state: LoopState, size: int, t0: float) -> InversionResult:
         """Evaluate the returned images once more and package everything per target × restart."""
-        xf = state.x.detach()
+        xf = problem.returned(state.x.detach())
         loss, mg = Descent.evaluate(problem, xf, size)  # the same cap on images per pass as the loop
         with torch.no_grad():
             mi = flat_l2(xf, problem.targets)

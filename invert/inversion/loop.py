@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -34,7 +34,7 @@ CPU_CHUNK_BYTES = 8 * 2**20
 class InversionDiverged(RunFailed):
     """An optimisation (inversion or ascent) left the finite range; carries the partial result so nothing is lost."""
 
-    def __init__(self, message: str, result: object | None = None):
+    def __init__(self, message: str, result: Any = None):  # an InversionResult or AscentResult
         super().__init__(message)
         self.result = result
 
@@ -151,13 +151,12 @@ class LoopState:
 
 @dataclass
 class Descent:
-    """The settings every optimisation shares: update rule, lr schedule, step transforms, images per pass."""
+    """The settings every optimisation shares: update rule, learning-rate schedule, momentum, step transforms."""
 
     optimizer: str
     lr: Schedule
     momentum: float = 0.9
     steps: Sequence[StepTransform] = ()
-    chunk: int = 0
 
     def sigma(self, step: int, total: int) -> float:
         """The blur σ at ``step`` (0 without a blur step), recorded in the history."""

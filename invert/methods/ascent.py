@@ -185,7 +185,7 @@ def ascend(
     with torch.no_grad():
         size_per_pass = chunk_size(chunk, len(x0), encoder(x0[:1]))
     problem = ScoreAscent(encoder, score, priors, jitter, gen)
-    descent = Descent(optimizer, schedule, momentum, steps, chunk)
+    descent = Descent(optimizer, schedule, momentum, steps)
     state = descent.run(problem, x0, iterations, chunk=size_per_pass, record_every=record_every, callback=callback,
                         progress=progress, label=f"ascending {score.name}")
     problem.shift = (0, 0)  # the final score sees the image as it is
