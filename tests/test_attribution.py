@@ -114,9 +114,12 @@ def test_attribution_figure_has_a_colour_bar_and_m_i_axis_is_linear_within_a_dec
     assert distance_figure(hist, [5.0]).axes[1].get_yscale() == "log"
 
 
-def test_class_names(shared):
+def test_cifar_class_names_are_the_datasets_own(shared):
     with np.load(shared / "data" / "cifar10" / "test.npz") as data:  # the dataset's own list
         assert tuple(str(c) for c in data["classes"]) == CIFAR10_CLASSES
+
+
+def test_class_names():
     assert class_names("cifar_resnet20", 10) == CIFAR10_CLASSES
     names = imagenet_classes()
     assert len(names) == 1000 and names[207] == "golden retriever" and names[0] == "tench"
