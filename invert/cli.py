@@ -50,26 +50,28 @@ def _extension_commands() -> dict[str, tuple[str, str]]:
             continue
         tree = ast.parse(path.read_text())
         docs = {n.name: ast.get_docstring(n) or "" for n in tree.body if isinstance(n, ast.FunctionDef)}
-        apps = {}  # typer.Typer(help=...) assignments: variable → help
+        apps: dict[str, str] = {}  # typer.Typer(help=...) assignments: variable → help
         for n in tree.body:
             if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) and len(n.targets) == 1:
                 kw = {k.arg: k.value for k in n.value.keywords}
-                if isinstance(n.targets[0], ast.Name) and isinstance(kw.get("help"), ast.Constant):
-                    apps[n.targets[0].id] = kw["help"].value
+                text = kw.get("help")
+                if isinstance(n.targets[0], ast.Name) and isinstance(text, ast.Constant):
+                    apps[n.targets[0].id] = str(text.value)
         register = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "register"), None)
         for call in ast.walk(register) if register else ():
             if not isinstance(call, ast.Call):
                 continue
             func = call.func
-            if isinstance(func, ast.Call) and isinstance(func.func, ast.Attribute) and func.func.attr == "command" and func.args:
-                name = func.args[0].value  # app.command("name")(function)
-                fn = call.args[0].id if call.args and isinstance(call.args[0], ast.Name) else ""
-                found[name] = (f"invert.commands.{mod.name}", docs.get(fn, ""))
+            if (isinstance(func, ast.Call) and isinstance(func.func, ast.Attribute) and func.func.attr == "command"
+                    and func.args and isinstance(func.args[0], ast.Constant)):
+                fn = call.args[0].id if call.args and isinstance(call.args[0], ast.Name) else ""  # app.command("name")(fn)
+                found[str(func.args[0].value)] = (f"invert.commands.{mod.name}", docs.get(fn, ""))
             elif isinstance(func, ast.Attribute) and func.attr == "add_typer":
                 kw = {k.arg: k.value for k in call.keywords}
-                if isinstance(kw.get("name"), ast.Constant):
+                name = kw.get("name")
+                if isinstance(name, ast.Constant):
                     sub = call.args[0].id if call.args and isinstance(call.args[0], ast.Name) else ""
-                    found[kw["name"].value] = (f"invert.commands.{mod.name}", apps.get(sub, ""))
+                    found[str(name.value)] = (f"invert.commands.{mod.name}", apps.get(sub, ""))
     return found
 
 

@@ -121,7 +121,7 @@ def run_job(spec: JobSpec, config: InversionConfig, progress: bool = True, conso
 
 
 def write_outputs(out: Path, result: InversionResult, config: InversionConfig, spec: JobSpec, meta: dict[str, Any],
-                  search_rows: list[dict[str, float]] = (), status: str = "complete") -> None:
+                  search_rows: Sequence[dict[str, float]] = (), status: str = "complete") -> None:
     """target.png, reconstruction*.png, metrics.json, history.csv, distances.png, overview.png, config.json."""
     n, r = result.m_g.shape
     for i in range(n):

@@ -29,30 +29,37 @@ def _changes(small: Any) -> dict[str, Any]:
     return asdict(small) if is_dataclass(small) and not isinstance(small, type) else dict(small)
 
 
-def choose(full: T, small: T | Mapping[str, Any], quick: bool, given: Mapping[str, Any] | None = None, what: str = "") -> T:
-    """The settings of a run: ``full``, or ``small`` over it when ``quick``; then ``given`` (``None`` = not given) over both.
+def choose(
+    full: T, small: T | Mapping[str, Any], quick: bool, given: Mapping[str, Any] | None = None, what: str = ""
+) -> T:
+    """The settings of a run: ``full``, or ``small`` over it when ``quick``; then ``given`` (``None``: not given) wins.
 
     ``full`` and ``small`` are dataclass instances or, for commands whose settings are keyword
     arguments, dicts; ``small`` may also be a dict of the fields it changes. Explicit values
     always win, so ``--quick --epochs 10`` trains 10 epochs.
     """
     given = {k: v for k, v in (given or {}).items() if v is not None}
-    base = full
+    base: Any = full
     if quick:
-        base = updated(full, what, **_changes(small)) if is_dataclass(full) else {**full, **_changes(small)}  # type: ignore[dict-item, arg-type]
+        base = updated(full, what, **_changes(small)) if is_dataclass(full) else {**base, **_changes(small)}
     if is_dataclass(base):
-        return updated(base, what, **given)
-    unknown = set(given) - set(base)  # type: ignore[arg-type]
+        return updated(base, what, **given)  # type: ignore[return-value]
+    unknown = set(given) - set(base)
     if unknown:
         raise InvertError(f"unknown {what} setting(s) {', '.join(sorted(unknown))}")
-    return {**base, **given}  # type: ignore[return-value, dict-item]
+    return {**base, **given}  # type: ignore[return-value]
 
 
-def overridden(full: Any, small: Any, quick: bool, given: Mapping[str, Any] | None = None) -> dict[str, tuple[Any, Any]]:
+def overridden(
+    full: Any, small: Any, quick: bool, given: Mapping[str, Any] | None = None
+) -> dict[str, tuple[Any, Any]]:
     """The quick values an explicit one replaced: name → (quick value, given value); empty without ``quick``."""
     if not quick:
         return {}
     base = _changes(full) if not isinstance(full, Mapping) else dict(full)
     small_values = {**base, **_changes(small)}
-    return {k: (small_values[k], v) for k, v in (given or {}).items()
-            if v is not None and k in small_values and small_values[k] != base.get(k) and small_values[k] != v}
+    return {
+        k: (small_values[k], v)
+        for k, v in (given or {}).items()
+        if v is not None and k in small_values and small_values[k] != base.get(k) and small_values[k] != v
+    }

@@ -44,7 +44,9 @@ def test_crafted_pickle_is_refused_without_running(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", "truncate"], ids=["empty", "garbage", "truncated"])
+@pytest.mark.parametrize(
+    "content", [b"", b"not a checkpoint at all", "truncate"], ids=["empty", "garbage", "truncated"]
+)
 def test_corrupt_checkpoint_says_corrupt(tmp_path, content):
     net = torch.nn.Linear(3, 2)
     ckpt = Checkpointer(tmp_path, {"model": net})

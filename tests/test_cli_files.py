@@ -9,8 +9,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 from invert.io import LOCK_NAME, write_json
 
 TINY = ["run", "--model", "resnet18", "--layer", "conv2", "--size", "32", "--iterations", "3", "--quiet"]
@@ -18,6 +16,7 @@ TINY = ["run", "--model", "resnet18", "--layer", "conv2", "--size", "32", "--ite
 
 def _strict(text: str) -> dict:
     """json.loads that refuses NaN/Infinity, as strict parsers (JavaScript, jq) do."""
+
     def bad(name: str) -> None:
         raise ValueError(f"non-strict JSON constant {name}")
 
@@ -31,7 +30,9 @@ def test_overwrite_clears_an_earlier_runs_files(cli, tmp_path):
     r = cli(*TINY, "--out", out, "--overwrite")
     assert r.code == 0, r.err
     names = {p.name for p in out.iterdir()}
-    assert "reconstruction.png" in names and "reconstruction_r0.png" not in names and "reconstruction_r1.png" not in names
+    assert (
+        "reconstruction.png" in names and "reconstruction_r0.png" not in names and "reconstruction_r1.png" not in names
+    )
     assert len(_strict((out / "metrics.json").read_text())["runs"]) == 1
 
 
@@ -48,11 +49,19 @@ def test_a_folder_in_use_is_refused(cli, tmp_path):
     """Another process holds the folder's lock (as a running `invert run` does): a second run refuses in one line."""
     out = tmp_path / "busy"
     out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import sys, time
         from invert.io import lock_folder
         lock_folder({str(out)!r}); print("locked", flush=True); time.sleep(60)
-        """)], stdout=subprocess.PIPE, text=True)
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         r = cli(*TINY, "--out", out)
@@ -79,7 +88,11 @@ def test_unwritable_out_is_one_line(cli, tmp_path, monkeypatch):
     try:
         if os.geteuid() == 0:  # root writes anywhere: simulate what mode 555 does to everyone else
             real = os.access
-            monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p) == str(out) and mode & os.W_OK else real(p, mode, **kw))
+            monkeypatch.setattr(
+                os,
+                "access",
+                lambda p, mode, **kw: False if str(p) == str(out) and mode & os.W_OK else real(p, mode, **kw),
+            )
         r = cli(*TINY, "--out", out)
         assert r.code == 2 and "permission denied" in r.err and "Traceback" not in r.err
         assert len(r.err.strip().splitlines()) <= 3
@@ -101,10 +114,17 @@ def test_result_files_get_the_usual_mode(cli, tmp_path):
 def test_json_is_strict_and_says_what_was_not_finite(tmp_path):
     import torch
 
-    path = write_json(tmp_path / "m.json", {"m_g": float("inf"), "runs": [{"m_i": float("nan")}, {"m_i": 1.5}],
-                                            "t": torch.tensor([1.0, float("-inf")])})
+    path = write_json(
+        tmp_path / "m.json",
+        {"m_g": float("inf"), "runs": [{"m_i": float("nan")}, {"m_i": 1.5}], "t": torch.tensor([1.0, float("-inf")])},
+    )
     data = _strict(path.read_text())
-    assert data["m_g"] is None and data["runs"][0]["m_i"] is None and data["runs"][1]["m_i"] == 1.5 and data["t"] == [1.0, None]
+    assert (
+        data["m_g"] is None
+        and data["runs"][0]["m_i"] is None
+        and data["runs"][1]["m_i"] == 1.5
+        and data["t"] == [1.0, None]
+    )
     assert data["non_finite"] == {"m_g": "inf", "runs[0].m_i": "nan", "t[1]": "-inf"}
 
 

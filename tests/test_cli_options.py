@@ -35,8 +35,13 @@ def test_run_help_lists_choices_and_reads_defaults(cli, wide):
     for name in [*OBJECTIVES, *OPTIMIZERS]:
         assert name in text, name
     d = InversionConfig()
-    for phrase in (f"(default {d.lr:g})", f"(default {d.lr_schedule})", f"(default {d.objective})", f"(default {d.iterations})",
-                   f"(default {d.optimizer})"):
+    for phrase in (
+        f"(default {d.lr:g})",
+        f"(default {d.lr_schedule})",
+        f"(default {d.objective})",
+        f"(default {d.iterations})",
+        f"(default {d.optimizer})",
+    ):
         assert phrase in text, phrase
     for p in PRESETS:  # rich markup would swallow "[badger]" without escaping
         assert f"[{p}]" in text, p
@@ -45,8 +50,18 @@ def test_run_help_lists_choices_and_reads_defaults(cli, wide):
 def test_every_command_has_quiet_and_the_shared_options(cli):
     from invert.cli import _extension_commands
 
-    commands = [["run"], ["experiment", "run"], ["decoder", "train"], ["decoder", "eval"], ["compare"], ["train", "noise"],
-                ["train", "classifier"], ["visualize"], ["attribute"], ["attack"]]
+    commands = [
+        ["run"],
+        ["experiment", "run"],
+        ["decoder", "train"],
+        ["decoder", "eval"],
+        ["compare"],
+        ["train", "noise"],
+        ["train", "classifier"],
+        ["visualize"],
+        ["attribute"],
+        ["attack"],
+    ]
     commands += [[name] for name in _extension_commands() if name not in {c[0] for c in commands}]  # e.g. sweep
     for cmd in commands:
         r = cli(*cmd, "--help")
@@ -62,19 +77,22 @@ def test_version(cli):
     assert r.code == 0 and r.out.strip() == f"invert {__version__}"
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["attack", "--eps", "2"], "--eps"),
-    (["attack", "--eps", "0"], "--eps"),
-    (["attack", "--method", "cw"], "unknown attack method 'cw': choose from fgsm, pgd"),
-    (["attribute", "--method", "lime"], "unknown attribution method 'lime'"),
-    (["visualize", "--optimizer", "rmsprop"], "unknown optimizer 'rmsprop'"),
-    (["visualize", "--lr", "nan"], "--lr"),
-    (["run", "--ms-sigma", "inf"], "--ms-sigma"),
-    (["run", "--blur", "-1"], "--blur"),
-    (["layers", "resnet18", "--size", "0"], "--size 0 is too small"),
-    (["experiment", "run", "nonuniqueness", "--device", "tpu"], "unknown device"),
-    (["train", "classifier", "--val-fraction", "1.5"], "--val-fraction"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["attack", "--eps", "2"], "--eps"),
+        (["attack", "--eps", "0"], "--eps"),
+        (["attack", "--method", "cw"], "unknown attack method 'cw': choose from fgsm, pgd"),
+        (["attribute", "--method", "lime"], "unknown attribution method 'lime'"),
+        (["visualize", "--optimizer", "rmsprop"], "unknown optimizer 'rmsprop'"),
+        (["visualize", "--lr", "nan"], "--lr"),
+        (["run", "--ms-sigma", "inf"], "--ms-sigma"),
+        (["run", "--blur", "-1"], "--blur"),
+        (["layers", "resnet18", "--size", "0"], "--size 0 is too small"),
+        (["experiment", "run", "nonuniqueness", "--device", "tpu"], "unknown device"),
+        (["train", "classifier", "--val-fraction", "1.5"], "--val-fraction"),
+    ],
+)
 def test_numbers_and_choices_are_refused_in_one_line(cli, tmp_path, args, needle):
     r = cli(*args, "--out", tmp_path / "x") if args[0] not in ("layers",) else cli(*args)
     assert r.code == 2, (r.code, r.out, r.err)
@@ -101,7 +119,10 @@ def test_choose_is_the_one_quick_rule():
     mine = choose(full, QUICK, True, {"epochs": 11, "lr": None})
     assert mine.epochs == 11 and mine.batch_size == QUICK.batch_size  # explicit wins, the rest stays quick
     assert overridden(full, QUICK, True, {"epochs": 11, "lr": None}) == {"epochs": (QUICK.epochs, 11)}
-    assert choose({"epochs": 30, "limit": None}, {"epochs": 3, "limit": 2000}, True, {"epochs": 5}) == {"epochs": 5, "limit": 2000}
+    assert choose({"epochs": 30, "limit": None}, {"epochs": 3, "limit": 2000}, True, {"epochs": 5}) == {
+        "epochs": 5,
+        "limit": 2000,
+    }
     with pytest.raises(InvertError, match="unknown"):
         choose({"epochs": 30}, {"epochs": 3}, True, {"epoch": 5})
 
@@ -136,7 +157,7 @@ def test_lazy_commands_show_the_same_help_as_when_loaded():
 
 
 def test_help_is_light_and_importing_changes_no_global_state():
-    """`invert --help` loads no torchvision/scipy/kornia/matplotlib; importing the package leaves warnings and pyplot alone."""
+    """`invert --help` loads no torchvision, scipy, kornia or matplotlib; imports leave warnings and pyplot alone."""
     code = r"""
 import sys, warnings
 before = list(warnings.filters)

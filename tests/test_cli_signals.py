@@ -1,4 +1,4 @@
-"""Exit status and stopping: Ctrl-C and SIGTERM write partial results and exit 130; a diverged run exits 1 with its files."""
+"""Exit status and stopping: Ctrl-C and SIGTERM write partial results and exit 130; a diverged run exits 1."""
 
 from __future__ import annotations
 
@@ -13,7 +13,19 @@ from pathlib import Path
 import pytest
 
 INVERT = str(Path(sys.executable).with_name("invert"))
-LONG = ["run", "--model", "resnet18", "--layer", "conv2", "--size", "32", "--iterations", "100000", "--record-every", "50"]
+LONG = [
+    "run",
+    "--model",
+    "resnet18",
+    "--layer",
+    "conv2",
+    "--size",
+    "32",
+    "--iterations",
+    "100000",
+    "--record-every",
+    "50",
+]
 
 
 def _stop_running(out: Path, sig: int) -> subprocess.CompletedProcess:
@@ -25,7 +37,9 @@ def _stop_running(out: Path, sig: int) -> subprocess.CompletedProcess:
     for wait in (4.0, 10.0, 20.0):
         if out.exists():
             shutil.rmtree(out)
-        proc = subprocess.Popen([INVERT, *LONG, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [INVERT, *LONG, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         deadline = time.time() + 120
         while not (out / "config.json").exists() and proc.poll() is None and time.time() < deadline:
             time.sleep(0.1)
@@ -59,7 +73,9 @@ def test_interrupt_before_the_loop_says_so(cli, tmp_path, monkeypatch):
 
     monkeypatch.setattr(invert.job, "build_inverter", stop)
     out = tmp_path / "early"
-    r = cli("run", "--model", "resnet18", "--layer", "conv2", "--size", "32", "--iterations", "3", "--quiet", "--out", out)
+    r = cli(
+        "run", "--model", "resnet18", "--layer", "conv2", "--size", "32", "--iterations", "3", "--quiet", "--out", out
+    )
     assert r.code == 130 and "before the first iteration" in r.err and "Traceback" not in r.err
     config = json.loads((out / "config.json").read_text())
     assert config["status"] == "interrupted" and config["note"] == "stopped before the first iteration"
@@ -67,8 +83,27 @@ def test_interrupt_before_the_loop_says_so(cli, tmp_path, monkeypatch):
 
 def test_diverged_run_exits_1_and_keeps_its_files(cli, tmp_path):
     out = tmp_path / "diverged"
-    r = cli("run", "--model", "resnet18", "--layer", "conv2", "--size", "32", "--iterations", "5", "--quiet", "--out", out,
-            "--optimizer", "gd", "--lr", "1e38", "--no-clamp", "--schedule", "constant")
+    r = cli(
+        "run",
+        "--model",
+        "resnet18",
+        "--layer",
+        "conv2",
+        "--size",
+        "32",
+        "--iterations",
+        "5",
+        "--quiet",
+        "--out",
+        out,
+        "--optimizer",
+        "gd",
+        "--lr",
+        "1e38",
+        "--no-clamp",
+        "--schedule",
+        "constant",
+    )
     assert r.code == 1 and "diverged" in r.err and "lower the learning rate" in r.err and "Traceback" not in r.err
     assert json.loads((out / "config.json").read_text())["status"] == "diverged"
     metrics = (out / "metrics.json").read_text()

@@ -19,8 +19,21 @@ import typer
 from rich.markup import escape
 
 __all__ = [
-    "choices", "default_of", "device", "dtype", "escape", "finite", "fraction", "overwrite", "out", "positive", "quiet", "quick",
-    "seed", "size", "value",
+    "choices",
+    "default_of",
+    "device",
+    "dtype",
+    "escape",
+    "finite",
+    "fraction",
+    "overwrite",
+    "out",
+    "positive",
+    "quiet",
+    "quick",
+    "seed",
+    "size",
+    "value",
 ]
 
 
@@ -92,7 +105,9 @@ def device() -> Any:
 
 def dtype() -> Any:
     """``--dtype``: float32 or float64."""
-    return typer.Option(choices("DType", ("float32", "float64")).float32, help="Floating-point precision of model and images.")
+    return typer.Option(
+        choices("DType", ("float32", "float64"))("float32"), help="Floating-point precision of model and images."
+    )
 
 
 def out(where: str) -> Any:
@@ -102,12 +117,18 @@ def out(where: str) -> Any:
 
 def overwrite() -> Any:
     """``--overwrite``: clear an earlier run's results from ``--out`` and write anew."""
-    return typer.Option(False, "--overwrite", help="Replace the results in an existing --out folder (an earlier run's files are removed first).")
+    return typer.Option(
+        False,
+        "--overwrite",
+        help="Replace the results in an existing --out folder (an earlier run's files are removed first).",
+    )
 
 
 def quiet() -> Any:
     """``--quiet``: no progress bars."""
-    return typer.Option(False, "--quiet", "-q", help="No progress bars or other chatter; errors and the final summary only.")
+    return typer.Option(
+        False, "--quiet", "-q", help="No progress bars or other chatter; errors and the final summary only."
+    )
 
 
 def quick(what: str) -> Any:

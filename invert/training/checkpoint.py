@@ -25,10 +25,13 @@ from invert.io import atomic_path
 
 def rng_state() -> dict[str, Any]:
     """torch, numpy and Python RNG states as tensors and plain values (loadable with ``weights_only=True``)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"torch": torch.get_rng_state(),
-             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
-             "python": random.getstate()}
+    numpy_state: Any = np.random.get_state()
+    kind, keys, pos, has_gauss, cached = numpy_state
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        "python": random.getstate(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -52,12 +55,18 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights only load failed" in str(exc).lower():
-            raise InvertError(f"refused to load {path}: it holds objects other than tensors and plain values, which could "
-                              f"run code — delete it (or start over with --no-resume / --overwrite) if you did not write it") from None
-        raise InvertError(f"checkpoint {path} is corrupt ({exc.__class__.__name__}) — delete it, or start over with --no-resume") from None
+            raise InvertError(
+                f"refused to load {path}: it holds objects other than tensors and plain values, which could "
+                f"run code — delete it (or start over with --no-resume / --overwrite) if you did not write it"
+            ) from None
+        raise InvertError(
+            f"checkpoint {path} is corrupt ({exc.__class__.__name__}) — delete it, or start over with --no-resume"
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise InvertError(f"checkpoint {path} is corrupt or truncated ({exc.__class__.__name__}) — delete it, "
-                          f"or start over with --no-resume") from None
+        raise InvertError(
+            f"checkpoint {path} is corrupt or truncated ({exc.__class__.__name__}) — delete it, "
+            f"or start over with --no-resume"
+        ) from None
 
 
 class Checkpointer:
@@ -76,7 +85,9 @@ class Checkpointer:
     def best(self) -> Path:
         return self.folder / "best.pt"
 
-    def save(self, epoch: int, history: list[dict[str, Any]], extra: dict[str, Any] | None = None, best: bool = False) -> None:
+    def save(
+        self, epoch: int, history: list[dict[str, Any]], extra: dict[str, Any] | None = None, best: bool = False
+    ) -> None:
         """Write the state after ``epoch`` (0-based, completed) atomically; also as best.pt if ``best``.
 
         Under torchrun only rank 0 writes; every rank waits until it has, so all resume from the same file.
