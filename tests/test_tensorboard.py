@@ -117,3 +117,19 @@ def test_decoder_training_logs_per_checkpoint(tmp_path):
     logged = [(e.step, e.value) for e in acc.Scalars("decoder_conv2/val_mse")]
     assert logged == [(h["epoch"], pytest.approx(h["val_mse"], rel=1e-5)) for h in res.history]
     assert [e.step for e in acc.Scalars("decoder_conv2/train_loss")] == [1, 2]
+
+
+def test_sweep_logs_each_cell_under_its_id(cli, tmp_path):
+    from invert.sweep.spec import expand, load_spec
+
+    (tmp_path / "spec.toml").write_text('model = ["cifar_resnet20"]\nlayer = ["conv1", "conv2"]\nseed = [0]\n'
+                                        "[run]\nsize = 32\niterations = 4\nrecord_every = 2\n")
+    res = cli("sweep", tmp_path / "spec.toml", "--out", tmp_path / "out", "--workers", "1", "--quiet", "--tensorboard", tmp_path / "tb")
+    assert res.code == 0, res.err
+    ids = sorted(c.id for c in expand(load_spec(tmp_path / "spec.toml")))
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ids
+    for cell in ids:
+        (run,) = list((tmp_path / "tb" / cell).iterdir())
+        acc = _read(run)
+        assert [e.step for e in acc.Scalars("inversion/m_g")] == [0, 1, 2, 3]
+        assert [e.step for e in acc.Images("reconstruction/image_0")] == [2, 4]

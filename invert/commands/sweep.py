@@ -29,6 +29,8 @@ def sweep(
     gpus_per_cell: float = typer.Option(0.0, help="ray: num_gpus each cell asks for (e.g. 0.25 packs four cells per GPU)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun the cells that failed before (they are skipped otherwise)."),
     quiet: bool = options.quiet(),
+    tensorboard: Optional[Path] = typer.Option(None, help="Also log every cell's inversion to TensorBoard, under DIR/<cell id>/ "
+                                               "(with Ray on several machines DIR must be a shared folder)."),
 ) -> None:
     """Run a grid of inversions (models × layers × images × weights × presets × seeds), resumably, and tabulate them."""
     from rich.console import Console
@@ -37,7 +39,7 @@ def sweep(
 
     console = Console()
     report = run_sweep(spec, out, executor=options.value(executor), workers=workers, address=address, retry_failed=retry_failed,
-                       progress=not quiet, console=console, gpus_per_cell=gpus_per_cell)
+                       progress=not quiet, console=console, gpus_per_cell=gpus_per_cell, tensorboard=tensorboard)
     done = sum(r["status"] == "complete" for r in report.rows)
     failed = sum(r["status"] == "failed" for r in report.rows)
     console.print(f"ran {report.ran} cells in {report.seconds:.1f} s; {done}/{report.cells} finished, {failed} failed"

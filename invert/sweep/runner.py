@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ def _prepare_out(out: Path) -> None:
 
 def run_sweep(spec_path: str | Path, out: str | Path, *, executor: str = "local", workers: int | None = None,
               address: str | None = None, retry_failed: bool = False, progress: bool = True, console: Any = None,
-              gpus_per_cell: float = 0.0) -> SweepReport:
+              gpus_per_cell: float = 0.0, tensorboard: str | Path | None = None) -> SweepReport:
     """Run every unfinished cell of the spec into ``out/cells/<id>/``, then write table.csv, summary.png, grid.png, sweep.json.
 
     Everything is checked before the first cell runs. Finished cells are skipped (failed ones too,
@@ -88,6 +88,8 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, executor: str = "local"
     say(f"{len(cells)} cells" + (f": skipping {', '.join(skipped)}" if skipped else "") + f"; running {len(todo)} "
         f"on {executor}" + (f" with {workers} workers" if workers else ""))
     tasks = [CellTask(c.id, c.settings, *job_for(spec, c, out / "cells" / c.id)) for c in todo]
+    if tensorboard is not None:  # each cell logs its run under DIR/<cell id>/ (a folder the workers can reach)
+        tasks = [replace(t, job=replace(t.job, tensorboard=str(Path(tensorboard).resolve() / t.id))) for t in tasks]
     record = {"spec": spec_record(spec), "executor": executor, "workers": workers, "address": address,
               "cells": len(cells), "environment": environment_info()}
     write_json(out / "sweep.json", {**record, "status": "running"})
