@@ -99,6 +99,10 @@ _LIGHT = ("run.json", "training.csv", "loss_curves.png")
 _PER_LAYER = ("decoder.pt", "result.json")
 
 
+def _complete(run: Path, layers: Sequence[str]) -> bool:
+    return (run / "training.csv").is_file() and all((run / l / name).is_file() for l in layers for name in _PER_LAYER)
+
+
 def decoder_run(ctx: ExperimentContext, s: dict[str, Any], *, layers: Sequence[str] | None = None, config: DecoderTrainConfig | None = None,
                 warm: bool = True, into: str = "decoders") -> Path:
     """Decoders for ``layers`` (default: the model's checkpoints) trained with ``s``; cached, copied to ``ctx.out/into``.
@@ -121,15 +125,19 @@ def decoder_run(ctx: ExperimentContext, s: dict[str, Any], *, layers: Sequence[s
     spec = {k: (repr(v) if k in ("config", "device") else v) for k, v in kw.items() if k != "progress"}
     spec["device"] = ctx.device.type
     cached = cache_dir() / "decoders" / f"{s['model']}-{_key(spec)}"
-    hit = all((cached / l / "decoder.pt").is_file() for l in layers) and (cached / "training.csv").is_file()
+    hit = _complete(cached, layers)
     if not hit:
         tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         train_run(tmp, **kw)
         try:
             os.replace(tmp, cached)
-        except OSError:  # another process cached the same run meanwhile: keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:  # the folder exists: another process cached the same run meanwhile (keep it), or a broken one
+            if _complete(cached, layers):
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                shutil.rmtree(cached)
+                os.replace(tmp, cached)
     here.mkdir(parents=True, exist_ok=True)
     for name in _LIGHT:
         shutil.copy2(cached / name, here / name)

@@ -161,7 +161,7 @@ def decoder_ce_weight(ctx: ExperimentContext) -> Verdict:
     from invert.decoder.training import classifier_for, load_decoder
     from invert.encoders import build_encoder
 
-    s = settings(ctx, {**QUICK_RUN, "layer": "avgpool", "epochs": 2, "ce_weight": 0.05,
+    s = settings(ctx, {**QUICK_RUN, "layer": "avgpool", "train": 96, "epochs": 1, "ce_weight": 0.05,
                        "seeds": [0, 1]},
                  {**FULL_RUN, "layer": "conv5", "ce_weight": 0.05, "seeds": [0, 1, 2]})
     layer, c = s["layer"], float(s["ce_weight"])
