@@ -27,8 +27,17 @@ def _build() -> torch.nn.Module:
     return torchvision.models.resnet18(num_classes=10)
 
 
-register_model(ModelSpec(MODEL, _build, (3, SIZE, SIZE), RESNET_ALIASES, IMAGENET_MEAN, IMAGENET_STD,
-                         description="torchvision ResNet-18 (ImageNet stem), 10 classes, for CIFAR-10 at 64 px"))
+register_model(
+    ModelSpec(
+        MODEL,
+        _build,
+        (3, SIZE, SIZE),
+        RESNET_ALIASES,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        description="torchvision ResNet-18 (ImageNet stem), 10 classes, for CIFAR-10 at 64 px",
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -66,8 +75,9 @@ class Upsampled:
         return self.norm.to(x)(x)
 
 
-def trained_cifar64(cfg: Cifar64Training, cache_root: Path, *, device: torch.device | str = "cpu",
-                    progress: bool = False) -> tuple[str, dict[str, Any]]:
+def trained_cifar64(
+    cfg: Cifar64Training, cache_root: Path, *, device: torch.device | str = "cpu", progress: bool = False
+) -> tuple[str, dict[str, Any]]:
     """Weights of ``MODEL`` trained by ``cfg`` in ``cache_root/KEY`` (trained there on first use, resumed, then reused) and a summary."""
     import json
 
@@ -83,16 +93,33 @@ def trained_cifar64(cfg: Cifar64Training, cache_root: Path, *, device: torch.dev
     folder.mkdir(parents=True, exist_ok=True)
     x, y = load_cifar10("train", cfg.images)
     net, _ = build_model(MODEL, "untrained", cfg.seed)
-    history = fit_classifier(net, Upsampled(x), y, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, folder=folder,
-                             seed=cfg.seed, device=device, augment=flip_crop(8), progress=progress)
+    history = fit_classifier(
+        net,
+        Upsampled(x),
+        y,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        folder=folder,
+        seed=cfg.seed,
+        device=device,
+        augment=flip_crop(8),
+        progress=progress,
+    )
     xt, yt = load_cifar10("test", cfg.test_images)
     clf = build_encoder(MODEL, "fc", str(folder / "model.pt"), input_size=SIZE, device=device)
     with torch.no_grad():
         up = torch.nn.functional.interpolate(xt, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
-        pred = torch.cat([clf(up[i:i + 250].to(device)).argmax(1).cpu() for i in range(0, len(up), 250)])
-    summary = {"model": MODEL, "training": asdict(cfg), "epochs": len(history), "train_acc": history[-1]["train_acc"],
-               "test_accuracy": float((pred == yt).float().mean()), "test_images": len(yt),
-               "seconds": round(sum(h["seconds"] for h in history), 1)}
+        pred = torch.cat([clf(up[i : i + 250].to(device)).argmax(1).cpu() for i in range(0, len(up), 250)])
+    summary = {
+        "model": MODEL,
+        "training": asdict(cfg),
+        "epochs": len(history),
+        "train_acc": history[-1]["train_acc"],
+        "test_accuracy": float((pred == yt).float().mean()),
+        "test_images": len(yt),
+        "seconds": round(sum(h["seconds"] for h in history), 1),
+    }
     write_json(summary_file, summary)
     return str(folder / "model.pt"), {**summary, "cached": False}
 
@@ -100,4 +127,3 @@ def trained_cifar64(cfg: Cifar64Training, cache_root: Path, *, device: torch.dev
 def cache_root(out: Path, params: dict[str, Any]) -> Path:
     """Where trained helper models are cached: ``params['cache']`` or ``results/cache`` beside the experiment's folder."""
     return Path(params.get("cache", Path(out).resolve().parent / "cache"))
-

@@ -40,8 +40,16 @@ def gabor_jacobian(p: np.ndarray, k: int) -> np.ndarray:
     def moved(dxr: float | np.ndarray, dyr: float | np.ndarray) -> np.ndarray:  # through the rotated coordinates
         return a * e * (-(xr * dxr + gamma**2 * yr * dyr) / sigma**2 * cos - 2 * math.pi * f * sin * dxr)
 
-    cols = [e * cos, moved(-ct, st), moved(-st, -ct), a * e * cos * 2 * q / sigma, a * e * cos * (-gamma * yr**2 / sigma**2),
-            moved(yr, -xr), a * e * (-2 * math.pi * xr * sin), a * e * (-sin)]
+    cols = [
+        e * cos,
+        moved(-ct, st),
+        moved(-st, -ct),
+        a * e * cos * 2 * q / sigma,
+        a * e * cos * (-gamma * yr**2 / sigma**2),
+        moved(yr, -xr),
+        a * e * (-2 * math.pi * xr * sin),
+        a * e * (-sin),
+    ]
     return np.stack([col.ravel() for col in cols], axis=1)
 
 
@@ -55,7 +63,9 @@ def fit_gabor(space: np.ndarray) -> tuple[np.ndarray, float]:
     freqs = np.fft.fftfreq(4 * k)
     f0, th0 = float(np.hypot(freqs[fy], freqs[fx])), float(math.atan2(freqs[fy], freqs[fx]))
     amp = float(np.abs(space).max()) or 1.0
-    linear = np.array([1, 1, 1, 0, 0, 1, 1, 1], dtype=bool)  # σ and γ (False) are fitted as logarithms: positive, no bounds
+    linear = np.array(
+        [1, 1, 1, 0, 0, 1, 1, 1], dtype=bool
+    )  # σ and γ (False) are fitted as logarithms: positive, no bounds
 
     def to_p(q: np.ndarray) -> np.ndarray:  # log σ, log γ clipped to ±4: σ, γ in [0.018, 55]
         return np.where(linear, q, np.exp(np.clip(q, -4, 4)))
@@ -63,10 +73,18 @@ def fit_gabor(space: np.ndarray) -> tuple[np.ndarray, float]:
     def jac(q: np.ndarray) -> np.ndarray:  # the clipped map's exact derivative (0 where clipped)
         return gabor_jacobian(to_p(q), k) * np.where(linear, 1.0, np.exp(np.clip(q, -4, 4)) * (np.abs(q) < 4))
 
-    starts = [[amp, 0, 0, math.log(k / 4), 0, th0, f0, phi] for phi in (0.0, math.pi / 2)] + [[amp, 0, 0, math.log(k / 4), 0, 0, 0, 0]]
+    starts = [[amp, 0, 0, math.log(k / 4), 0, th0, f0, phi] for phi in (0.0, math.pi / 2)] + [
+        [amp, 0, 0, math.log(k / 4), 0, 0, 0, 0]
+    ]
     best, best_cost = to_p(np.asarray(starts[0], dtype=float)), math.inf
     for start in starts:
-        res = least_squares(lambda q: (gabor(to_p(q), k) - space).ravel(), np.asarray(start, dtype=float), jac=jac, method="lm", max_nfev=300)
+        res = least_squares(
+            lambda q: (gabor(to_p(q), k) - space).ravel(),
+            np.asarray(start, dtype=float),
+            jac=jac,
+            method="lm",
+            max_nfev=300,
+        )
         if res.cost < best_cost:
             best, best_cost = to_p(res.x), res.cost
     return best, 2 * best_cost

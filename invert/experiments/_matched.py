@@ -18,8 +18,10 @@ import torch
 
 from invert.inversion import PRESETS, InversionConfig
 
-PROCEDURE = ("badger preset (0.15·L1, plain GD eq. 4, ± 3×3 blur eq. 5, no clamp, init N(0.7, 1/20)); "
-             "ε by the appendix's random line search, annealed linearly to 0; each target stops at its first m_g < m_s")
+PROCEDURE = (
+    "badger preset (0.15·L1, plain GD eq. 4, ± 3×3 blur eq. 5, no clamp, init N(0.7, 1/20)); "
+    "ε by the appendix's random line search, annealed linearly to 0; each target stops at its first m_g < m_s"
+)
 
 
 def blur_settings(size: int) -> dict[str, Any]:
@@ -31,8 +33,21 @@ def blur_settings(size: int) -> dict[str, Any]:
 def procedure_config(size: int, iterations: int, blur: bool, seed: int) -> InversionConfig:
     """The badger preset at ``size`` px, eq. 5 (``blur``) or eq. 4, ε annealed to 0, stopping at m_g < m_s."""
     extra = blur_settings(size) if blur else {"blur": 0.0}
-    return PRESETS["badger"].config().updated(size=size, iterations=iterations, seed=seed, lr_schedule="linear", lr_end=0.0,
-                                              stop_below_ms=True, record_every=iterations, resize="crop", **extra)
+    return (
+        PRESETS["badger"]
+        .config()
+        .updated(
+            size=size,
+            iterations=iterations,
+            seed=seed,
+            lr_schedule="linear",
+            lr_end=0.0,
+            stop_below_ms=True,
+            record_every=iterations,
+            resize="crop",
+            **extra,
+        )
+    )
 
 
 def pearson(images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -50,32 +65,61 @@ def invert_matched(task: dict[str, Any]) -> dict[str, Any]:
     ``task`` keys: model, weights, layer, size, blur, iterations, seed, device, targets (N, 3, H, W),
     names, trials, trial_iterations, lr_range, tag (copied into every row). Returns rows and images.
     """
-    import invert.experiments._cifar64  # noqa: F401  (registers resnet18_cifar64 in a fresh worker process)
     from invert.encoders import build_encoder
+    from invert.experiments import _cifar64  # noqa: F401  (registers resnet18_cifar64 in a fresh worker process)
     from invert.inversion import invert, line_search_lr
 
     cfg = procedure_config(task["size"], task["iterations"], task["blur"], task["seed"])
     device = torch.device(task.get("device", "cpu"))
-    enc = build_encoder(task["model"], task["layer"], task["weights"], seed=task["seed"], input_size=task["size"], device=device)
+    enc = build_encoder(
+        task["model"], task["layer"], task["weights"], seed=task["seed"], input_size=task["size"], device=device
+    )
     targets = task["targets"].to(device)
     low, high = task.get("lr_range", (0.01, 1.0))
-    lr, trials = line_search_lr(enc, targets, cfg, trials=task["trials"], trial_iterations=task["trial_iterations"],
-                                low=low, high=high, seed=task["seed"])
+    lr, trials = line_search_lr(
+        enc,
+        targets,
+        cfg,
+        trials=task["trials"],
+        trial_iterations=task["trial_iterations"],
+        low=low,
+        high=high,
+        seed=task["seed"],
+    )
     rows, images = [], []
     for t in range(len(targets)):
-        res = invert(enc, targets[t:t + 1], cfg, lr=lr)
+        res = invert(enc, targets[t : t + 1], cfg, lr=lr)
         r = pearson(res.images[:, 0], res.targets)
         converged = bool(res.below_ms_at[0, 0] >= 0)
-        rows.append({**task.get("tag", {}), "layer": task["layer"], "target": task["names"][t], "seed": task["seed"], "lr": lr,
-                     "m_g": float(res.m_g[0, 0]), "m_s": float(res.m_s[0]), "m_s_std": float(res.m_s_std[0]),
-                     "m_i": float(res.m_i[0, 0]), "pearson": float(r[0]), "ssim": float(res.ssim[0, 0]), "psnr": float(res.psnr[0, 0]),
-                     "iterations": res.iterations, "below_ms_at": int(res.below_ms_at[0, 0]), "converged": converged})
+        rows.append(
+            {
+                **task.get("tag", {}),
+                "layer": task["layer"],
+                "target": task["names"][t],
+                "seed": task["seed"],
+                "lr": lr,
+                "m_g": float(res.m_g[0, 0]),
+                "m_s": float(res.m_s[0]),
+                "m_s_std": float(res.m_s_std[0]),
+                "m_i": float(res.m_i[0, 0]),
+                "pearson": float(r[0]),
+                "ssim": float(res.ssim[0, 0]),
+                "psnr": float(res.psnr[0, 0]),
+                "iterations": res.iterations,
+                "below_ms_at": int(res.below_ms_at[0, 0]),
+                "converged": converged,
+            }
+        )
         images.append(res.images[0, 0])
     return {"rows": rows, "images": images, "lr_trials": trials}
 
 
-def run_tasks(fn: Callable[[dict[str, Any]], dict[str, Any]], tasks: Sequence[dict[str, Any]], params: dict[str, Any],
-              description: str) -> list[dict[str, Any]]:
+def run_tasks(
+    fn: Callable[[dict[str, Any]], dict[str, Any]],
+    tasks: Sequence[dict[str, Any]],
+    params: dict[str, Any],
+    description: str,
+) -> list[dict[str, Any]]:
     """Run ``fn`` over ``tasks`` with ``params``' executor (local|ray), ``workers`` (local default 1: this process), ``address``."""
     from invert.sweep.executors import map_tasks
 
@@ -83,8 +127,17 @@ def run_tasks(fn: Callable[[dict[str, Any]], dict[str, Any]], tasks: Sequence[di
     workers = params.get("workers")
     if workers is None and executor == "local":
         workers = 1  # local default: in this process
-    return list(map_tasks(fn, list(tasks), executor=executor, workers=workers,
-                          address=params.get("address"), progress=bool(params.get("progress", False)), description=description))
+    return list(
+        map_tasks(
+            fn,
+            list(tasks),
+            executor=executor,
+            workers=workers,
+            address=params.get("address"),
+            progress=bool(params.get("progress", False)),
+            description=description,
+        )
+    )
 
 
 def spread_verdict(diffs: Sequence[float]) -> tuple[bool | None, float, float]:

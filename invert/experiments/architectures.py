@@ -31,7 +31,7 @@ class ArchitectureSettings:
     seeds: int
 
 
-QUICK = ArchitectureSettings(32, ("conv5",), 100, 3, 8, 2)
+QUICK = ArchitectureSettings(32, ("conv5",), 100, 3, 8, 1)
 FULL = ArchitectureSettings(224, ("conv4", "conv5"), 500, 6, 30, 3)
 
 
@@ -39,21 +39,52 @@ def settings(ctx: ExperimentContext) -> ArchitectureSettings:
     """QUICK or FULL with any field overridden from ``params``."""
     s = QUICK if ctx.quick else FULL
     p = ctx.params
-    return replace(s, **{k: (tuple(p[k]) if k == "layers" else int(p[k])) for k in ("size", "layers", "iterations", "trials",
-                                                                                   "trial_iterations", "seeds") if k in p})
+    changes: dict[str, Any] = {
+        k: (tuple(p[k]) if k == "layers" else int(p[k]))
+        for k in ("size", "layers", "iterations", "trials", "trial_iterations", "seeds")
+        if k in p
+    }
+    return replace(s, **changes)
 
 
-@experiment("architectures", "Untrained ResNet-18/50/152 at conv5: m_g < m_s for each; ResNet-152 worse than ResNet-50 (fig. 3).",
-            "report §3, fig. 3")
+@experiment(
+    "architectures",
+    "Untrained ResNet-18/50/152 at conv5: m_g < m_s for each; ResNet-152 worse than ResNet-50 (fig. 3).",
+    "report §3, fig. 3",
+)
 def architectures(ctx: ExperimentContext) -> Verdict:
     s = settings(ctx)
     target, name = report_image(s.size)
-    ctx.params.update(models=list(MODELS), size=s.size, layers=list(s.layers), target=name, iterations=s.iterations,
-                      seeds=list(range(ctx.seed, ctx.seed + s.seeds)), weights="untrained", procedure=PROCEDURE)
-    tasks = [{"model": m, "weights": "untrained", "layer": layer, "size": s.size, "blur": False, "iterations": s.iterations,
-              "seed": seed, "device": str(ctx.device), "targets": target, "names": [name], "trials": s.trials,
-              "trial_iterations": s.trial_iterations, "tag": {"model": m}}
-             for m in MODELS for layer in s.layers for seed in range(ctx.seed, ctx.seed + s.seeds)]
+    ctx.params.update(
+        models=list(MODELS),
+        size=s.size,
+        layers=list(s.layers),
+        target=name,
+        iterations=s.iterations,
+        seeds=list(range(ctx.seed, ctx.seed + s.seeds)),
+        weights="untrained",
+        procedure=PROCEDURE,
+    )
+    tasks = [
+        {
+            "model": m,
+            "weights": "untrained",
+            "layer": layer,
+            "size": s.size,
+            "blur": False,
+            "iterations": s.iterations,
+            "seed": seed,
+            "device": str(ctx.device),
+            "targets": target,
+            "names": [name],
+            "trials": s.trials,
+            "trial_iterations": s.trial_iterations,
+            "tag": {"model": m},
+        }
+        for m in MODELS
+        for layer in s.layers
+        for seed in range(ctx.seed, ctx.seed + s.seeds)
+    ]
     results = run_tasks(invert_matched, tasks, ctx.params, "architectures: inversions")
     rows = [r for res in results for r in res["rows"]]
     ctx.save_csv(rows, "architectures.csv")
@@ -61,19 +92,26 @@ def architectures(ctx: ExperimentContext) -> Verdict:
     return _verdict(rows, s)
 
 
-def _figure(ctx: ExperimentContext, s: ArchitectureSettings, target: Any, name: str, tasks: list[dict], results: list[dict]) -> None:
+def _figure(
+    ctx: ExperimentContext, s: ArchitectureSettings, target: Any, name: str, tasks: list[dict], results: list[dict]
+) -> None:
     from invert.analysis.plots import image_grid
 
     grid, caps, labels = [], [], []
-    for task, res in zip(tasks, results):
+    for task, res in zip(tasks, results, strict=True):
         if task["seed"] != ctx.seed:
             continue
         r = res["rows"][0]
         grid.append([target[0], res["images"][0]])
         caps.append([name, f"m_g {r['m_g']:.3g}  m_s {r['m_s']:.3g}\nm_i {r['m_i']:.3g}  r {r['pearson']:.2f}"])
         labels.append(f"{task['model']} {task['layer']}")
-    fig = image_grid(grid, labels, ["target", "a_g (untrained)"], caps,
-                     title=f"Untrained ResNets at depth, {s.size} px, eq. 4 with line-searched ε, stopped at m_g < m_s")
+    fig = image_grid(
+        grid,
+        labels,
+        ["target", "a_g (untrained)"],
+        caps,
+        title=f"Untrained ResNets at depth, {s.size} px, eq. 4 with line-searched ε, stopped at m_g < m_s",
+    )
     ctx.save_figure(fig, "architectures_grid.png")
 
 
@@ -84,9 +122,13 @@ def _verdict(rows: list[dict[str, Any]], s: ArchitectureSettings) -> Verdict:
     all_below = all(below[m] == count[m] for m in MODELS)
     part_a = Verdict(
         "Each untrained ResNet-18/50/152 inversion at the deepest layers reaches m_g < m_s regardless of visual quality (fig. 3).",
-        "m_g < m_s reached in " + ", ".join(f"{m} {below[m]}/{count[m]}" for m in MODELS)
-        + f" inversions within {s.iterations} iterations (largest final m_g/m_s: " + ", ".join(f"{m} {ratio[m]:.2f}" for m in MODELS) + ")",
-        all_below, {"reached": below, "inversions": count, "max_final_mg_over_ms": ratio},
+        "m_g < m_s reached in "
+        + ", ".join(f"{m} {below[m]}/{count[m]}" for m in MODELS)
+        + f" inversions within {s.iterations} iterations (largest final m_g/m_s: "
+        + ", ".join(f"{m} {ratio[m]:.2f}" for m in MODELS)
+        + ")",
+        all_below,
+        {"reached": below, "inversions": count, "max_final_mg_over_ms": ratio},
         criterion=f"every inversion (3 models × {len(s.layers)} layer(s) × {s.seeds} seeds) reaches m_g < m_s within {s.iterations} iterations",
     )
     deepest = s.layers[-1]
@@ -101,19 +143,29 @@ def _verdict(rows: list[dict[str, Any]], s: ArchitectureSettings) -> Verdict:
     rr = {m: sum(by_seed(m, "pearson").values()) / max(1, len(by_seed(m, "pearson"))) for m in MODELS}
     part_b = Verdict(
         "ResNet-152's conv5 representation is a worse picture of the input than ResNet-50's (fig. 3).",
-        f"{deepest} at m_g < m_s, mean over seeds: r " + ", ".join(f"{m} {rr[m]:.3f}" for m in MODELS)
-        + "; m_i " + ", ".join(f"{m} {mi[m]:.2f}" for m in MODELS)
+        f"{deepest} at m_g < m_s, mean over seeds: r "
+        + ", ".join(f"{m} {rr[m]:.3f}" for m in MODELS)
+        + "; m_i "
+        + ", ".join(f"{m} {mi[m]:.2f}" for m in MODELS)
         + f"; r(ResNet-50) − r(ResNet-152) {mean:+.3f} vs spread {spread:.3f} over {len(common)} seed(s)",
-        held, {"pearson": rr, "m_i": mi, "r50_minus_r152": mean, "spread": spread, "pairs": len(common)},
+        held,
+        {"pearson": rr, "m_i": mi, "r50_minus_r152": mean, "spread": spread, "pairs": len(common)},
         criterion=f"at {deepest}, over seeds where both converged: mean of r(ResNet-50) − r(ResNet-152) exceeds its std; "
-                  "fewer than 2 seeds → INCONCLUSIVE",
+        "fewer than 2 seeds → INCONCLUSIVE",
     )
     return Verdict(
         claim="Untrained ResNet-18/50/152 at their deepest layers all reach m_g < m_s whatever the picture, and ResNet-152's "
-              "conv5 picture is worse than ResNet-50's (fig. 3).",
+        "conv5 picture is worse than ResNet-50's (fig. 3).",
         measured=f"{PROCEDURE}; {s.size} px, the report's Dalmatian (or the embedded photograph). (a) {part_a.measured}. (b) {part_b.measured}.",
-        held=combine([part_a.held, part_b.held]), parts=[part_a, part_b],
+        held=combine([part_a.held, part_b.held]),
+        parts=[part_a, part_b],
         criterion="both parts must hold (NOT REPRODUCED if either fails, INCONCLUSIVE if either cannot be decided)",
-        details={"below_ms": part_a.details, "deeper_is_worse": part_b.details, "size": s.size, "layers": list(s.layers),
-                 "iterations": s.iterations, "weights": "untrained (PyTorch default init, seeded)"},
+        details={
+            "below_ms": part_a.details,
+            "deeper_is_worse": part_b.details,
+            "size": s.size,
+            "layers": list(s.layers),
+            "iterations": s.iterations,
+            "weights": "untrained (PyTorch default init, seeded)",
+        },
     )

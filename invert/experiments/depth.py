@@ -33,10 +33,10 @@ class Backbone:
     """Which trained model a comparison uses, at what size and layers, and why (recorded in the summary)."""
 
     model: str
-    trained: str          # the weights argument giving the naturally trained model
+    trained: str  # the weights argument giving the naturally trained model
     size: int
     layers: tuple[str, ...]
-    dataset: str          # what the trained weights were trained on
+    dataset: str  # what the trained weights were trained on
     note: str
     training: dict[str, Any] = field(default_factory=dict)  # how the trained weights came about, with their accuracy
 
@@ -61,9 +61,15 @@ def settings(ctx: ExperimentContext) -> DepthSettings:
     """QUICK or FULL, with ``params`` overriding fields (``classifier_images``/``classifier_epochs`` the training)."""
     s = QUICK if ctx.quick else FULL
     p = ctx.params
-    clf = replace(s.classifier, **{k: int(p[f"classifier_{k}"]) for k in ("images", "epochs") if f"classifier_{k}" in p})
-    return replace(s, classifier=clf, **{k: (tuple(p[k]) if k == "layers" else int(p[k]))
-                                         for k in ("targets", "layers", "iterations", "trials", "trial_iterations") if k in p})
+    clf = replace(
+        s.classifier, **{k: int(p[f"classifier_{k}"]) for k in ("images", "epochs") if f"classifier_{k}" in p}
+    )
+    changes: dict[str, Any] = {
+        k: (tuple(p[k]) if k == "layers" else int(p[k]))
+        for k in ("targets", "layers", "iterations", "trials", "trial_iterations")
+        if k in p
+    }
+    return replace(s, classifier=clf, **changes)
 
 
 def imagenet_available(model: str, quick: bool) -> tuple[bool, str]:
@@ -87,28 +93,55 @@ def natural_backbone(ctx: ExperimentContext, cifar_full: str = "cifar_resnet56")
     """ImageNet ResNet-50 when its weights are available, else the trained CIFAR-10 ResNet (20 quick, ``cifar_full`` full)."""
     ok, why = imagenet_available("resnet50", ctx.quick)
     if ok:
-        return Backbone("resnet50", "imagenet", 96 if ctx.quick else 224, ("conv1", "conv2", "conv3", "conv4", "conv5"), "ImageNet", why)
+        return Backbone(
+            "resnet50",
+            "imagenet",
+            96 if ctx.quick else 224,
+            ("conv1", "conv2", "conv3", "conv4", "conv5"),
+            "ImageNet",
+            why,
+        )
     model = ctx.params.get("cifar_model", "cifar_resnet20" if ctx.quick else cifar_full)
-    return Backbone(model, "trained", 32, ("conv1", "conv2", "conv3", "conv4"), "CIFAR-10",
-                    f"{why}; used the trained CIFAR-10 {model} (shared weights) and its untrained twin instead")
+    return Backbone(
+        model,
+        "trained",
+        32,
+        ("conv1", "conv2", "conv3", "conv4"),
+        "CIFAR-10",
+        f"{why}; used the trained CIFAR-10 {model} (shared weights) and its untrained twin instead",
+    )
 
 
-def lossy_stem_backbone(ctx: ExperimentContext, layers: tuple[str, ...], training: _cifar64.Cifar64Training) -> Backbone:
+def lossy_stem_backbone(
+    ctx: ExperimentContext, layers: tuple[str, ...], training: _cifar64.Cifar64Training
+) -> Backbone:
     """ImageNet ResNet-50 when available, else ResNet-18 (ImageNet stem) trained on CIFAR-10 at 64 px here (cached)."""
     ok, why = imagenet_available("resnet50", ctx.quick)
     if ok:
-        return Backbone("resnet50", "imagenet", 96 if ctx.quick else 224, layers, "ImageNet", why, {"test_accuracy": None})
+        return Backbone(
+            "resnet50", "imagenet", 96 if ctx.quick else 224, layers, "ImageNet", why, {"test_accuracy": None}
+        )
     given = ctx.params.get("trained_weights")
     if given:
         info: dict[str, Any] = {"source": f"given: {given}", "test_accuracy": ctx.params.get("trained_accuracy")}
         weights = str(given)
     else:
-        weights, info = _cifar64.trained_cifar64(training, _cifar64.cache_root(ctx.out, ctx.params), device=ctx.device,
-                                                 progress=not ctx.quick)
-        info["source"] = f"trained here ({training.images} CIFAR-10 images × {training.epochs} epochs at 64 px), cached in {Path(weights).parent}"
-    return Backbone(_cifar64.MODEL, weights, _cifar64.SIZE, layers, "CIFAR-10 at 64 px",
-                    f"{why}; used a torchvision ResNet-18 (7×7 stride-2 stem + max-pool, lossy when untrained) trained on "
-                    f"CIFAR-10 at 64 px ({info['source']}) and its untrained twin", info)
+        weights, info = _cifar64.trained_cifar64(
+            training, _cifar64.cache_root(ctx.out, ctx.params), device=ctx.device, progress=not ctx.quick
+        )
+        info["source"] = (
+            f"trained here ({training.images} CIFAR-10 images × {training.epochs} epochs at 64 px), cached in {Path(weights).parent}"
+        )
+    return Backbone(
+        _cifar64.MODEL,
+        weights,
+        _cifar64.SIZE,
+        layers,
+        "CIFAR-10 at 64 px",
+        f"{why}; used a torchvision ResNet-18 (7×7 stride-2 stem + max-pool, lossy when untrained) trained on "
+        f"CIFAR-10 at 64 px ({info['source']}) and its untrained twin",
+        info,
+    )
 
 
 def cifar_targets(count: int, size: int = 32) -> tuple[torch.Tensor, list[str]]:
@@ -120,7 +153,9 @@ def cifar_targets(count: int, size: int = 32) -> tuple[torch.Tensor, list[str]]:
     picked = [int((y == c).nonzero()[0]) for c in order[:count]]
     imgs = x[picked]
     if size != imgs.shape[-1]:
-        imgs = torch.nn.functional.interpolate(imgs, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+        imgs = torch.nn.functional.interpolate(imgs, size=(size, size), mode="bilinear", align_corners=False).clamp(
+            0, 1
+        )
     return imgs, [f"{CIFAR10_CLASSES[int(y[i])]} (test #{i})" for i in picked]
 
 
@@ -128,8 +163,11 @@ def caption(m_g: float, m_s: float, m_i: float) -> str:
     return f"m_g {m_g:.3g}  m_s {m_s:.3g}\nm_i {m_i:.3g}"
 
 
-@experiment("depth", "Trained vs untrained model inverted at each depth by eq. 4 and eq. 5 at matched m_g < m_s (figs 1, 2, S3).",
-            "report §2, figs 1, 2, S3")
+@experiment(
+    "depth",
+    "Trained vs untrained model inverted at each depth by eq. 4 and eq. 5 at matched m_g < m_s (figs 1, 2, S3).",
+    "report §2, figs 1, 2, S3",
+)
 def depth(ctx: ExperimentContext) -> Verdict:
     s = settings(ctx)
     bb = lossy_stem_backbone(ctx, s.layers, s.classifier)
@@ -137,13 +175,37 @@ def depth(ctx: ExperimentContext) -> Verdict:
         targets, names = report_targets(bb.size, ("dalmatian", "tesla_coil")[: max(1, min(2, s.targets))])
     else:
         targets, names = cifar_targets(s.targets, bb.size)
-    ctx.params.update(model=bb.model, trained_weights=bb.trained, size=bb.size, layers=list(bb.layers), targets=names,
-                      iterations=s.iterations, line_search={"trials": s.trials, "trial_iterations": s.trial_iterations},
-                      procedure=PROCEDURE, trained_model=bb.training)
-    tasks = [{"model": bb.model, "weights": w, "layer": layer, "size": bb.size, "blur": blur, "iterations": s.iterations,
-              "seed": ctx.seed, "device": str(ctx.device), "targets": targets, "names": names, "trials": s.trials,
-              "trial_iterations": s.trial_iterations, "tag": {"weights": "trained" if w != "untrained" else "untrained", "procedure": proc}}
-             for proc, blur in PROCEDURES for w in (bb.trained, "untrained") for layer in bb.layers]
+    ctx.params.update(
+        model=bb.model,
+        trained_weights=bb.trained,
+        size=bb.size,
+        layers=list(bb.layers),
+        targets=names,
+        iterations=s.iterations,
+        line_search={"trials": s.trials, "trial_iterations": s.trial_iterations},
+        procedure=PROCEDURE,
+        trained_model=bb.training,
+    )
+    tasks = [
+        {
+            "model": bb.model,
+            "weights": w,
+            "layer": layer,
+            "size": bb.size,
+            "blur": blur,
+            "iterations": s.iterations,
+            "seed": ctx.seed,
+            "device": str(ctx.device),
+            "targets": targets,
+            "names": names,
+            "trials": s.trials,
+            "trial_iterations": s.trial_iterations,
+            "tag": {"weights": "trained" if w != "untrained" else "untrained", "procedure": proc},
+        }
+        for proc, blur in PROCEDURES
+        for w in (bb.trained, "untrained")
+        for layer in bb.layers
+    ]
     results = run_tasks(invert_matched, tasks, ctx.params, "depth: inversions")
     rows = [r for res in results for r in res["rows"]]
     for r in rows:
@@ -153,23 +215,35 @@ def depth(ctx: ExperimentContext) -> Verdict:
     return _verdict(bb, rows, s)
 
 
-def _save_grid(ctx: ExperimentContext, bb: Backbone, target: torch.Tensor, name: str, tasks: list[dict], results: list[dict]) -> None:
+def _save_grid(
+    ctx: ExperimentContext, bb: Backbone, target: torch.Tensor, name: str, tasks: list[dict], results: list[dict]
+) -> None:
     from invert.analysis.plots import image_grid
 
     grid, labels, caps = [], [], []
     for proc, _blur in PROCEDURES:
         for kind in ("trained", "untrained"):
             row_img, row_cap = [target.cpu()], [name]
-            for task, res in zip(tasks, results):
+            for task, res in zip(tasks, results, strict=True):
                 if task["tag"] == {"weights": kind, "procedure": proc}:
                     r = res["rows"][0]
                     row_img.append(res["images"][0])
-                    row_cap.append(f"r {r['pearson']:.2f}  m_i {r['m_i']:.3g}\nm_g/m_s {r['m_g'] / r['m_s']:.2f}" + ("" if r["converged"] else " (unconv.)"))
+                    row_cap.append(
+                        f"r {r['pearson']:.2f}  m_i {r['m_i']:.3g}\nm_g/m_s {r['m_g'] / r['m_s']:.2f}"
+                        + ("" if r["converged"] else " (unconv.)")
+                    )
             grid.append(row_img)
             caps.append(row_cap)
-            labels.append(f"{'trained (' + bb.dataset + ')' if kind == 'trained' else 'untrained'}\n{proc}{' (blur)' if proc == 'eq. 5' else ' (no blur)'}")
-    fig = image_grid(grid, labels, ["target"] + list(bb.layers), caps,
-                     title=f"{bb.model}: inversions by depth at m_g < m_s (r = Pearson correlation with the target)")
+            labels.append(
+                f"{'trained (' + bb.dataset + ')' if kind == 'trained' else 'untrained'}\n{proc}{' (blur)' if proc == 'eq. 5' else ' (no blur)'}"
+            )
+    fig = image_grid(
+        grid,
+        labels,
+        ["target"] + list(bb.layers),
+        caps,
+        title=f"{bb.model}: inversions by depth at m_g < m_s (r = Pearson correlation with the target)",
+    )
     ctx.save_figure(fig, "depth_grid.png")
 
 
@@ -182,7 +256,9 @@ def _loss_with_depth(rows: list[dict[str, Any]], layers: tuple[str, ...]) -> Ver
     """Part (a): in the untrained model, r falls from the first to the deepest converged layer by more than its spread."""
     from scipy.stats import spearmanr
 
-    outcomes, text, details = [], [], {}
+    outcomes: list[bool | None] = []
+    text: list[str] = []
+    details: dict[str, Any] = {}
     for proc, _ in PROCEDURES:
         per_layer = {l: _pearson(rows, weights="untrained", procedure=proc, layer=l) for l in layers}
         usable = [l for l in layers if per_layer[l]]
@@ -198,52 +274,89 @@ def _loss_with_depth(rows: list[dict[str, Any]], layers: tuple[str, ...]) -> Ver
         rho = float(spearmanr(range(len(usable)), [means[l] for l in usable]).statistic)
         ok = None if held is None else bool(held and rho <= -0.5)
         outcomes.append(ok)
-        details[proc] = {"mean_r_by_layer": means, "spearman_depth_vs_r": rho, "r_drop_first_to_last": drop, "spread": spread}
-        text.append(f"{proc}: untrained r by depth " + ", ".join(f"{l} {means[l]:.2f}" for l in usable)
-                    + f" (Spearman {rho:+.2f}; {first}→{last} drop {drop:.2f} vs spread {spread:.2f})")
-    return Verdict("Untrained representations keep less of the input the deeper the layer (figs 1, S3).", "; ".join(text),
-                   combine(outcomes), details,
-                   criterion="for eq. 4 and eq. 5 alike, over converged inversions of the untrained model: Pearson r falls with depth "
-                             "(Spearman ρ(depth, mean r) ≤ −0.5) and r at the first layer minus r at the deepest exceeds that "
-                             "difference's std over targets; fewer than 3 converged layers or 2 targets → INCONCLUSIVE")
+        details[proc] = {
+            "mean_r_by_layer": means,
+            "spearman_depth_vs_r": rho,
+            "r_drop_first_to_last": drop,
+            "spread": spread,
+        }
+        text.append(
+            f"{proc}: untrained r by depth "
+            + ", ".join(f"{l} {means[l]:.2f}" for l in usable)
+            + f" (Spearman {rho:+.2f}; {first}→{last} drop {drop:.2f} vs spread {spread:.2f})"
+        )
+    return Verdict(
+        "Untrained representations keep less of the input the deeper the layer (figs 1, S3).",
+        "; ".join(text),
+        combine(outcomes),
+        details,
+        criterion="for eq. 4 and eq. 5 alike, over converged inversions of the untrained model: Pearson r falls with depth "
+        "(Spearman ρ(depth, mean r) ≤ −0.5) and r at the first layer minus r at the deepest exceeds that "
+        "difference's std over targets; fewer than 3 converged layers or 2 targets → INCONCLUSIVE",
+    )
 
 
 def _sharpening(bb: Backbone, rows: list[dict[str, Any]], early: tuple[str, ...]) -> Verdict:
     """Part (b): trained r exceeds untrained r at matched m_g < m_s over the early layers, by more than the spread."""
     acc = bb.training.get("test_accuracy")
-    outcomes, text, details = [], [], {"trained_test_accuracy": acc, "early_layers": list(early)}
+    outcomes: list[bool | None] = []
+    text: list[str] = []
+    details: dict[str, Any] = {"trained_test_accuracy": acc, "early_layers": list(early)}
     for proc, _ in PROCEDURES:
         diffs = []
         for l in early:
-            tr, un = _pearson(rows, weights="trained", procedure=proc, layer=l), _pearson(rows, weights="untrained", procedure=proc, layer=l)
+            tr, un = (
+                _pearson(rows, weights="trained", procedure=proc, layer=l),
+                _pearson(rows, weights="untrained", procedure=proc, layer=l),
+            )
             diffs += [tr[t] - un[t] for t in sorted(set(tr) & set(un))]
         held, mean, spread = spread_verdict(diffs)
         outcomes.append(held)
         details[proc] = {"pairs": len(diffs), "mean_r_trained_minus_untrained": mean, "spread": spread}
-        text.append(f"{proc}: trained − untrained r over {'/'.join(early)} {mean:+.3f} (spread {spread:.3f}, {len(diffs)} converged pairs)")
+        text.append(
+            f"{proc}: trained − untrained r over {'/'.join(early)} {mean:+.3f} (spread {spread:.3f}, {len(diffs)} converged pairs)"
+        )
     weak = acc is not None and acc < MIN_ACCURACY
     held = None if weak else combine(outcomes)
-    if weak:
-        text.append(f"the trained model reached only {100 * acc:.1f} % CIFAR-10 test accuracy (< {100 * MIN_ACCURACY:.0f} %): "
-                    "too weakly trained to test the claim — train it longer (full setting; minutes on a GPU)")
-    return Verdict("Training on natural images makes early-layer representations clearer (fig. 2).", "; ".join(text), held, details,
-                   criterion=f"the trained model reaches ≥ {100 * MIN_ACCURACY:.0f} % test accuracy (else INCONCLUSIVE); for eq. 4 and eq. 5 "
-                             "alike, over early layers × targets where both inversions converged: the mean of (trained r − untrained r) "
-                             "exceeds its std; fewer than 2 pairs → INCONCLUSIVE")
+    if weak and acc is not None:
+        text.append(
+            f"the trained model reached only {100 * acc:.1f} % CIFAR-10 test accuracy (< {100 * MIN_ACCURACY:.0f} %): "
+            "too weakly trained to test the claim — train it longer (full setting; minutes on a GPU)"
+        )
+    return Verdict(
+        "Training on natural images makes early-layer representations clearer (fig. 2).",
+        "; ".join(text),
+        held,
+        details,
+        criterion=f"the trained model reaches ≥ {100 * MIN_ACCURACY:.0f} % test accuracy (else INCONCLUSIVE); for eq. 4 and eq. 5 "
+        "alike, over early layers × targets where both inversions converged: the mean of (trained r − untrained r) "
+        "exceeds its std; fewer than 2 pairs → INCONCLUSIVE",
+    )
 
 
 def _verdict(bb: Backbone, rows: list[dict[str, Any]], s: DepthSettings) -> Verdict:
     early = bb.layers[:3]
     loss, sharp = _loss_with_depth(rows, bb.layers), _sharpening(bb, rows, early)
     conv = sum(r["converged"] for r in rows)
-    measured = (f"{bb.model} at {bb.size} px ({bb.note}); {PROCEDURE}; up to {s.iterations} iterations. "
-                f"m_g < m_s reached in {conv}/{len(rows)} inversions (only those count). (a) {loss.measured}. (b) {sharp.measured}.")
+    measured = (
+        f"{bb.model} at {bb.size} px ({bb.note}); {PROCEDURE}; up to {s.iterations} iterations. "
+        f"m_g < m_s reached in {conv}/{len(rows)} inversions (only those count). (a) {loss.measured}. (b) {sharp.measured}."
+    )
     return Verdict(
         claim="Untrained representations keep less of the input the deeper the layer, and training on natural images makes "
-              "early-layer representations clearer, with or without blur (figs 1, 2, S3).",
-        measured=measured, held=combine([loss.held, sharp.held]), parts=[loss, sharp],
+        "early-layer representations clearer, with or without blur (figs 1, 2, S3).",
+        measured=measured,
+        held=combine([loss.held, sharp.held]),
+        parts=[loss, sharp],
         criterion="both parts below must hold (NOT REPRODUCED if either fails, INCONCLUSIVE if either cannot be decided); "
-                  "clarity is the Pearson correlation r of a_g with a, compared at the first m_g < m_s",
-        details={"model": bb.model, "trained_model": bb.training, "models_note": bb.note, "converged": conv, "inversions": len(rows),
-                 "loss_with_depth": loss.details, "training_sharpens_early_layers": sharp.details},
+        "clarity is the Pearson correlation r of a_g with a, compared at the first m_g < m_s",
+        details={
+            "model": bb.model,
+            "trained_model": bb.training,
+            "models_note": bb.note,
+            "converged": conv,
+            "inversions": len(rows),
+            "loss_with_depth": loss.details,
+            "training_sharpens_early_layers": sharp.details,
+        },
     )

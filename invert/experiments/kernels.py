@@ -47,8 +47,11 @@ def settings(ctx: ExperimentContext) -> KernelSettings:
     """QUICK or FULL; ``params`` may override kernels, null_draws and the classifier's images/epochs."""
     s = QUICK if ctx.quick else FULL
     p = ctx.params
-    clf = replace(s.classifier, **{k: int(p[f"classifier_{k}"]) for k in ("images", "epochs") if f"classifier_{k}" in p})
-    return replace(s, classifier=clf, **{k: int(p[k]) for k in ("kernels", "null_draws") if k in p})
+    clf = replace(
+        s.classifier, **{k: int(p[f"classifier_{k}"]) for k in ("images", "epochs") if f"classifier_{k}" in p}
+    )
+    changes: dict[str, Any] = {k: int(p[k]) for k in ("kernels", "null_draws") if k in p}
+    return replace(s, classifier=clf, **changes)
 
 
 def first_conv_weight(model: nn.Module) -> torch.Tensor:
@@ -59,15 +62,26 @@ def first_conv_weight(model: nn.Module) -> torch.Tensor:
     raise ValueError("model has no Conv2d layer")
 
 
-@experiment("kernels", "First-layer 7×7 kernels of trained / untrained / noise-trained models, scored by a Gabor fit (fig. S5).",
-            "report §5–6, fig. S5")
+@experiment(
+    "kernels",
+    "First-layer 7×7 kernels of trained / untrained / noise-trained models, scored by a Gabor fit (fig. S5).",
+    "report §5–6, fig. S5",
+)
 def kernels(ctx: ExperimentContext) -> Verdict:
     s = settings(ctx)
     bb = lossy_stem_backbone(ctx, ("conv1",), s.classifier)
-    noise_cfg = NoiseTraining(model=bb.model, sigma=parse_sigma(ctx.params.get("sigma", "text")), seed=s.classifier.seed, **s.noise)
+    noise_cfg = NoiseTraining(
+        model=bb.model, sigma=parse_sigma(ctx.params.get("sigma", "text")), seed=s.classifier.seed, **s.noise
+    )
     noise_w, noise_info = noise_trained_weights(ctx, bb, noise_cfg)
-    ctx.params.update(model=bb.model, trained_weights=bb.trained, noise_weights=noise_w, kernels=s.kernels, null_draws=s.null_draws,
-                      trained_model=bb.training)
+    ctx.params.update(
+        model=bb.model,
+        trained_weights=bb.trained,
+        noise_weights=noise_w,
+        kernels=s.kernels,
+        null_draws=s.null_draws,
+        trained_model=bb.training,
+    )
     trained = f"trained ({bb.dataset})"
     models = {trained: bb.trained, "untrained": "untrained", "noise-trained": noise_w}
     init_seed = s.classifier.seed if bb.dataset != "ImageNet" else ctx.seed  # the trained models' shared initialisation
@@ -76,8 +90,11 @@ def kernels(ctx: ExperimentContext) -> Verdict:
     scored = {label: gabor_scores(w[: s.kernels]) for label, w in weights.items()}
     scores = {label: sc for label, (sc, _f) in scored.items()}
     null = random_gabor_scores(shape, s.null_draws, seed=ctx.seed)
-    rows = [{"model": label, "kernel": i, "gabor_score": float(sc[i]), "gabor_frequency": float(scored[label][1][i])}
-            for label, sc in scores.items() for i in range(len(sc))]
+    rows = [
+        {"model": label, "kernel": i, "gabor_score": float(sc[i]), "gabor_frequency": float(scored[label][1][i])}
+        for label, sc in scores.items()
+        for i in range(len(sc))
+    ]
     ctx.save_csv(rows, "kernels.csv")
     _figure(ctx, bb.model, {k: w[: s.kernels] for k, w in weights.items()}, scores, float(null.mean()))
     w0 = weights["untrained"]
@@ -91,10 +108,23 @@ def _mw(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(mannwhitneyu(a.numpy(), b.numpy(), alternative="greater").pvalue)
 
 
-def _verdict(bb: Any, scores: dict[str, torch.Tensor], null: torch.Tensor, moved: dict[str, float], noise_info: dict[str, Any],
-             trained: str, shape: tuple[int, ...]) -> Verdict:
-    stat = {label: {"mean": float(s.mean()), "std": float(s.std()), "above_null_p95": float((s > null.quantile(0.95)).double().mean())}
-            for label, s in {**scores, "i.i.d. Gaussian (null)": null}.items()}
+def _verdict(
+    bb: Any,
+    scores: dict[str, torch.Tensor],
+    null: torch.Tensor,
+    moved: dict[str, float],
+    noise_info: dict[str, Any],
+    trained: str,
+    shape: tuple[int, ...],
+) -> Verdict:
+    stat = {
+        label: {
+            "mean": float(s.mean()),
+            "std": float(s.std()),
+            "above_null_p95": float((s > null.quantile(0.95)).double().mean()),
+        }
+        for label, s in {**scores, "i.i.d. Gaussian (null)": null}.items()
+    }
     acc = bb.training.get("test_accuracy")
     p_tu = _mw(scores[trained], scores["untrained"])
     weak = (acc is not None and acc < MIN_ACCURACY) or moved[trained] < MIN_MOVE
@@ -102,11 +132,13 @@ def _verdict(bb: Any, scores: dict[str, torch.Tensor], null: torch.Tensor, moved
         "Training on natural images makes first-layer kernels Gabor/wavelet-like (fig. S5).",
         f"Gabor score trained {stat[trained]['mean']:.3f} ± {stat[trained]['std']:.3f} vs untrained "
         f"{stat['untrained']['mean']:.3f} ± {stat['untrained']['std']:.3f} (p = {p_tu:.3g}); trained model "
-        + (f"{100 * acc:.1f} % test accuracy, " if acc is not None else "") + f"first layer moved {moved[trained]:.2f} from its init"
+        + (f"{100 * acc:.1f} % test accuracy, " if acc is not None else "")
+        + f"first layer moved {moved[trained]:.2f} from its init"
         + ("; too weakly trained to judge" if weak else ""),
-        None if weak else p_tu < P_MAX, {"p_trained_gt_untrained": p_tu, "test_accuracy": acc, "moved": moved[trained]},
+        None if weak else p_tu < P_MAX,
+        {"p_trained_gt_untrained": p_tu, "test_accuracy": acc, "moved": moved[trained]},
         criterion=f"the trained model reaches ≥ {100 * MIN_ACCURACY:.0f} % test accuracy and its first layer moved ≥ {100 * MIN_MOVE:.0f} % "
-                  f"from its init (else INCONCLUSIVE); then trained kernels score higher than untrained ones (one-sided Mann–Whitney p < {P_MAX})",
+        f"from its init (else INCONCLUSIVE); then trained kernels score higher than untrained ones (one-sided Mann–Whitney p < {P_MAX})",
     )
     p_nu = _mw(scores["noise-trained"], scores["untrained"])
     still = moved["noise-trained"] < MIN_MOVE
@@ -115,34 +147,57 @@ def _verdict(bb: Any, scores: dict[str, torch.Tensor], null: torch.Tensor, moved
         f"Gabor score noise-trained {stat['noise-trained']['mean']:.3f} ± {stat['noise-trained']['std']:.3f} vs untrained "
         f"{stat['untrained']['mean']:.3f} (noise-trained > untrained: p = {p_nu:.3g}); its first layer moved {moved['noise-trained']:.2f} "
         f"from the shared init" + ("; too little to judge" if still else ""),
-        None if still else p_nu >= P_MAX, {"p_noise_gt_untrained": p_nu, "moved": moved["noise-trained"]},
+        None if still else p_nu >= P_MAX,
+        {"p_noise_gt_untrained": p_nu, "moved": moved["noise-trained"]},
         criterion=f"the noise-trained first layer moved ≥ {100 * MIN_MOVE:.0f} % from its init (else INCONCLUSIVE); then its kernels do "
-                  f"not score higher than untrained ones (one-sided Mann–Whitney p ≥ {P_MAX})",
+        f"not score higher than untrained ones (one-sided Mann–Whitney p ≥ {P_MAX})",
     )
     k = shape[-1]
-    measured = (f"{bb.model} first layer ({shape[0]}×{k}×{k} kernels, {len(scores[trained])} scored per model; {bb.note}). "
-                f"Explained variance of the best colour-separable Gabor (mean ± std): "
-                + ", ".join(f"{label} {s['mean']:.3f} ± {s['std']:.3f}" for label, s in stat.items())
-                + f". Noise-trained model: {noise_info['source']}"
-                + (f", training accuracy {noise_info['final_train_acc']:.3f}" if noise_info.get("final_train_acc") is not None else "")
-                + f". (a) {part_a.measured}. (b) {part_b.measured}.")
+    measured = (
+        f"{bb.model} first layer ({shape[0]}×{k}×{k} kernels, {len(scores[trained])} scored per model; {bb.note}). "
+        f"Explained variance of the best colour-separable Gabor (mean ± std): "
+        + ", ".join(f"{label} {s['mean']:.3f} ± {s['std']:.3f}" for label, s in stat.items())
+        + f". Noise-trained model: {noise_info['source']}"
+        + (
+            f", training accuracy {noise_info['final_train_acc']:.3f}"
+            if noise_info.get("final_train_acc") is not None
+            else ""
+        )
+        + f". (a) {part_a.measured}. (b) {part_b.measured}."
+    )
     return Verdict(
         claim="First-layer kernels learn Gabor/wavelet-like structure after training on natural images, but not after training on "
-              "random Gaussian images (fig. S5).",
-        measured=measured, held=combine([part_a.held, part_b.held]), parts=[part_a, part_b],
+        "random Gaussian images (fig. S5).",
+        measured=measured,
+        held=combine([part_a.held, part_b.held]),
+        parts=[part_a, part_b],
         criterion="both parts must hold (NOT REPRODUCED if either fails, INCONCLUSIVE if either cannot be decided); score = 1 − "
-                  "‖W − c⊗g‖²/‖W‖² for the least-squares Gabor g and leading colour direction c",
-        details={"stats": stat, "moved_from_init": moved, "kernel_shape": list(shape), "noise_model": noise_info,
-                 "models_note": bb.note, "trained_model": bb.training},
+        "‖W − c⊗g‖²/‖W‖² for the least-squares Gabor g and leading colour direction c",
+        details={
+            "stats": stat,
+            "moved_from_init": moved,
+            "kernel_shape": list(shape),
+            "noise_model": noise_info,
+            "models_note": bb.note,
+            "trained_model": bb.training,
+        },
     )
 
 
-def _figure(ctx: ExperimentContext, model: str, weights: dict[str, torch.Tensor], scores: dict[str, torch.Tensor], null_mean: float) -> None:
+def _figure(
+    ctx: ExperimentContext,
+    model: str,
+    weights: dict[str, torch.Tensor],
+    scores: dict[str, torch.Tensor],
+    null_mean: float,
+) -> None:
     import matplotlib.pyplot as plt
 
     per_row = 16
     blocks = {label: (w.shape[0] + per_row - 1) // per_row for label, w in weights.items()}
-    fig, axes = plt.subplots(sum(blocks.values()), per_row, figsize=(per_row * 0.9, sum(blocks.values()) * 1.15 + 0.6), squeeze=False)
+    fig, axes = plt.subplots(
+        sum(blocks.values()), per_row, figsize=(per_row * 0.9, sum(blocks.values()) * 1.15 + 0.6), squeeze=False
+    )
     r = 0
     for label, w in weights.items():
         for i in range(blocks[label] * per_row):
@@ -154,13 +209,18 @@ def _figure(ctx: ExperimentContext, model: str, weights: dict[str, torch.Tensor]
                 continue
             k = w[i]
             k = (k - k.min()) / (k.max() - k.min()).clamp_min(1e-12)  # per-kernel min–max, as the report's figure
-            ax.imshow(k.permute(1, 2, 0).numpy() if k.shape[0] == 3 else k[0].numpy(), cmap=None if k.shape[0] == 3 else "gray",
-                      interpolation="nearest")
+            ax.imshow(
+                k.permute(1, 2, 0).numpy() if k.shape[0] == 3 else k[0].numpy(),
+                cmap=None if k.shape[0] == 3 else "gray",
+                interpolation="nearest",
+            )
             ax.set_xlabel(f"{float(scores[label][i]):.2f}", fontsize=6, labelpad=1)
             if i % per_row == 0:
                 ax.set_ylabel(label if i == 0 else "", fontsize=7)
         r += blocks[label]
-    fig.suptitle(f"{model} first-layer kernels (per-kernel min–max); number = Gabor-fit explained variance (random kernels ≈ {null_mean:.2f})",
-                 fontsize=9)
+    fig.suptitle(
+        f"{model} first-layer kernels (per-kernel min–max); number = Gabor-fit explained variance (random kernels ≈ {null_mean:.2f})",
+        fontsize=9,
+    )
     fig.tight_layout()
     ctx.save_figure(fig, "kernels_grid.png")

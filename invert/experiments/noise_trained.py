@@ -36,16 +36,24 @@ class NoiseTrainedSettings:
     noise: dict[str, Any]
 
 
-QUICK = NoiseTrainedSettings(("conv3", "conv4"), 2, 150, 3, 10, dict(n=256, classes=10, epochs=6, batch_size=32, lr=2e-3))
-FULL = NoiseTrainedSettings(("conv2", "conv3", "conv4"), 3, 500, 6, 30, dict(n=10_000, classes=10, epochs=30, batch_size=128, lr=1e-3))
+QUICK = NoiseTrainedSettings(
+    ("conv3", "conv4"), 2, 150, 3, 10, dict(n=256, classes=10, epochs=6, batch_size=32, lr=2e-3)
+)
+FULL = NoiseTrainedSettings(
+    ("conv2", "conv3", "conv4"), 3, 500, 6, 30, dict(n=10_000, classes=10, epochs=30, batch_size=128, lr=1e-3)
+)
 
 
 def settings(ctx: ExperimentContext) -> NoiseTrainedSettings:
     """QUICK or FULL with fields overridden from ``params``."""
     s = QUICK if ctx.quick else FULL
     p = ctx.params
-    return replace(s, **{k: (tuple(p[k]) if k == "layers" else int(p[k]))
-                         for k in ("layers", "seeds", "iterations", "trials", "trial_iterations") if k in p})
+    changes: dict[str, Any] = {
+        k: (tuple(p[k]) if k == "layers" else int(p[k]))
+        for k in ("layers", "seeds", "iterations", "trials", "trial_iterations")
+        if k in p
+    }
+    return replace(s, **changes)
 
 
 def high_frequency_share(images: torch.Tensor, cutoff: float = 0.25) -> torch.Tensor:
@@ -66,7 +74,9 @@ def noise_training_config(ctx: ExperimentContext, bb: Backbone, s: NoiseTrainedS
     return NoiseTraining(model=bb.model, size=bb.size, sigma=sigma, seed=ctx.seed, **(s or settings(ctx)).noise)
 
 
-def noise_trained_weights(ctx: ExperimentContext, bb: Backbone, cfg: NoiseTraining | None = None) -> tuple[str, dict[str, Any]]:
+def noise_trained_weights(
+    ctx: ExperimentContext, bb: Backbone, cfg: NoiseTraining | None = None
+) -> tuple[str, dict[str, Any]]:
     """A noise-memorising twin of ``bb``: ``params['noise_weights']`` if given, else ``cfg`` trained into ``out/noise-model`` (resumable)."""
     given = ctx.params.get("noise_weights")
     if given:
@@ -75,12 +85,19 @@ def noise_trained_weights(ctx: ExperimentContext, bb: Backbone, cfg: NoiseTraini
     folder = ctx.out / "noise-model"
     _, history = train_noise(cfg, folder, device=ctx.device, progress=not ctx.quick)
     ctx.files.append("noise-model/")
-    return str(folder / "model.pt"), {"source": f"trained here ({folder.name}/)", "training": cfg.to_dict(),
-                                      "final_train_acc": history[-1]["train_acc"], "epochs": len(history)}
+    return str(folder / "model.pt"), {
+        "source": f"trained here ({folder.name}/)",
+        "training": cfg.to_dict(),
+        "final_train_acc": history[-1]["train_acc"],
+        "epochs": len(history),
+    }
 
 
-@experiment("noise-trained", "Photographs through untrained, naturally trained and noise-trained twins at matched m_g < m_s (fig. 10, S4).",
-            "report §5, fig. 10, S4")
+@experiment(
+    "noise-trained",
+    "Photographs through untrained, naturally trained and noise-trained twins at matched m_g < m_s (fig. 10, S4).",
+    "report §5, fig. 10, S4",
+)
 def noise_trained(ctx: ExperimentContext) -> Verdict:
     s = settings(ctx)
     bb = natural_backbone(ctx, cifar_full="cifar_resnet20")
@@ -88,27 +105,59 @@ def noise_trained(ctx: ExperimentContext) -> Verdict:
     targets, names = report_targets(bb.size)
     layers = tuple(l for l in s.layers if l in bb.layers)
     seeds = list(range(ctx.seed, ctx.seed + s.seeds))
-    ctx.params.update(model=bb.model, trained_weights=bb.trained, size=bb.size, layers=list(layers), seeds=seeds,
-                      iterations=s.iterations, noise_weights=noise_w, procedure=PROCEDURE)
+    ctx.params.update(
+        model=bb.model,
+        trained_weights=bb.trained,
+        size=bb.size,
+        layers=list(layers),
+        seeds=seeds,
+        iterations=s.iterations,
+        noise_weights=noise_w,
+        procedure=PROCEDURE,
+    )
     natural = f"trained ({bb.dataset})"
     models = {"untrained": "untrained", natural: bb.trained, "noise-trained": noise_w}
-    tasks = [{"model": bb.model, "weights": w, "layer": layer, "size": bb.size, "blur": False, "iterations": s.iterations, "seed": seed,
-              "device": str(ctx.device), "targets": targets, "names": names, "trials": s.trials,
-              "trial_iterations": s.trial_iterations, "tag": {"model": label}}
-             for label, w in models.items() for layer in layers for seed in seeds]
+    tasks = [
+        {
+            "model": bb.model,
+            "weights": w,
+            "layer": layer,
+            "size": bb.size,
+            "blur": False,
+            "iterations": s.iterations,
+            "seed": seed,
+            "device": str(ctx.device),
+            "targets": targets,
+            "names": names,
+            "trials": s.trials,
+            "trial_iterations": s.trial_iterations,
+            "tag": {"model": label},
+        }
+        for label, w in models.items()
+        for layer in layers
+        for seed in seeds
+    ]
     results = run_tasks(invert_matched, tasks, ctx.params, "noise-trained: inversions")
     rows = []
     for res in results:
         hf = high_frequency_share(torch.stack(res["images"]))
-        for r, h in zip(res["rows"], hf):
+        for r, h in zip(res["rows"], hf, strict=True):
             rows.append({**r, "hf_share": float(h)})
     ctx.save_csv(rows, "noise_trained.csv")
     _figure(ctx, bb, targets, names, layers, list(models), tasks, results)
     return _verdict(bb, rows, list(models), natural, targets, noise_info)
 
 
-def _figure(ctx: ExperimentContext, bb: Backbone, targets: torch.Tensor, names: list[str], layers: tuple[str, ...],
-            labels: list[str], tasks: list[dict], results: list[dict]) -> None:
+def _figure(
+    ctx: ExperimentContext,
+    bb: Backbone,
+    targets: torch.Tensor,
+    names: list[str],
+    layers: tuple[str, ...],
+    labels: list[str],
+    tasks: list[dict],
+    results: list[dict],
+) -> None:
     from invert.analysis.plots import image_grid
 
     grid, row_labels, caps = [], [], []
@@ -116,35 +165,63 @@ def _figure(ctx: ExperimentContext, bb: Backbone, targets: torch.Tensor, names: 
         for label in labels:
             imgs, cap = [targets[t]], [name]
             for layer in layers:
-                task, res = next((k, v) for k, v in zip(tasks, results)
-                                 if k["tag"]["model"] == label and k["layer"] == layer and k["seed"] == ctx.seed)
+                task, res = next(
+                    (k, v)
+                    for k, v in zip(tasks, results, strict=True)
+                    if k["tag"]["model"] == label and k["layer"] == layer and k["seed"] == ctx.seed
+                )
                 r = res["rows"][t]
                 imgs.append(res["images"][t])
-                cap.append(f"r {r['pearson']:.2f}  m_g/m_s {r['m_g'] / r['m_s']:.2f}" + ("" if r["converged"] else "\n(unconverged)"))
+                cap.append(
+                    f"r {r['pearson']:.2f}  m_g/m_s {r['m_g'] / r['m_s']:.2f}"
+                    + ("" if r["converged"] else "\n(unconverged)")
+                )
             grid.append(imgs)
             caps.append(cap)
             row_labels.append(label)
-    fig = image_grid(grid, row_labels, ["target"] + list(layers), caps,
-                     title=f"{bb.model}: untrained / naturally trained / noise-trained, eq. 4 stopped at m_g < m_s (r = Pearson with target)")
+    fig = image_grid(
+        grid,
+        row_labels,
+        ["target"] + list(layers),
+        caps,
+        title=f"{bb.model}: untrained / naturally trained / noise-trained, eq. 4 stopped at m_g < m_s (r = Pearson with target)",
+    )
     ctx.save_figure(fig, "noise_trained.png")
 
 
 def _pairs(rows: list[dict[str, Any]], a: str, b: str, key: str, **match: Any) -> list[float]:
     """``key`` of model ``a`` minus model ``b`` over (target, layer, seed) where both converged."""
+
     def index(model: str) -> dict[tuple, float]:
-        return {(r["target"], r["layer"], r["seed"]): r[key] for r in rows
-                if r["model"] == model and r["converged"] and all(r[k] == v for k, v in match.items())}
+        return {
+            (r["target"], r["layer"], r["seed"]): r[key]
+            for r in rows
+            if r["model"] == model and r["converged"] and all(r[k] == v for k, v in match.items())
+        }
 
     ia, ib = index(a), index(b)
     return [ia[k] - ib[k] for k in sorted(set(ia) & set(ib))]
 
 
-def _verdict(bb: Backbone, rows: list[dict[str, Any]], labels: list[str], natural: str, targets: torch.Tensor,
-             noise_info: dict[str, Any]) -> Verdict:
+def _verdict(
+    bb: Backbone,
+    rows: list[dict[str, Any]],
+    labels: list[str],
+    natural: str,
+    targets: torch.Tensor,
+    noise_info: dict[str, Any],
+) -> Verdict:
     others = [l for l in labels if l != "noise-trained"]
-    conv = {l: (sum(r["converged"] for r in rows if r["model"] == l), sum(r["model"] == l for r in rows)) for l in labels}
-    means = {l: {k: sum(r[k] for r in rows if r["model"] == l and r["converged"]) / max(1, conv[l][0]) for k in ("pearson", "hf_share", "m_i")}
-             for l in labels}
+    conv = {
+        l: (sum(r["converged"] for r in rows if r["model"] == l), sum(r["model"] == l for r in rows)) for l in labels
+    }
+    means = {
+        l: {
+            k: sum(r[k] for r in rows if r["model"] == l and r["converged"]) / max(1, conv[l][0])
+            for k in ("pearson", "hf_share", "m_i")
+        }
+        for l in labels
+    }
 
     def compare(key: str, sign: int, what: str) -> Verdict:
         outcomes, text, details = [], [], {}
@@ -156,34 +233,60 @@ def _verdict(bb: Backbone, rows: list[dict[str, Any]], labels: list[str], natura
             text.append(f"vs {o}: {mean:+.3f} (spread {spread:.3f}, {len(diffs)} pairs)")
         return Verdict(what, "; ".join(text), combine(outcomes), details)
 
-    clear = compare("pearson", 1, "The noise-trained model's representations are less clear (lower r) than the untrained and naturally trained ones.")
+    clear = compare(
+        "pearson",
+        1,
+        "The noise-trained model's representations are less clear (lower r) than the untrained and naturally trained ones.",
+    )
     clear.criterion = "r(other) − r(noise-trained) over (photo, layer, seed) pairs where both converged: mean exceeds its std, for both others"
-    noisy = compare("hf_share", -1, "The noise-trained model's inversions look more like its training noise (higher hf share).")
+    noisy = compare(
+        "hf_share", -1, "The noise-trained model's inversions look more like its training noise (higher hf share)."
+    )
     noisy.criterion = "hf(noise-trained) − hf(other) over converged pairs: mean exceeds its std, for both others"
     tesla = [n for n in {r["target"] for r in rows} if "tesla" in n]
     diffs = _pairs(rows, natural, "untrained", "pearson", target=tesla[0]) if tesla else []
     held, mean, spread = spread_verdict(diffs)
-    coil = Verdict("Natural training clarifies even an out-of-class image: the Tesla coil's inversion is clearer through the trained "
-                   "model than the untrained one (report §5).",
-                   f"r(trained) − r(untrained) on the Tesla coil {mean:+.3f} (spread {spread:.3f}, {len(diffs)} converged pairs)",
-                   held, {"mean_difference": mean, "spread": spread, "pairs": len(diffs)},
-                   criterion="r(trained) − r(untrained) on the Tesla coil over (layer, seed) pairs where both converged: mean exceeds its std "
-                             "(judged separately; not part of the overall verdict)")
-    ref = {"targets": float(high_frequency_share(targets).mean()),
-           "training noise": float(high_frequency_share(torch.randn(8, *targets.shape[1:], generator=torch.Generator().manual_seed(0))).mean())}
+    coil = Verdict(
+        "Natural training clarifies even an out-of-class image: the Tesla coil's inversion is clearer through the trained "
+        "model than the untrained one (report §5).",
+        f"r(trained) − r(untrained) on the Tesla coil {mean:+.3f} (spread {spread:.3f}, {len(diffs)} converged pairs)",
+        held,
+        {"mean_difference": mean, "spread": spread, "pairs": len(diffs)},
+        criterion="r(trained) − r(untrained) on the Tesla coil over (layer, seed) pairs where both converged: mean exceeds its std "
+        "(judged separately; not part of the overall verdict)",
+    )
+    ref = {
+        "targets": float(high_frequency_share(targets).mean()),
+        "training noise": float(
+            high_frequency_share(torch.randn(8, *targets.shape[1:], generator=torch.Generator().manual_seed(0))).mean()
+        ),
+    }
     acc = noise_info.get("final_train_acc")
-    measured = (f"{bb.model} ({bb.note}); noise-trained model {noise_info['source']}"
-                + (f", training accuracy {acc:.3f} after {noise_info['epochs']} epochs" if acc is not None else "") + f". {PROCEDURE}. "
-                + "Converged (m_g < m_s): " + ", ".join(f"{l} {c}/{n}" for l, (c, n) in conv.items()) + ". Means over converged: "
-                + "; ".join(f"{l} r {m['pearson']:.3f}, hf {m['hf_share']:.2f}, m_i {m['m_i']:.2f}" for l, m in means.items())
-                + f" (hf of the photographs {ref['targets']:.2f}, of N(0.5, σ) noise {ref['training noise']:.2f}). "
-                + f"Less clear: {clear.measured}. More noise-like: {noisy.measured}. Tesla coil: {coil.measured}.")
+    measured = (
+        f"{bb.model} ({bb.note}); noise-trained model {noise_info['source']}"
+        + (f", training accuracy {acc:.3f} after {noise_info['epochs']} epochs" if acc is not None else "")
+        + f". {PROCEDURE}. "
+        + "Converged (m_g < m_s): "
+        + ", ".join(f"{l} {c}/{n}" for l, (c, n) in conv.items())
+        + ". Means over converged: "
+        + "; ".join(f"{l} r {m['pearson']:.3f}, hf {m['hf_share']:.2f}, m_i {m['m_i']:.2f}" for l, m in means.items())
+        + f" (hf of the photographs {ref['targets']:.2f}, of N(0.5, σ) noise {ref['training noise']:.2f}). "
+        + f"Less clear: {clear.measured}. More noise-like: {noisy.measured}. Tesla coil: {coil.measured}."
+    )
     return Verdict(
         claim="A model trained on labelled Gaussian noise maps natural images to noise-like, less clear middle/deep-layer "
-              "representations than the untrained or naturally trained model of the same architecture (fig. 10, S4).",
-        measured=measured, held=combine([clear.held, noisy.held]), parts=[clear, noisy, coil],
+        "representations than the untrained or naturally trained model of the same architecture (fig. 10, S4).",
+        measured=measured,
+        held=combine([clear.held, noisy.held]),
+        parts=[clear, noisy, coil],
         criterion="the first two parts must hold (NOT REPRODUCED if either fails, INCONCLUSIVE if either cannot be decided, e.g. "
-                  "fewer than 2 converged pairs); only inversions that reached m_g < m_s count; the Tesla-coil part is reported on its own",
-        details={"model": bb.model, "models_note": bb.note, "noise_model": noise_info, "converged": conv, "means": means,
-                 "hf_share_reference": ref},
+        "fewer than 2 converged pairs); only inversions that reached m_g < m_s count; the Tesla-coil part is reported on its own",
+        details={
+            "model": bb.model,
+            "models_note": bb.note,
+            "noise_model": noise_info,
+            "converged": conv,
+            "means": means,
+            "hf_share_reference": ref,
+        },
     )
