@@ -115,7 +115,7 @@ def check_fits(estimate: MemoryEstimate | None, device: torch.device, *, size: i
     if free is None or estimate.total <= free:
         return
     parts = {"images": estimate.images, "activations": estimate.activations, "model": estimate.model}
-    biggest = max(parts, key=parts.get)
+    biggest = max(parts, key=lambda k: parts[k])
     lower = {"images": f"lower --restarts ({restarts}) or the number of --image ({n_images}), or --size ({size})",
              "activations": f"lower --size ({size})" + (f" or --chunk ({chunk})" if chunk > 1 else "") + " or pick an earlier --layer",
              "model": "pick an earlier --layer or a smaller --model"}[biggest]
