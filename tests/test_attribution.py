@@ -139,3 +139,14 @@ def test_cli_attribute_and_attack_pick_the_model_size_layer_and_name_classes(cli
     m = json.loads((tmp_path / "k" / "metrics.json").read_text())
     assert m["size"] == 32 and m["clean_name"] == ["cat"]  # at its own 32 px the clean image is classified right
     assert m["adversarial_name"] == [CIFAR10_CLASSES[c] for c in m["adversarial_class"]]
+
+
+def test_sweep_cells_take_the_model_size_unless_set():
+    from invert.sweep.spec import expand, job_for, parse_spec
+
+    spec = parse_spec({"model": ["cifar_resnet20", "resnet18"], "layer": ["conv2"], "seed": [0], "preset": ["default", "badger"]})
+    sizes = {(c.model, c.preset): job_for(spec, c, ".")[1].size for c in expand(spec)}
+    assert sizes == {("cifar_resnet20", "default"): 32, ("resnet18", "default"): 224,
+                     ("cifar_resnet20", "badger"): 299, ("resnet18", "badger"): 299}  # a preset that fixes a size keeps it
+    fixed = parse_spec({"model": ["cifar_resnet20"], "layer": ["conv2"], "run": {"size": 48}})
+    assert job_for(fixed, expand(fixed)[0], ".")[1].size == 48

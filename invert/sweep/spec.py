@@ -191,6 +191,8 @@ def weights_value(spec: Spec, cell: Cell) -> str:
 
 def job_for(spec: Spec, cell: Cell, out: str | Path) -> tuple[Any, Any]:
     """The (JobSpec, InversionConfig) of one cell writing to ``out``: exactly what `invert run` would build."""
+    from invert.encoders.registry import default_size
+    from invert.inversion import get_preset
     from invert.job import JobSpec, resolve_config
 
     run = dict(cell.run)
@@ -202,6 +204,8 @@ def job_for(spec: Spec, cell: Cell, out: str | Path) -> tuple[Any, Any]:
     if init_image is not None:
         p = Path(init_image).expanduser()
         init_image = str(p if p.is_absolute() else spec.root / p)
+    if "size" not in run and "size" not in get_preset(cell.preset or "default").settings:
+        run["size"] = default_size(cell.model)  # the model's own input size, as `invert run` takes it
     config = resolve_config(cell.preset, {**run, "seed": cell.seed})
     image = image_path(spec, cell)
     job = JobSpec(model=cell.model, layer=cell.layer, weights=weights_value(spec, cell), images=[str(image)] if image else [],
