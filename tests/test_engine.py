@@ -1,6 +1,7 @@
 """The shared optimisation loop: inversion and ascent on one engine, stopping bookkeeping, divergence,
 chunking, defaults from InversionConfig, activation scale. Uses the embedded photograph only."""
 
+import json
 import math
 import warnings
 
@@ -266,3 +267,21 @@ def test_scale_is_warned_and_recorded(photo32):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ActivationScaleWarning)
         invert(encoder_from_module(nn.Sequential(Scaled(1.0)), "0"), photo32, iterations=2, size=32)
+
+
+def test_visualize_ctrl_c_writes_partial_results_and_exits_130(cli, tmp_path, monkeypatch):
+    """Ascent returns what it has on Ctrl-C; the command writes it with status interrupted and exits 130."""
+    from invert.methods.ascent import ScoreAscent
+
+    def prepare(self, step):
+        if step == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ScoreAscent, "prepare", prepare)
+    out = tmp_path / "vis"
+    res = cli("visualize", "--model", "cifar_resnet20", "--layer", "conv1", "--size", "16", "--iterations", "10",
+              "--channel", "0", "--channel", "1", "--out", out, "--quiet")
+    assert res.code == 130, (res.out, res.err)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and len(metrics["scores"]) == 1  # no further score was started
+    assert (out / "visualization_0.png").is_file() and not (out / "visualization_1.png").exists()

@@ -103,12 +103,16 @@ def visualize(
         for s in scores:
             results.append((s, deep_dream(enc, start, s, octaves=octaves, iterations=iterations, lr=lr, optimizer=optimizer, jitter=jitter,
                                           seed=seed, progress=not quiet)))
+            if results[-1][1].interrupted:  # Ctrl-C: keep what there is, start no further score
+                break
     else:
         steps = ([Blur(Schedule("constant", blur))] if blur > 0 else []) + [Clamp()]
         priors = [tv_prior(tv)] if tv > 0 else []
         for s in scores:
             results.append((s, ascend(enc, s, size=size, iterations=iterations, lr=lr, optimizer=optimizer, priors=priors,
                                       steps=steps, jitter=jitter, seed=seed, progress=not quiet)))
+            if results[-1][1].interrupted:  # Ctrl-C: keep what there is, start no further score
+                break
     rows = []
     names = _unit_names(model, enc, size)  # a logits layer's units are classes
     for k, (s, r) in enumerate(results):
@@ -122,8 +126,14 @@ def visualize(
                         title=f"{model} {layer} ({weights})" + (" — deep dream" if dream else ""))
     settings = dict(model=model, layer=layer, weights=weights, channel=list(channel), neuron=neuron, dream=str(dream) if dream else None,
                     size=size, iterations=iterations, lr=lr, optimizer=optimizer, jitter=jitter, blur=blur, tv=tv, octaves=octaves, seed=seed)
-    _finish(out, "invert visualize", settings, {"model": model, "layer": layer, "weights": weights, "scores": rows}, figure, dev,
+    interrupted = any(r.interrupted for _, r in results)
+    _finish(out, "invert visualize", settings, {"model": model, "layer": layer, "weights": weights, "scores": rows,
+                                                "status": "interrupted" if interrupted else "complete"}, figure, dev,
             time.perf_counter() - t0)
+    if interrupted:
+        from invert.errors import Interrupted
+
+        raise Interrupted(f"interrupted — partial results in {out} (status: interrupted)")
 
 
 def attribute(
