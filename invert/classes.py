@@ -1,4 +1,5 @@
-"""Class names for figures and metrics: CIFAR-10's ten, ImageNet's thousand (torchvision's weights metadata, offline), else the index."""
+"""Class names for figures and metrics: CIFAR-10's ten, ImageNet's thousand (torchvision's weights metadata,
+offline), else the index."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ CIFAR10_CLASSES: tuple[str, ...] = (
 
 @lru_cache(maxsize=1)
 def imagenet_classes() -> tuple[str, ...]:
-    """ImageNet-1k's 1000 category names, from torchvision's weights metadata (shipped with torchvision, no download)."""
+    """ImageNet-1k's 1000 category names, from torchvision's weights metadata (shipped with torchvision)."""
     from torchvision.models import ResNet50_Weights
 
     return tuple(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])

@@ -1,4 +1,4 @@
-"""What `invert layers` and `invert models` print: a table on a terminal, tab-separated rows in a pipe, JSON for scripts.
+"""What `invert layers` and `invert models` print: a table on a terminal, tab-separated rows in a pipe, JSON.
 
 Nothing is ever cut: the terminal table folds long names instead of ending them with "…", and
 piped output is one plain row per layer (layer, graph node, shape, elements, kind).
@@ -40,8 +40,9 @@ def layer_rows(model: str, size: int | None = None) -> tuple[list[dict[str, Any]
             for d in shape:
                 elements *= int(d)
         aliased_by = [a for a, n in spec.aliases.items() if n == r["node"] and a != r["node"]] if not is_alias else []
-        rows.append({"layer": name, "node": str(r["node"]), "shape": list(shape) if shape else None, "elements": elements,
-                     "alias": is_alias, "aliased_by": aliased_by, **({"note": r["note"]} if r.get("note") else {})})
+        rows.append({"layer": name, "node": str(r["node"]), "shape": list(shape) if shape else None,
+                     "elements": elements, "alias": is_alias, "aliased_by": aliased_by,
+                     **({"note": r["note"]} if r.get("note") else {})})
     return rows, input_shape
 
 
@@ -65,7 +66,8 @@ def print_layers(model: str, size: int | None = None, *, aliases_only: bool = Fa
     if aliases_only:
         rows = [r for r in rows if r["alias"]]
         if not rows:
-            print(f"{model} has no aliases: address its layers by graph node name (`invert layers {model}` lists them)", file=sys.stderr)
+            print(f"{model} has no aliases: address its layers by graph node name (`invert layers {model}` lists them)",
+                  file=sys.stderr)
             return
     title = f"{model} layers — output shapes for one {_shape_text(list(input_shape))} input"
     if as_json:
@@ -78,13 +80,15 @@ def print_layers(model: str, size: int | None = None, *, aliases_only: bool = Fa
         print(title, file=sys.stderr)
         print("\t".join(LAYER_COLUMNS), file=stream)
         for r in rows:
-            print("\t".join([r["layer"], r["node"], _shape_text(r["shape"]), str(r["elements"] or ""), _kind_text(r)]), file=stream)
+            cells = [r["layer"], r["node"], _shape_text(r["shape"]), str(r["elements"] or ""), _kind_text(r)]
+            print("\t".join(cells), file=stream)
         return
     table = Table(title=title)
     for col in LAYER_COLUMNS:
         table.add_column(col, overflow="fold", justify="right" if col == "elements" else "left")
     for r in rows:
-        table.add_row(r["layer"], r["node"], _shape_text(r["shape"]), f"{r['elements']:,}" if r["elements"] else "", _kind_text(r),
+        elements = f"{r['elements']:,}" if r["elements"] else ""
+        table.add_row(r["layer"], r["node"], _shape_text(r["shape"]), elements, _kind_text(r),
                       style="bold" if r["alias"] else None)
     Console(file=stream, highlight=False).print(table)
 

@@ -147,8 +147,8 @@ def log_epochs(log: RunLog | None, history: list[Mapping[str, Any]], prefix: str
         return
     for row in history:
         epoch = int(row["epoch"])
-        log.scalars({k: v for k, v in row.items() if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool)},
-                    epoch, prefix)
+        numbers = {k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        log.scalars({k: v for k, v in numbers.items() if k != "epoch"}, epoch, prefix)
 
 
 #: Where finished training epochs go while a command logs them (see :func:`logging_epochs`).
@@ -157,7 +157,7 @@ _EPOCH_LOG: ContextVar[RunLog | None] = ContextVar("invert_epoch_log", default=N
 
 @contextmanager
 def logging_epochs(root: str | Path | None, name: str) -> Iterator[RunLog | None]:
-    """While open, every training epoch a loop reports through :func:`epoch_done` goes to a new run folder under ``root``."""
+    """While open, each epoch a training loop reports via :func:`epoch_done` goes to a new run folder in ``root``."""
     log = open_log(root, name)
     token = _EPOCH_LOG.set(log)
     try:

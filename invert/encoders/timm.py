@@ -1,4 +1,5 @@
-"""timm's model zoo as a model family: ``timm:ARCH`` (``timm:convnext_tiny``, ``timm:resnet50d``, ``timm:vit_small_patch16_224``).
+"""timm's model zoo as a model family: ``timm:ARCH`` (``timm:convnext_tiny``, ``timm:resnet50d``,
+``timm:vit_small_patch16_224``).
 
 Models are cut at FX graph nodes like torchvision's, with timm's own leaf modules and wrapped
 functions so tracing works; timm's feature stages (``feature_info``: ``stages.0``, ``layer3``,
@@ -29,7 +30,8 @@ def _timm() -> ModuleType:
     try:
         import timm
     except ImportError:
-        raise InvertError("timm models need the timm package: pip install 'invert[timm]' (or pip install timm)") from None
+        raise InvertError("timm models need the timm package: pip install 'invert[timm]' (or pip install timm)") \
+            from None
     return timm
 
 
@@ -42,7 +44,8 @@ def _report_aliases(stages: list[str]) -> dict[str, str]:
 
 @lru_cache(maxsize=64)
 def timm_spec(name: str) -> ModelSpec:
-    """The :class:`ModelSpec` of ``timm:ARCH``: builder, input shape and normalisation from the pretrained config, stage aliases."""
+    """The :class:`ModelSpec` of ``timm:ARCH``: builder, input shape and normalisation from the pretrained config,
+    stage aliases."""
     timm = _timm()
     arch = name.removeprefix(PREFIX)
     if not timm.is_model(arch):
@@ -88,17 +91,19 @@ def _cached_weights(cfg: object) -> Path | None:
 
 
 def _pretrained_state_dict(arch: str) -> dict[str, torch.Tensor]:
-    """timm's published weights from the local caches only (never the network); a clear error saying where to put them."""
+    """timm's published weights from the local caches only (never the network), or an error saying where they go."""
     timm = _timm()
     cfg = timm.get_pretrained_cfg(arch)
     found = _cached_weights(cfg)
     if found is None:
         hub_id = getattr(cfg, "hf_hub_id", None)
-        where = f"https://huggingface.co/{hub_id}/resolve/main/model.safetensors" if hub_id else getattr(cfg, "url", None)
+        hub_file = f"https://huggingface.co/{hub_id}/resolve/main/model.safetensors"
+        where = hub_file if hub_id else getattr(cfg, "url", None)
         if not where:
             raise InvertError(f"timm:{arch} has no published weights — pass a state-dict file with --weights")
         raise InvertError(
-            f"pretrained weights for timm:{arch} are not in the Hugging Face or torch hub cache and are not downloaded here: "
+            f"pretrained weights for timm:{arch} are not in the Hugging Face or torch hub cache and are not "
+            "downloaded here: "
             f"fetch {where} on a connected machine and pass --weights FILE"
         )
     model = timm.create_model(arch, pretrained=True, pretrained_cfg_overlay={"file": str(found)})
@@ -114,5 +119,6 @@ def _tracer_hook(net: nn.Module) -> dict | None:
     return {"leaf_modules": list(get_notrace_modules()), "autowrap_functions": list(get_notrace_functions())}
 
 
-register_family(PREFIX, timm_spec, usage="any timm architecture (timm:convnext_tiny, timm:resnet50d, timm:vit_small_patch16_224; timm.list_models() names them all); needs timm")
+register_family(PREFIX, timm_spec, usage="any timm architecture (timm:convnext_tiny, timm:resnet50d, "
+                "timm:vit_small_patch16_224; timm.list_models() names them all); needs timm")
 register_tracer_hook(_tracer_hook)
