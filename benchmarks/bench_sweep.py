@@ -66,8 +66,10 @@ def run_sweep(spec: Path, out: Path, executor: str, workers: int) -> dict[str, f
             "executor_overhead": (in_map * workers - busy) / len(cells), "fixed_seconds": wall - in_map, "slots": workers}
 
 
-def run_commands(spec: Path, out: Path) -> dict[str, float]:
-    """The same 16 cells as 16 `invert run` commands, one after another."""
+def run_commands(spec: Path, out: Path, threads: int | None = None) -> dict[str, float]:
+    """The same 16 cells as 16 `invert run` commands, one after another (``threads``: OMP_NUM_THREADS for each)."""
+    import os
+
     from invert.sweep.spec import expand, load_spec
 
     shutil.rmtree(out, ignore_errors=True)
@@ -77,7 +79,8 @@ def run_commands(spec: Path, out: Path) -> dict[str, float]:
         folder = out / c.id
         subprocess.run([str(BIN / "invert"), "run", "--model", c.model, "--layer", c.layer,
                         "--image", str(spec.parent / c.image), "--seed", str(c.seed), "--size", "64",
-                        "--iterations", "50", "--out", str(folder), "--quiet"], check=True, capture_output=True)
+                        "--iterations", "50", "--out", str(folder), "--quiet"], check=True, capture_output=True,
+                       env={**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})})
         inv.append(json.loads((folder / "metrics.json").read_text())["seconds"])
     wall = time.perf_counter() - t0
     per = wall / len(cells)
@@ -90,6 +93,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("results/bench_sweep"))
     ap.add_argument("--ways", default="local,ray,commands", help="comma-separated: local, ray, commands")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--command-threads", type=int, default=None,
+                    help="OMP_NUM_THREADS for the sequential commands (default: torch's own choice, all cores)")
     args = ap.parse_args()
     from invert.io import environment_info, write_json
 
@@ -97,7 +102,7 @@ def main() -> None:
     rows = {}
     for way in args.ways.split(","):
         if way == "commands":
-            rows[way] = run_commands(spec, args.out / "commands")
+            rows[way] = run_commands(spec, args.out / "commands", args.command_threads)
         else:
             rows[way] = run_sweep(spec, args.out / way, way, args.workers)
         rows[way]["cells_per_minute"] = 60 * rows[way]["cells"] / rows[way]["wall"]

@@ -22,7 +22,7 @@ def sweep(
                                           "`invert run` settings; exclude = [{...}] drops cells. Paths are relative to the spec file."),
     out: Path = typer.Option(..., help="Sweep folder: cells/<id>/ per cell, table.csv, summary.png, grid.png, sweep.json. "
                                        "Re-running into it skips finished cells."),
-    executor: _Executor = typer.Option("local", help="local: a pool of worker processes here | ray: Ray tasks (local Ray, or --address)."),
+    executor: _Executor = typer.Option("local", help="local: a pool of worker processes here | ray: Ray tasks (local Ray, or --address)."),  # type: ignore[valid-type]
     workers: Optional[int] = typer.Option(None, help="local: worker processes (default: one per core; torch threads are split "
                                                      "between them). ray: most cells in flight (default: as many as the cluster fits)."),
     address: Optional[str] = typer.Option(None, help="ray: join a running cluster, `auto` or HOST:PORT (default: start a local Ray)."),

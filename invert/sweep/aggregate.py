@@ -92,8 +92,8 @@ def grid_figure(out: Path, cells: Sequence[Cell], layers: Sequence[str], max_row
         row: list[Any] = [None]
         for layer in layers:
             cell = by_layer.get(layer)
-            folder = out / "cells" / cell.id if cell else None
-            record = read_cell(folder) if folder else None
+            folder = out / "cells" / (cell.id if cell else "-")
+            record = read_cell(folder) if cell else None
             if not record or record["status"] != "complete":
                 row.append(None)
                 continue
@@ -117,7 +117,7 @@ def grid_figure(out: Path, cells: Sequence[Cell], layers: Sequence[str], max_row
 def write_figures(out: Path, cells: Sequence[Cell], rows: Sequence[dict[str, Any]]) -> list[Path]:
     """``OUT/summary.png`` and ``OUT/grid.png`` (when at least one cell finished); returns the files written."""
     layers = list(dict.fromkeys(c.layer for c in cells))
-    written = []
+    written: list[Path] = []
     if not any(r["status"] == "complete" and r.get("m_g") is not None and math.isfinite(r["m_g"]) for r in rows):
         return written
     for name, fig in (("summary.png", summary_figure(rows, layers)), ("grid.png", grid_figure(out, cells, layers))):

@@ -165,7 +165,7 @@ def expand(spec: Spec) -> list[Cell]:
     run = tuple(sorted(spec.run.items()))
     cells = []
     for values in itertools.product(*(spec.axes[a] for a in AXES)):
-        cell = Cell(*values, run=run)
+        cell = Cell(**dict(zip(AXES, values, strict=True)), run=run)
         if not any(all(getattr(cell, k) in v for k, v in ex.items()) for ex in spec.exclude):
             cells.append(cell)
     if not cells:

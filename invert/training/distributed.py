@@ -150,8 +150,10 @@ class GlobalBatchNorm(nn.BatchNorm2d):
         mean = totals[:c] / n
         if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
             with torch.no_grad():
-                self.num_batches_tracked += 1
-                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                tracked = self.num_batches_tracked
+                assert tracked is not None  # tracking statistics keeps the counter
+                tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / float(tracked)
                 self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
                 self.running_var.mul_(1 - m).add_(var.detach() * n / (n - 1).clamp_min(1), alpha=m)
         y = centred * torch.rsqrt(var.view(1, c, 1, 1) + self.eps)
@@ -162,7 +164,7 @@ class GlobalBatchNorm(nn.BatchNorm2d):
 
 def _swap_batchnorm(module: nn.Module, kind: type[nn.BatchNorm2d]) -> nn.Module:
     for name, child in module.named_children():
-        if type(child) in (nn.BatchNorm2d, GlobalBatchNorm) and type(child) is not kind:
+        if isinstance(child, nn.BatchNorm2d) and type(child) in (nn.BatchNorm2d, GlobalBatchNorm) and type(child) is not kind:
             new = kind(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
             new.load_state_dict(child.state_dict())
             ref = next(iter(child.state_dict().values()), None)
