@@ -21,7 +21,7 @@ def test_mlp_width_quick_narrow_first_layer_stalls(tmp_path):
     narrow = [r for r in rows if int(r["width"]) < n]
     wide = [r for r in rows if int(r["width"]) >= n]
     assert narrow and wide
-    # measured: m_i 3.50 / 2.65 / 2.54 at widths 96 / 192 / 307 (input 192); the narrow net's m_g fell ≥ 10× while m_i stalled
+    # measured: m_i 3.50 / 2.65 / 2.54 at widths 96 / 192 / 307 (input 192); narrow: m_g fell ≥ 10×, m_i stalled
     assert min(float(r["m_i"]) for r in narrow) > 1.15 * max(float(r["m_i"]) for r in wide)
     for r in narrow:
         assert float(r["m_g"]) < 0.1 * float(r["m_g_start"]) and float(r["m_i_last_quarter_decrease"]) < 0.02

@@ -1,4 +1,4 @@
-"""`precision` (Badger §4.2): exact inversion recovers the input only in float64 — quick run and an independent solve."""
+"""`precision` (Badger §4.2): exact inversion recovers the input only in float64 — quick run, independent solve."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`relu-width` and `relu-vs-linear` (Badger §4.3): the Jacobian helpers against independent computations, and the quick runs."""
+"""`relu-width` and `relu-vs-linear` (Badger §4.3): Jacobian helpers checked independently; the quick runs."""
 
 from __future__ import annotations
 
@@ -25,13 +25,13 @@ def test_jacobian_rank_matches_active_units():
 @pytest.mark.parametrize("act", ["linear", "relu"])
 def test_smallest_singular_value_against_numpy(act):
     x = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(1))
-    enc = build_encoder(f"mlp-96-{act}-in3x4x4", "output", seed=2)
+    enc = build_encoder(f"mlp-200-{act}-in3x4x4", "output", seed=2)  # ~100 active units > 48 inputs: σ_min > 0
     fc = next(m for m in enc.modules() if isinstance(m, torch.nn.Linear))
     w = fc.weight.detach().double().numpy()
     if act == "relu":  # ∂relu(Wx+b)/∂x = diag(Wx+b > 0)·W
         w = w * ((w @ x.reshape(-1).double().numpy() + fc.bias.detach().double().numpy()) > 0)[:, None]
     expected = np.linalg.svd(w, compute_uv=False)[-1]
-    assert smallest_singular_value(enc, x) == pytest.approx(expected, rel=1e-4, abs=1e-6)
+    assert expected > 1e-3 and smallest_singular_value(enc, x) == pytest.approx(expected, rel=1e-4)
 
 
 def test_family_widths():
@@ -40,15 +40,15 @@ def test_family_widths():
 
 def test_relu_width_quick(tmp_path):
     verdict, folder = run_experiment("relu-width", quick=True, out=tmp_path / "r", seed=0)
-    for f in ("required_width.png", "gd_matched_m_i.png", "gd_inversions.csv", "rank_sweep.csv", "layers.csv", "metrics.json", "summary.md"):
-        assert (folder / f).is_file()
+    files = ("required_width.png", "gd_matched_m_i.png", "gd_inversions.csv", "rank_sweep.csv", "layers.csv")
+    assert all((folder / f).is_file() for f in files)
     gd, rank = verdict.parts
-    # the document's measure: constant-width nets land farther at matched m_g (measured +0.69 / +1.03 / +1.03 at depth 2 / 3 / 4)
+    # the document's measure: constant-width nets land farther at matched m_g (measured +0.59 / +0.90 / +1.13)
     assert verdict.outcome == "HELD" and gd.outcome == "HELD"
     by_depth = verdict.details["gd"]
     assert set(by_depth) == {"2", "3", "4"} and verdict.details["gd_unmatched"] == 0
     assert all(0.2 < c["difference"] < 3.0 for c in by_depth.values())
-    # local rank: the width for a full-rank Jacobian stays near 2m instead of doubling per layer (the direction measured)
+    # local rank: the width for a full-rank Jacobian stays near 2m instead of doubling per layer (the direction)
     assert rank.outcome == "NOT REPRODUCED"
     need = verdict.details["required_width"]
     m = 108
@@ -61,5 +61,5 @@ def test_relu_vs_linear_quick(tmp_path):
     assert verdict.outcome == "HELD" and verdict.details["unmatched"] == 0
     by_depth = verdict.details["by_depth"]
     assert set(by_depth) == {"1", "2", "3"}
-    for c in by_depth.values():  # measured at 8 px / 600 steps: ReLU 0.70 / 1.47 / 2.12 vs linear 0.42 / 0.63 / 0.84
+    for c in by_depth.values():  # measured: ReLU 0.72 / 1.59 / 2.09 vs linear 0.42 / 0.60 / 0.85
         assert c["difference"] > c["spread"] and 1.3 * c["linear"] < c["constant"] < 10 * c["linear"]

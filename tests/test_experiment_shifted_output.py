@@ -32,5 +32,6 @@ def test_shifted_output_quick_direction_held_magnitude_not(tmp_path):
 
 def test_shifted_output_code_sigma_lands_close(tmp_path):
     # the code's σ = 1e-7 shifts outputs 10⁴× less: a″ lies near a and the direction part must fail
-    verdict, folder = run_experiment("shifted-output", quick=True, out=tmp_path / "s7", params={"sigma_out": 1e-7, "draws": 50})
+    params = {"sigma_out": 1e-7, "draws": 50}
+    verdict, folder = run_experiment("shifted-output", quick=True, out=tmp_path / "s7", params=params)
     assert np.median(_ratios(folder)) < 100 and verdict.outcome == "NOT REPRODUCED"

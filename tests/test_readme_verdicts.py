@@ -1,6 +1,7 @@
 """The README's experiments table says what a fresh quick run of each cheap experiment concludes.
 
-A row's quick outcome is the first HELD / NOT REPRODUCED / INCONCLUSIVE in its last cell (parts and full-run results may follow it).
+A row's quick outcome is the first HELD / NOT REPRODUCED / INCONCLUSIVE in its last cell (parts and full-run
+results may follow it).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def readme_outcomes(text: str) -> dict[str, str]:
 
 def test_readme_outcomes_parser():
     table = ("## Experiments\n\n| name | reproduces | result |\n|---|---|---|\n"
-             "| `a-b` | x | m_i 3 — HELD (magnitude NOT REPRODUCED) |\n| `c` | y | quick: NOT REPRODUCED; full: HELD |\n"
+             "| `a-b` | x | m_i 3 — HELD (magnitude NOT REPRODUCED) |\n"
+             "| `c` | y | quick: NOT REPRODUCED; full: HELD |\n"
              "| `d` | z | INCONCLUSIVE: too few runs |\n\n## Next\n| `e` | q | HELD |\n")
     assert readme_outcomes(table) == {"a-b": "HELD", "c": "NOT REPRODUCED", "d": "INCONCLUSIVE"}
 
@@ -43,4 +45,4 @@ def test_readme_row_matches_a_fresh_quick_run(name, tmp_path):
     rows = readme_outcomes(README.read_text())
     assert name in rows, f"the README's experiments table has no row for {name}"
     verdict, _ = run_experiment(name, quick=True, out=tmp_path / name, seed=0)
-    assert verdict.outcome == rows[name], f"README says {rows[name]} for {name}; a fresh quick run says {verdict.outcome}"
+    assert verdict.outcome == rows[name], f"README: {rows[name]} for {name}; a fresh quick run: {verdict.outcome}"
