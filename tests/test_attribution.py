@@ -43,8 +43,8 @@ def test_token_grid_drops_the_class_token_and_lays_out_patches():
 
 def _tiny_vit() -> nn.Module:
     torch.manual_seed(0)
-    vit = torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32,
-                                               num_classes=5).eval()
+    vit = torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16,
+                                               mlp_dim=32, num_classes=5).eval()
     nn.init.normal_(vit.heads.head.weight)  # torchvision initialises the head to zeros
     return vit
 
@@ -130,11 +130,12 @@ def test_class_names():
 
 def test_cli_attribute_and_attack_pick_the_model_size_layer_and_name_classes(cli, tmp_path, shared):
     img = shared / "data" / "cifar10" / "samples" / "cifar10_00_3.png"  # a cat
-    r = cli("attribute", "--model", "cifar_resnet20", "--weights", "trained", "--image", img, "--out", tmp_path / "a", "--quiet")
+    trained = ("--model", "cifar_resnet20", "--weights", "trained", "--image", img, "--quiet")
+    r = cli("attribute", *trained, "--out", tmp_path / "a")
     assert r.code == 0, r.err
     m = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert (m["layer"], m["size"], m["class_names"], m["indices"]) == ("conv4", 32, ["cat"], [3])
-    r = cli("attack", "--model", "cifar_resnet20", "--weights", "trained", "--image", img, "--out", tmp_path / "k", "--quiet")
+    r = cli("attack", *trained, "--out", tmp_path / "k")
     assert r.code == 0, r.err
     m = json.loads((tmp_path / "k" / "metrics.json").read_text())
     assert m["size"] == 32 and m["clean_name"] == ["cat"]  # at its own 32 px the clean image is classified right
@@ -144,9 +145,10 @@ def test_cli_attribute_and_attack_pick_the_model_size_layer_and_name_classes(cli
 def test_sweep_cells_take_the_model_size_unless_set():
     from invert.sweep.spec import expand, job_for, parse_spec
 
-    spec = parse_spec({"model": ["cifar_resnet20", "resnet18"], "layer": ["conv2"], "seed": [0], "preset": ["default", "badger"]})
+    spec = parse_spec({"model": ["cifar_resnet20", "resnet18"], "layer": ["conv2"], "seed": [0],
+                       "preset": ["default", "badger"]})
     sizes = {(c.model, c.preset): job_for(spec, c, ".")[1].size for c in expand(spec)}
     assert sizes == {("cifar_resnet20", "default"): 32, ("resnet18", "default"): 224,
-                     ("cifar_resnet20", "badger"): 299, ("resnet18", "badger"): 299}  # a preset that fixes a size keeps it
+                     ("cifar_resnet20", "badger"): 299, ("resnet18", "badger"): 299}  # a preset's fixed size stays
     fixed = parse_spec({"model": ["cifar_resnet20"], "layer": ["conv2"], "run": {"size": 48}})
     assert job_for(fixed, expand(fixed)[0], ".")[1].size == 48

@@ -1,4 +1,4 @@
-"""`invert layers` / `invert models` output: whole names in pipes, JSON for scripts, aliases marked, input size stated."""
+"""`invert layers` / `invert models`: whole names in pipes, JSON for scripts, aliases marked, input size stated."""
 
 from __future__ import annotations
 
@@ -78,7 +78,8 @@ def test_aliases_on_a_model_without_any_says_so(cli):
     assert res.out.strip() == ""
     assert "vgg16 has no aliases" in res.err
     res = cli("layers", "resnet18", "--aliases")
-    assert [r.split("\t")[0] for r in res.out.splitlines()[1:]] == ["conv1", "conv2", "conv3", "conv4", "conv5", "avgpool", "fc"]
+    names = [r.split("\t")[0] for r in res.out.splitlines()[1:]]
+    assert names == ["conv1", "conv2", "conv3", "conv4", "conv5", "avgpool", "fc"]
 
 
 def test_models_lists_each_family_once(cli):

@@ -1,4 +1,4 @@
-"""Every ```python block of README.md runs on its own: its own imports, a fresh namespace, no files needed but ../shared."""
+"""Every ```python block of README.md runs on its own: its own imports, a fresh namespace, no files but ../shared."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def python_blocks() -> list[tuple[int, str]]:
     """(line number, code) of each fenced python block."""
     text = README.read_text(encoding="utf-8")
-    return [(text[:m.start()].count("\n") + 1, m.group(1)) for m in re.finditer(r"^```python\n(.*?)^```", text, re.S | re.M)]
+    found = re.finditer(r"^```python\n(.*?)^```", text, re.S | re.M)
+    return [(text[:m.start()].count("\n") + 1, m.group(1)) for m in found]
 
 
 def test_readme_has_python_blocks():

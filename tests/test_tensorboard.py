@@ -59,7 +59,8 @@ def test_invert_run_logs_scalars_and_images_that_match_its_files(cli, tmp_path):
     assert last.shape == saved.shape == (32, 32, 3)
     assert np.abs(last - saved).max() <= 1  # both 8-bit encodings of the same image
     shown = np.asarray(Image.open(io.BytesIO(target.encoded_image_string)).convert("RGB"), dtype=np.int16)
-    assert np.abs(shown - np.asarray(Image.open(tmp_path / "out" / "target.png").convert("RGB"), dtype=np.int16)).max() <= 1
+    saved_target = np.asarray(Image.open(tmp_path / "out" / "target.png").convert("RGB"), dtype=np.int16)
+    assert np.abs(shown - saved_target).max() <= 1
 
 
 def test_epoch_rows_and_one_folder_per_job(tmp_path):
@@ -111,7 +112,8 @@ def test_decoder_training_logs_per_checkpoint(tmp_path):
     enc = build_encoder("cifar_resnet20", "conv2")
     dec = build_decoder("cifar_resnet20", "conv2", seed=0)
     with logging_epochs(tmp_path / "tb", "decoder") as log:
-        res = train_decoder(dec, enc, images, config=DecoderTrainConfig(epochs=2, batch_size=4, val_fraction=0.25, patience=5),
+        config = DecoderTrainConfig(epochs=2, batch_size=4, val_fraction=0.25, patience=5)
+        res = train_decoder(dec, enc, images, config=config,
                             folder=tmp_path / "dec", progress=False)
     acc = _read(log.folder)
     logged = [(e.step, e.value) for e in acc.Scalars("decoder_conv2/val_mse")]
@@ -124,7 +126,8 @@ def test_sweep_logs_each_cell_under_its_id(cli, tmp_path):
 
     (tmp_path / "spec.toml").write_text('model = ["cifar_resnet20"]\nlayer = ["conv1", "conv2"]\nseed = [0]\n'
                                         "[run]\nsize = 32\niterations = 4\nrecord_every = 2\n")
-    res = cli("sweep", tmp_path / "spec.toml", "--out", tmp_path / "out", "--workers", "1", "--quiet", "--tensorboard", tmp_path / "tb")
+    res = cli("sweep", tmp_path / "spec.toml", "--out", tmp_path / "out", "--workers", "1", "--quiet",
+              "--tensorboard", tmp_path / "tb")
     assert res.code == 0, res.err
     ids = sorted(c.id for c in expand(load_spec(tmp_path / "spec.toml")))
     assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ids

@@ -66,7 +66,8 @@ def test_input_size_and_normalisation_come_from_the_pretrained_config(tmp_path):
     assert spec.mean == tuple(data["mean"]) == (0.5, 0.5, 0.5)
     assert spec.std == tuple(data["std"])
     assert spec.input_shape == tuple(data["input_size"])
-    assert default_size("timm:test_vit") == timm.data.resolve_model_data_config(timm.create_model("test_vit"))["input_size"][-1] == 160
+    vit_cfg = timm.data.resolve_model_data_config(timm.create_model("test_vit"))
+    assert default_size("timm:test_vit") == vit_cfg["input_size"][-1] == 160
     # trained weights (a file) switch normalisation on, with those statistics
     path = tmp_path / "w.pt"
     torch.save(timm.create_model("test_resnet").state_dict(), path)

@@ -1,4 +1,5 @@
-"""Figures people look at: distance curves (the report's non-uniqueness plot), a run's overview, heat maps with a colour bar, image grids."""
+"""Figures people look at: distance curves (the report's non-uniqueness plot), a run's overview, heat maps with a
+colour bar, image grids."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | N
 
 
 def span_scale(values: Sequence[float]) -> str:
-    """``log`` when the finite positive ``values`` span at least a decade, else ``linear`` (a log axis would flatten them)."""
+    """``log`` when the finite positive ``values`` span at least a decade, else ``linear`` (log would flatten them)."""
     v = [float(x) for x in values if math.isfinite(float(x)) and float(x) > 0]
     return "log" if v and max(v) >= 10 * min(v) else "linear"
 
@@ -48,7 +49,7 @@ def _distance_axes(ax_g: Any, ax_i: Any, history: list[dict[str, float]], m_s: S
 
 
 def distance_figure(history: list[dict[str, float]], m_s: Sequence[float], title: str = "") -> Figure:
-    """m_g against iteration on a log scale (m_s dashed per target) and m_i (linear when it spans less than a decade)."""
+    """m_g against iteration on a log scale (m_s dashed per target), and m_i (linear within a decade)."""
     fig, axes = subplots(1, 2, figsize=(11, 4), layout="constrained")
     _distance_axes(axes[0], axes[1], history, m_s)
     if title:
@@ -89,7 +90,7 @@ def overview_figure(targets: torch.Tensor, images: torch.Tensor, history: list[d
 
 def attribution_figure(images: torch.Tensor, maps: torch.Tensor, captions: Sequence[str] = (), title: str = "",
                        method: str = "grad-cam", cell: float = 2.2) -> Figure:
-    """Images over their heat maps (inferno, half transparent) with a colour bar: how strong the evidence is, 0…1 of each map's peak."""
+    """Images over their heat maps (inferno, half transparent) with a colour bar: evidence as 0…1 of each map's peak."""
     n = len(images)
     fig = Figure(figsize=(max(cell * n + 1.2, 4.5), 2 * cell + 0.6), layout="constrained")
     axes = fig.subplots(2, n, squeeze=False)
