@@ -55,7 +55,7 @@ class GradCamModel(nn.Module):
         self.node = self.encoder.node
         self.layer = layer
         self.head = next((m for m in reversed(list(net.modules())) if isinstance(m, nn.Linear)), None)
-        self.prefix_tokens = int(getattr(net, "num_prefix_tokens", 1))  # timm ViTs say how many (class, register tokens)
+        self.prefix_tokens = int(getattr(net, "num_prefix_tokens", 1))  # timm ViTs say how many (class, registers)
         self._net = net  # kept to say whether CAM can apply at any layer when it cannot at this one
         self._aliases = dict(spec.aliases) if spec is not None else {}
         self.requires_grad_(False).eval()
@@ -106,7 +106,8 @@ def default_layer(model: str) -> str:
     listed = layer_rows(model)[0]
     rows = [r for r in listed if _is_spatial(r["shape"])]
     if not rows:
-        raise InvertError(f"{model} has no layer with spatial maps: Grad-CAM and CAM need one (see `invert layers {model}`)")
+        raise InvertError(f"{model} has no layer with spatial maps: Grad-CAM and CAM need one "
+                          f"(see `invert layers {model}`)")
     order = {r["node"]: i for i, r in enumerate(x for x in listed if not x["alias"])}
     tokens = all(len(r["shape"]) == 2 for r in rows[-3:])
     if tokens:
@@ -129,7 +130,8 @@ def _last_block_input(model: str) -> str | None:
 
     with torch.device("meta"):  # the module tree only: no weights drawn
         net = get_spec(model).build()
-    stacks = [(name, list(m.named_children())) for name, m in net.named_modules() if isinstance(m, (nn.Sequential, nn.ModuleList))]
+    stacks = [(name, list(m.named_children())) for name, m in net.named_modules()
+              if isinstance(m, (nn.Sequential, nn.ModuleList))]
     stacks = [(name, kids) for name, kids in stacks if len(kids) >= 2]
     if not stacks:
         return None
@@ -142,7 +144,8 @@ def _pick(logits: torch.Tensor, classes: torch.Tensor | int | None) -> torch.Ten
         return logits.argmax(1)
     classes = torch.as_tensor(classes, device=logits.device).long().expand(logits.shape[0]).clone()
     if (classes < 0).any() or (classes >= logits.shape[1]).any():
-        raise InvertError(f"class index out of range: the model has {logits.shape[1]} classes (0…{logits.shape[1] - 1})")
+        n = logits.shape[1]
+        raise InvertError(f"class index out of range: the model has {n} classes (0…{n - 1})")
     return classes
 
 
@@ -166,12 +169,13 @@ def _maps(act: torch.Tensor, method: str, prefix: int = 1) -> torch.Tensor:
 
 def _warn_if_no_evidence(logits: torch.Tensor, model: GradCamModel) -> None:
     if not bool(logits.detach().abs().amax() > 0):
-        warnings.warn(f"every logit of {model.model_name} is zero (an untrained head initialised to zeros, like torchvision's "
-                      "ViTs): there is no class evidence to explain, so the maps are zero — load trained weights", stacklevel=3)
+        warnings.warn(f"every logit of {model.model_name} is zero (an untrained head initialised to zeros, like "
+                      "torchvision's ViTs): there is no class evidence to explain, so the maps are zero — load trained "
+                      "weights", stacklevel=3)
 
 
 def grad_cam(model: GradCamModel, images: torch.Tensor, classes: torch.Tensor | int | None = None) -> AttributionResult:
-    """Grad-CAM maps of ``classes`` (default: the predicted class) at ``model``'s layer (convolutional or transformer tokens)."""
+    """Grad-CAM maps of ``classes`` (default: the predicted class) at ``model``'s layer (convolutional or tokens)."""
     x = images.unsqueeze(0) if images.dim() == 3 else images
     x = x.detach().clone().requires_grad_(True)  # gradients must reach the activation
     act, logits = model(x)
@@ -191,7 +195,8 @@ def _cam_holds(head: nn.Module | None, act: torch.Tensor, logits: torch.Tensor) 
     if head is None or act.dim() != 4 or getattr(head, "in_features", None) != act.shape[1]:
         return False
     pooled = head(act.mean((2, 3)))
-    return pooled.shape == logits.shape and torch.allclose(pooled, logits, rtol=1e-3, atol=1e-4 * float(logits.abs().max().clamp_min(1)))
+    atol = 1e-4 * float(logits.abs().max().clamp_min(1))
+    return pooled.shape == logits.shape and torch.allclose(pooled, logits, rtol=1e-3, atol=atol)
 
 
 def _cam_layer(model: GradCamModel, x: torch.Tensor) -> str | None:
@@ -222,10 +227,12 @@ def cam(model: GradCamModel, images: torch.Tensor, classes: torch.Tensor | int |
             good = _cam_layer(model, x)
             if good is None:
                 raise InvertError(
-                    f"CAM does not apply to {model.model_name}: its logits are not one linear layer on a global average "
-                    "of convolutional maps (fully connected layers in between scramble positions) — use --method grad-cam")
+                    f"CAM does not apply to {model.model_name}: its logits are not one linear layer on a global "
+                    "average of convolutional maps (fully connected layers in between scramble positions) — "
+                    "use --method grad-cam")
             raise InvertError(
-                f"CAM needs the logits to be one linear layer on the global average of the explained layer; {model.layer!r} "
+                "CAM needs the logits to be one linear layer on the global average of the explained layer; "
+                f"{model.layer!r} "
                 f"is not that layer of {model.model_name} — use --layer {good}, or grad-cam at any layer")
         _warn_if_no_evidence(logits, model)
         head = model.head
