@@ -53,9 +53,10 @@ def test_corrupt_checkpoint_says_corrupt(tmp_path, content):
     ckpt.save(0, [{"epoch": 1}])
     data = ckpt.last.read_bytes()
     ckpt.last.write_bytes(data[: len(data) // 2] if content == "truncate" else content)
-    with pytest.raises(InvertError, match="corrupt") as info:
+    with pytest.raises(InvertError) as info:
         ckpt.resume()
-    assert "does not fit" not in str(info.value)
+    said = str(info.value).replace(str(tmp_path), "<dir>")  # the folder's name holds the test's name
+    assert "corrupt" in said and "refused" not in said and "does not fit" not in said
 
 
 def test_corrupt_checkpoint_through_classifier_training(tmp_path):
@@ -65,8 +66,10 @@ def test_corrupt_checkpoint_through_classifier_training(tmp_path):
     (tmp_path / "last.pt").write_bytes(b"\x00" * 64)
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2))
     x, y = torch.rand(8, 3, 4, 4), torch.tensor([0, 1] * 4)
-    with pytest.raises(InvertError, match="corrupt"):
+    with pytest.raises(InvertError) as info:
         fit_classifier(net, x, y, epochs=1, batch_size=4, folder=tmp_path, progress=False)
+    said = str(info.value).replace(str(tmp_path), "<dir>")
+    assert "corrupt" in said and "does not fit" not in said
 
 
 def test_resume_restores_weights_and_every_rng(tmp_path):
