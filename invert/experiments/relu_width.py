@@ -50,7 +50,7 @@ def relu_mlp(shape: tuple[int, int, int], width: int, depth: int, seed: int) -> 
 def jacobian_rank(net: MLP, x: torch.Tensor) -> tuple[int, float]:
     """Numerical rank of d(output)/d(image) at ``x`` (C, H, W) and the zeroed fraction of the last layer there."""
     flat = x.double().reshape(-1)
-    f = lambda v: net(v.reshape(1, *x.shape))[0]
+    f = lambda v: net(v.reshape(1, *x.shape))[0]  # noqa: E731
     jac = jacrev(f)(flat)
     with torch.no_grad():
         out = f(flat)
