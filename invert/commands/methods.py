@@ -161,7 +161,7 @@ def attribute(
     from invert.io import prepare_out_dir, resolve_device, save_image
     from invert.methods import GradCamModel, cam, deconvnet, grad_cam
 
-    method = options.value(method)
+    method = str(options.value(method))
     layer, size = _layer_and_size(model, layer, size)
     dev = resolve_device(device)
     x, paths = _targets(image, size)
@@ -238,7 +238,7 @@ def attack(
     from invert.io import prepare_out_dir, resolve_device, save_image
     from invert.methods import attack as run_attack
 
-    method = options.value(method)
+    method = str(options.value(method))
     size = size or default_size(model)
     dev = resolve_device(device)
     x, paths = _targets(image, size)
