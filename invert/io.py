@@ -102,7 +102,11 @@ def load_image(path: str | os.PathLike, size: int | None = None, resize: str = "
 def _decode(p: Path) -> torch.Tensor:
     """Decode to a float (3, H, W) tensor in [0, 1], scaled by the file's bit depth: torchvision first, PIL for other formats."""
     try:
-        from torchvision.io import ImageReadMode, decode_image, read_file  # torchvision is imported where used: it is slow
+        from torchvision.io import (  # torchvision is imported where used: it is slow
+            ImageReadMode,
+            decode_image,
+            read_file,
+        )
 
         with torchvision_codecs():
             img = decode_image(read_file(str(p)), mode=ImageReadMode.RGB)

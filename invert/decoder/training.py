@@ -121,12 +121,6 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 @torch.no_grad()
-def _activations(encoder: Encoder, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    dev, dt = encoder.device, encoder.dtype
-    return torch.cat([encoder(images[i:i + batch_size].to(dev, dt)) for i in range(0, len(images), batch_size)])
-
-
-@torch.no_grad()
 def validation_loss(decoder: ResNetDecoder, encoder: Encoder, images: torch.Tensor, labels: torch.Tensor | None,
                     config: DecoderTrainConfig, classifier: Encoder | None, batch_size: int = 256) -> dict[str, float]:
     """Mean loss and MSE (eq. 13, raw output) over ``images`` in eval mode."""
