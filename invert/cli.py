@@ -342,7 +342,10 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     args = list(sys.argv[1:] if argv is None else argv)
     set_command_line(["invert", *args])
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (main() called from a worker): leave signals alone
+        previous = None
     code = 0
     try:
         rv = typer.main.get_command(app).main(args=args, prog_name="invert", standalone_mode=False)
@@ -364,7 +367,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         err_console.print("interrupted")
         code = Interrupted.exit_code
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         release_folder()
     sys.exit(code)
 
