@@ -43,9 +43,14 @@ def _stop_running(out: Path, sig: int) -> subprocess.CompletedProcess:
         deadline = time.time() + 120
         while not (out / "config.json").exists() and proc.poll() is None and time.time() < deadline:
             time.sleep(0.1)
-        time.sleep(wait)
-        proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=120)
+        try:
+            time.sleep(wait)
+            proc.send_signal(sig)
+            stdout, stderr = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:  # never leave a 100000-iteration run behind
+                proc.kill()
+                proc.wait()
         if (out / "metrics.json").exists():  # the loop had started: it caught the signal and wrote its results
             break
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
