@@ -115,6 +115,9 @@ def both_tables(
     The stopping run keeps the budget as its length (lr and blur schedules are laid over the run's length, so a
     shorter run would take another path) and ends once every image got there. An image that never got below
     m_s in the budget has the same row in both tables, so the stopping run is skipped when none did."""
+    if "budget" not in tables:  # a screen of the first table only: just the stopping run
+        held, secs = run_rows(encoder, targets, config, budget, stop=True)
+        return [("to_ms", held, secs)]
     full, secs = run_rows(encoder, targets, config, budget, stop=False)
     out = [("budget", full, secs)] if "budget" in tables else []
     if "to_ms" in tables:
