@@ -16,6 +16,7 @@ import importlib
 import pkgutil
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -194,6 +195,8 @@ def run(
     clamp: Optional[bool] = typer.Option(None, "--clamp/--no-clamp", help="Clamp pixels to [0,1] after each step" + _d("clamp") + "."),
     init: Optional[Init] = typer.Option(None, help="Initial input" + _d("init") + "."),  # type: ignore[valid-type]
     init_image: Optional[Path] = typer.Option(None, help="Start from this image (sets --init image)."),
+    max_pixels: Optional[int] = typer.Option(None, min=1, help="Refuse images with more pixels than this before decoding "
+                                             "(default: $INVERT_MAX_PIXELS or 100 million)."),
     normalize: Optional[bool] = typer.Option(None, "--normalize/--no-normalize", help="Normalise inputs with the model's mean/std (default: only for trained weights)."),
     resize: Optional[Resize] = typer.Option(None, help="Fit images to the square: crop keeps the aspect, stretch does not" + _d("resize") + "."),  # type: ignore[valid-type]
     restarts: int = typer.Option(1, help="Independent restarts per image (different seeded starts), batched."),
@@ -229,7 +232,8 @@ def run(
     ))
     spec = JobSpec(model=model, layer=layer, weights=weights, images=options.paths(image), restarts=restarts,
                    device=device, dtype=v(dtype), out=str(out) if out else None, overwrite=overwrite, lr_auto=lr_auto,
-                   init_image=str(init_image) if init_image else None, tensorboard=str(tensorboard) if tensorboard else None)
+                   init_image=str(init_image) if init_image else None, tensorboard=str(tensorboard) if tensorboard else None,
+                   max_pixels=max_pixels)
     result, folder = run_job(spec, config, progress=not quiet, console=None if quiet else console)
     table = Table(title=options.escape(f"{model} {layer} ({weights}) — {result.iterations} iterations, {result.seconds:.1f} s"
                                        + (" [interrupted]" if result.interrupted else "")))
@@ -347,6 +351,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     except ValueError:  # not the main thread (main() called from a worker): leave signals alone
         previous = None
     code = 0
+    caught = warnings.catch_warnings()
+    caught.__enter__()  # scoped to this call: warnings print as one plain line, not Python's two-line form
+    warnings.showwarning = lambda message, *a, **k: err_console.print(f"warning: {options.escape(str(message))}", highlight=False)
     try:
         rv = typer.main.get_command(app).main(args=args, prog_name="invert", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
@@ -370,6 +377,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         release_folder()
+        caught.__exit__(None, None, None)
     sys.exit(code)
 
 

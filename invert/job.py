@@ -55,6 +55,7 @@ class JobSpec:
     init_image: str | None = None
     results_root: str = "results/runs"
     tensorboard: str | None = None  # a folder: log this run there too (one run folder per job)
+    max_pixels: int | None = None  # refuse larger images before decoding (None: $INVERT_MAX_PIXELS or 100 million)
 
 
 def resolve_config(preset: str | None, overrides: dict[str, Any]) -> InversionConfig:
@@ -73,8 +74,8 @@ def run_job(spec: JobSpec, config: InversionConfig, progress: bool = True, conso
                             input_size=config.size, device=device, dtype=dtype)
     check_fits(estimate_run(encoder, encoder.input_shape, len(paths), spec.restarts, config.chunk, device, dtype), device,
                size=config.size, n_images=len(paths), restarts=spec.restarts, chunk=config.chunk)  # before any image is made
-    targets = torch.stack([load_image(p, config.size, config.resize) for p in paths])
-    init_image = load_image(spec.init_image, config.size, config.resize) if spec.init_image else None
+    targets = torch.stack([load_image(p, config.size, config.resize, spec.max_pixels) for p in paths])
+    init_image = load_image(spec.init_image, config.size, config.resize, spec.max_pixels) if spec.init_image else None
     if init_image is not None:
         config = config.updated(init="image")
     out = prepare_out_dir(spec.out, spec.results_root, f"{spec.model}-{spec.layer}", spec.overwrite)

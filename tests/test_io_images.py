@@ -128,3 +128,17 @@ def test_cli_refuses_huge_image_in_one_line(tmp_path: Path, cli) -> None:
     assert r.code != 0
     assert "over the limit" in r.err and "Traceback" not in r.err + r.out
     assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_cli_max_pixels_option_refuses_and_tiny_image_warns_in_one_line(tmp_path: Path, cli) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (40, 40), (120, 30, 200)).save(tmp_path / "mid.png")
+    args = ("run", "--model", "resnet18", "--layer", "conv1", "--size", "32", "--iterations", "1", "--quiet")
+    r = cli(*args, "--image", tmp_path / "mid.png", "--max-pixels", "1000", "--out", tmp_path / "a")
+    assert r.code == 2 and "1,600 pixels, over the limit of 1,000" in r.err and "Traceback" not in r.err
+    assert cli(*args, "--image", tmp_path / "mid.png", "--max-pixels", "1600", "--out", tmp_path / "b").code == 0
+    Image.new("RGB", (8, 8), (10, 200, 30)).save(tmp_path / "tiny.png")
+    r = cli(*args, "--image", tmp_path / "tiny.png", "--out", tmp_path / "c")
+    assert r.code == 0
+    assert "warning: image" in r.err and "8×8" in r.err and "UserWarning" not in r.err and "warnings.warn" not in r.err
