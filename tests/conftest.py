@@ -67,3 +67,17 @@ def cli(monkeypatch, capsys):
 def cifar64_cache(tmp_path_factory) -> Path:
     """One cache of the quick CIFAR-10 ResNet-18 (64 px) for every experiment test that trains it (depth, kernels)."""
     return tmp_path_factory.mktemp("cifar64-cache")
+
+
+@pytest.fixture(scope="session")
+def decoder_cache(tmp_path_factory):
+    """One decoder cache for the whole test session (cold at its start), so the decoder experiments train once."""
+    import os
+
+    old = os.environ.get("INVERT_CACHE")
+    os.environ["INVERT_CACHE"] = str(tmp_path_factory.getbasetemp() / "invert-cache")
+    yield
+    if old is None:
+        os.environ.pop("INVERT_CACHE", None)
+    else:
+        os.environ["INVERT_CACHE"] = old

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -11,16 +10,7 @@ from invert.experiments._decoders import early_late
 from invert.experiments.decoder_compare import checkpoint_verdict
 
 
-@pytest.fixture(scope="module", autouse=True)
-def decoder_cache(tmp_path_factory):
-    """One decoder cache for the whole test session (cold at its start), so the decoder experiments train once."""
-    old = os.environ.get("INVERT_CACHE")
-    os.environ["INVERT_CACHE"] = str(tmp_path_factory.getbasetemp() / "invert-cache")
-    yield
-    if old is None:
-        os.environ.pop("INVERT_CACHE", None)
-    else:
-        os.environ["INVERT_CACHE"] = old
+pytestmark = pytest.mark.usefixtures("decoder_cache")  # one decoder cache per session: decoders train once
 
 
 LAYERS = ["conv2", "conv3", "conv4", "conv5", "avgpool", "fc"]

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 
-@pytest.fixture(scope="module", autouse=True)
-def decoder_cache(tmp_path_factory):
-    """The session's decoder cache (shared with the other decoder experiment tests): the decoders train once."""
-    old = os.environ.get("INVERT_CACHE")
-    os.environ["INVERT_CACHE"] = str(tmp_path_factory.getbasetemp() / "invert-cache")
-    yield
-    if old is None:
-        os.environ.pop("INVERT_CACHE", None)
-    else:
-        os.environ["INVERT_CACHE"] = old
+pytestmark = pytest.mark.usefixtures("decoder_cache")  # one decoder cache per session: decoders train once
 
 
 def test_spearman_against_hand_ranks():
