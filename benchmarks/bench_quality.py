@@ -1,12 +1,12 @@
 """Quality benchmark (issue 10): how fast and how faithfully each procedure inverts, on held-out images.
 
-Two tables per encoder × layer × procedure, over a batch of images (independent problems, one run):
+Two tables per encoder × layer × procedure, over a batch of images (independent problems), from ONE run of the
+budget (:func:`watched_run`: each image is kept as it was first evaluated below m_s, without holding it there):
 
-1. **to m_g < m_s** — run with ``stop_below_ms`` (each image is held at the first evaluated image below m_s),
-   at most the budget: iterations to get there (``below_ms_at``; never = not within the budget), and m_g, m_i,
-   PSNR, SSIM of that image;
-2. **fixed budget** — run without stopping for the budget (200 iterations for every procedure; ``badger-500``
-   is badger's published 500): m_g, m_i, PSNR, SSIM of the final image.
+1. **to m_g < m_s** — iterations to get there (``below_ms_at``; never = not within the budget), and m_g, m_i,
+   PSNR, SSIM of that image (what a ``stop_below_ms`` run returns; ``tests/test_bench_quality.py`` checks so);
+2. **fixed budget** — m_g, m_i, PSNR, SSIM of the final image (200 iterations for every procedure;
+   ``badger-500`` is badger's published 500).
 
 Images are split so that no reported figure comes from an image a default was tuned on:
 ``tune`` = even-indexed ``imagenet-samples/`` (ResNet-50) or ``cifar10/samples/`` (CIFAR ResNet-20) images;
@@ -38,9 +38,21 @@ from pathlib import Path
 
 import torch
 
+from invert.analysis.metrics import flat_l2, psnr, ssim
 from invert.encoders import build_encoder
 from invert.errors import InvertError
-from invert.inversion import InversionConfig, InversionDiverged, get_preset, invert
+from invert.inversion import InversionConfig, InversionDiverged, get_preset
+from invert.inversion.inverter import (
+    EmbeddingMatch,
+    Initializer,
+    Inverter,
+    LoopState,
+    config_priors,
+    config_schedule,
+    config_steps,
+)
+from invert.inversion.schedules import Schedule
+from invert.inversion.steps import Blur
 from invert.io import (
     default_image_path,
     environment_info,
@@ -50,6 +62,10 @@ from invert.io import (
     write_csv,
     write_json,
 )
+from invert.objectives import make_objective
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers, however this file is loaded
+from bench_args import check_names, names  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ENCODERS = {  # name: (model, weights, size, layers, image folder under shared/data)
@@ -81,17 +97,94 @@ def method_config(method: str, size: int, seed: int, candidates: dict[str, dict]
     return cfg, 500 if method == "badger-500" else BUDGET
 
 
-def run_rows(
-    encoder, targets: torch.Tensor, config: InversionConfig, iterations: int, stop: bool
-) -> tuple[list[dict], float]:
-    """One batched run; per image: iterations to m_g < m_s (−1 never), m_g, m_s, m_i, PSNR, SSIM of its result."""
-    config = config.updated(iterations=iterations, stop_below_ms=stop, record_every=max(iterations, 1))
+class Horizon(Schedule):
+    """``base`` laid over ``horizon`` iterations whatever the run's length: a short run is the long one's start."""
+
+    def __init__(self, base: Schedule, horizon: int):
+        super().__init__(base.kind, base.start, base.end, base.gamma, base.every)
+        object.__setattr__(self, "horizon", horizon)  # Schedule is frozen
+
+    def __call__(self, step: int, total: int) -> float:
+        return super().__call__(step, self.horizon)
+
+
+class Watch(EmbeddingMatch):
+    """An inversion problem that keeps each image as it was when first evaluated below m_s, without holding it there.
+
+    One run then gives both tables: table 1 from the kept images (the trajectory up to that iteration is the one a
+    ``stop_below_ms`` run takes, problems being independent), table 2 from the images after the budget."""
+
+    def __init__(self, base: EmbeddingMatch, stop_when_all: bool):
+        self.__dict__.update(base.__dict__)
+        self.stop_when_all = stop_when_all
+        self.m_g_at = torch.full_like(self.m_s, math.nan)
+
+    def observe(self, state: LoopState) -> bool:
+        first = (state.measure < self.m_s) & (self.below_at < 0)
+        self.below_at = torch.where(first, state.step, self.below_at)
+        assert state.evaluated is not None  # kept every iteration (the run is started with stop_below_ms)
+        if self.held is None:
+            self.held = state.evaluated.clone()
+        self.held[first] = state.evaluated[first]
+        self.m_g_at[first] = state.measure[first]
+        return self.stop_when_all and bool((self.below_at >= 0).all())
+
+    def returned(self, x: torch.Tensor) -> torch.Tensor:
+        return x  # the images after the run; the ones below m_s are in ``held``
+
+
+class WatchingInverter(Inverter):
+    """An :class:`Inverter` whose problem is a :class:`Watch` (kept in ``self.watch`` after a run)."""
+
+    stop_when_all = False
+    watch: Watch
+
+    def _problem(
+        self, targets: torch.Tensor, restarts: int, gen: torch.Generator, stop_below_ms: bool
+    ) -> EmbeddingMatch:
+        self.watch = Watch(super()._problem(targets, restarts, gen, stop_below_ms), self.stop_when_all)
+        return self.watch
+
+
+def watching_inverter(encoder, c: InversionConfig, horizon: int, stop_when_all: bool = False) -> WatchingInverter:
+    """The inverter :func:`~invert.inversion.invert` builds from ``c``, watching; lr and blur laid over ``horizon``."""
+    steps = [Blur(Horizon(t.sigma, horizon), t.kernel) if isinstance(t, Blur) else t for t in config_steps(c)]
+    inv = WatchingInverter(
+        encoder,
+        make_objective(c.objective, c.objective_weight),
+        priors=config_priors(c),
+        optimizer=c.optimizer,
+        lr=Horizon(config_schedule(c), horizon),
+        momentum=c.momentum,
+        steps=steps,
+        init=Initializer(c.init, c.init_mean, c.init_std),
+        ms_sigma=c.ms_sigma,
+        ms_draws=c.ms_draws,
+        chunk=c.chunk,
+    )
+    inv.stop_when_all = stop_when_all
+    return inv
+
+
+def watched_run(
+    encoder,
+    targets: torch.Tensor,
+    config: InversionConfig,
+    iterations: int,
+    horizon: int | None = None,
+    stop_when_all: bool = False,
+) -> tuple[list[dict], list[dict], float]:
+    """One batched run of ``iterations`` (schedules laid over ``horizon``, default the same); per image, the rows of
+    table 1 (at the first evaluated image below m_s, or the final image if it never got there) and of table 2
+    (after the run). ``stop_when_all`` ends the run once every image got below m_s (a screen of table 1)."""
+    inv = watching_inverter(encoder, config, horizon or iterations, stop_when_all)
     diverged = False
     try:
-        res = invert(encoder, targets, config)
+        res = inv.run(targets, iterations, seed=config.seed, record_every=max(iterations, 1), stop_below_ms=True)
     except InversionDiverged as exc:
         res, diverged = exc.result, True
-    rows = [
+    w = inv.watch
+    final = [
         {
             "below_ms_at": int(res.below_ms_at[i, 0]),
             "iterations_run": res.iterations,
@@ -104,29 +197,26 @@ def run_rows(
         }
         for i in range(len(targets))
     ]
-    return rows, res.seconds
+    at = [dict(r) for r in final]
+    if w.held is not None:
+        with torch.no_grad():
+            mi, ps, ss = flat_l2(w.held, w.targets), psnr(w.held, w.targets), ssim(w.held, w.targets)
+        for i, r in enumerate(at):
+            if r["below_ms_at"] >= 0:
+                r.update(m_g=float(w.m_g_at[i]), m_i=float(mi[i]), psnr=float(ps[i]), ssim=float(ss[i]))
+    return at, final, res.seconds
 
 
 def both_tables(
     encoder, targets: torch.Tensor, config: InversionConfig, budget: int, tables: list[str]
 ) -> list[tuple[str, list[dict], float]]:
-    """The fixed-budget run, then (only if some image got below m_s) the same run stopping below m_s.
-
-    The stopping run keeps the budget as its length (lr and blur schedules are laid over the run's length, so a
-    shorter run would take another path) and ends once every image got there. An image that never got below
-    m_s in the budget has the same row in both tables, so the stopping run is skipped when none did."""
-    if "budget" not in tables:  # a screen of the first table only: just the stopping run
-        held, secs = run_rows(encoder, targets, config, budget, stop=True)
-        return [("to_ms", held, secs)]
-    full, secs = run_rows(encoder, targets, config, budget, stop=False)
-    out = [("budget", full, secs)] if "budget" in tables else []
-    if "to_ms" in tables:
-        if max(r["below_ms_at"] for r in full) < 0:
-            out.insert(0, ("to_ms", full, secs))
-        else:
-            held, secs2 = run_rows(encoder, targets, config, budget, stop=True)
-            out.insert(0, ("to_ms", held, secs2))
-    return out
+    """Both tables from one run of the budget (:func:`watched_run`); table 1 alone is a screen that ends once every
+    image got below m_s (the lr and blur schedules are still laid over the budget, as in the full run)."""
+    if "budget" not in tables:
+        at, _, secs = watched_run(encoder, targets, config, budget, stop_when_all=True)
+        return [("to_ms", at, secs)]
+    at, final, secs = watched_run(encoder, targets, config, budget)
+    return ([("to_ms", at, secs)] if "to_ms" in tables else []) + [("budget", final, secs)]
 
 
 def finite_mean(rows: list[dict], key: str) -> float:
@@ -224,21 +314,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="output folder (default results/<time>-bench-quality)")
     p.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out folder")
     args = p.parse_args(argv)
-    args.layers = [s.strip() for s in args.layers.split(",") if s.strip()] or list(ENCODERS[args.encoder][3])
+    args.layers = names(args.layers) or list(ENCODERS[args.encoder][3])
     try:
         args.candidates = {name: json.loads(spec) for name, _, spec in (c.partition("=") for c in args.candidate)}
     except json.JSONDecodeError as exc:
         p.error(f"--candidate needs NAME=JSON, e.g. 'fast={{\"lr\": 0.1}}' ({exc})")
-    args.methods = [s.strip() for s in args.methods.split(",") if s.strip()] + [c for c in args.candidates]
-    args.tables = [s.strip() for s in args.tables.split(",") if s.strip()]
-    for name, got, allowed in (
-        ("layer", args.layers, ENCODERS[args.encoder][3]),
-        ("method", args.methods, METHODS + tuple(args.candidates)),
-        ("table", args.tables, ("to_ms", "budget")),
-    ):
-        bad = [s for s in got if s not in allowed]
-        if bad or not got:
-            p.error(f"unknown {name}(s) {', '.join(bad) or '(none given)'}: choose from {', '.join(allowed)}")
+    args.methods = names(args.methods) + [c for c in args.candidates]
+    args.tables = names(args.tables)
+    check_names(
+        p,
+        (
+            ("layer", args.layers, ENCODERS[args.encoder][3]),
+            ("method", args.methods, METHODS + tuple(args.candidates)),
+            ("table", args.tables, ("to_ms", "budget")),
+        ),
+    )
     return args
 
 

@@ -19,6 +19,7 @@ iteration of every run dropped; the table reports the median over all runs. FLOP
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import time
@@ -55,7 +56,9 @@ class Clock:
 
 
 def benchmark_images(size: int, batch: int) -> torch.Tensor:
-    """The Dalmatian first, then the offline ImageNet samples (falls back to the packaged photo) — (batch, 3, size, size)."""
+    """The Dalmatian first, then the offline ImageNet samples (falls back to the packaged photo) —
+    (batch, 3, size, size).
+    """
     sd = shared_dir()
     paths = []
     if sd is not None:
@@ -85,8 +88,9 @@ def hooked_module(model: torch.nn.Module, layer: str) -> torch.nn.Module:
     return model.get_submodule(get_spec("resnet50").aliases[layer])
 
 
-def naive_loop(model: torch.nn.Module, layer: str, target: torch.Tensor, x0: torch.Tensor, iterations: int,
-               lr: float, clock: Clock) -> tuple[list[float], float]:
+def naive_loop(
+    model: torch.nn.Module, layer: str, target: torch.Tensor, x0: torch.Tensor, iterations: int, lr: float, clock: Clock
+) -> tuple[list[float], float]:
     """The notebook loop; returns the end-of-iteration timestamps and the total seconds (incl. the target's forward)."""
     acts: dict[str, torch.Tensor] = {}
     handle = hooked_module(model, layer).register_forward_hook(lambda m, i, o: acts.__setitem__("out", o))
@@ -114,8 +118,9 @@ def naive_loop(model: torch.nn.Module, layer: str, target: torch.Tensor, x0: tor
         model.zero_grad(set_to_none=True)
 
 
-def ours_loop(encoder: Encoder, targets: torch.Tensor, iterations: int, config: InversionConfig,
-              clock: Clock) -> tuple[list[float], float]:
+def ours_loop(
+    encoder: Encoder, targets: torch.Tensor, iterations: int, config: InversionConfig, clock: Clock
+) -> tuple[list[float], float]:
     """``invert()`` with the default settings; timestamps come from its per-iteration callback."""
     stamps: list[float] = []
     t0 = clock()
@@ -164,7 +169,7 @@ def ours_flops(encoder: Encoder, x0: torch.Tensor) -> int:
 
 def per_iteration(stamps: list[float]) -> list[float]:
     """Seconds of iterations 2…N (differences of consecutive end-of-iteration stamps; the first is warm-up)."""
-    return [b - a for a, b in zip(stamps, stamps[1:])]
+    return [b - a for a, b in itertools.pairwise(stamps)]
 
 
 def run(args: argparse.Namespace, console: Console) -> dict:
@@ -210,7 +215,9 @@ def run(args: argparse.Namespace, console: Console) -> dict:
                     progress.update(task, description=f"repeat {rep + 1}/{args.repeats} {layer} {m}")
                     stamps, total = runners[m](layer, args.iterations)
                     its = per_iteration(stamps)
-                    raw.append({"repeat": rep, "layer": layer, "method": m, "iteration_seconds": its, "total_seconds": total})
+                    raw.append(
+                        {"repeat": rep, "layer": layer, "method": m, "iteration_seconds": its, "total_seconds": total}
+                    )
                     progress.advance(task)
 
     rows = summarise(raw, flops, args, methods)
@@ -249,7 +256,9 @@ def summarise(raw: list[dict], flops: dict, args: argparse.Namespace, methods: l
             "ours_b1_total_s": totals["ours-b1"],
             "naive_run_median_ms_range": [1e3 * v for v in spread["naive"]],
             "ours_b1_run_median_ms_range": [1e3 * v for v in spread["ours-b1"]],
-            "samples_per_method": len([t for r in raw if r["layer"] == layer and r["method"] == "naive" for t in r["iteration_seconds"]]),
+            "samples_per_method": len(
+                [t for r in raw if r["layer"] == layer and r["method"] == "naive" for t in r["iteration_seconds"]]
+            ),
         }
         row["never_slower"] = row["speedup_b1"] >= 1.0
         row["batch_no_dearer"] = row[f"b{b}_vs_b1_cost_per_image"] <= 1.0
@@ -259,16 +268,32 @@ def summarise(raw: list[dict], flops: dict, args: argparse.Namespace, methods: l
 
 def print_table(rows: list[dict], batch: int, console: Console, title: str) -> None:
     t = Table(title=title)
-    for col in ("layer", "naive ms/it", "ours ms/it (b1)", f"ours ms/img/it (b{batch})", "speed-up b1",
-                f"b{batch}/b1 cost per img", "GFLOP/it naive", "GFLOP/it ours", "GFLOP/s naive", "GFLOP/s ours b1",
-                f"GFLOP/s ours b{batch}"):
+    for col in (
+        "layer",
+        "naive ms/it",
+        "ours ms/it (b1)",
+        f"ours ms/img/it (b{batch})",
+        "speed-up b1",
+        f"b{batch}/b1 cost per img",
+        "GFLOP/it naive",
+        "GFLOP/it ours",
+        "GFLOP/s naive",
+        "GFLOP/s ours b1",
+        f"GFLOP/s ours b{batch}",
+    ):
         t.add_column(col, justify="right")
     for r in rows:
         t.add_row(
-            r["layer"], f"{r['naive_ms']:.1f}", f"{r['ours_b1_ms']:.1f}", f"{r[f'ours_b{batch}_ms_per_image']:.1f}",
+            r["layer"],
+            f"{r['naive_ms']:.1f}",
+            f"{r['ours_b1_ms']:.1f}",
+            f"{r[f'ours_b{batch}_ms_per_image']:.1f}",
             ("[green]" if r["never_slower"] else "[red]") + f"{r['speedup_b1']:.2f}×",
             ("[green]" if r["batch_no_dearer"] else "[red]") + f"{r[f'b{batch}_vs_b1_cost_per_image']:.2f}",
-            f"{r['naive_gflop']:.2f}", f"{r['ours_gflop']:.2f}", f"{r['naive_gflops']:.1f}", f"{r['ours_b1_gflops']:.1f}",
+            f"{r['naive_gflop']:.2f}",
+            f"{r['ours_gflop']:.2f}",
+            f"{r['naive_gflops']:.1f}",
+            f"{r['ours_b1_gflops']:.1f}",
             f"{r[f'ours_b{batch}_gflops']:.1f}",
         )
     console.print(t)
@@ -284,16 +309,24 @@ def targets_met(rows: list[dict]) -> dict[str, bool | None]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     p.add_argument("--size", type=int, default=224, help="image side in pixels (default 224)")
-    p.add_argument("--iterations", type=int, default=6, help="iterations per timed run (default 6; the first is dropped)")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of every (layer, method) run (default 3)")
+    p.add_argument(
+        "--iterations", type=int, default=6, help="iterations per timed run (default 6; the first is dropped)"
+    )
+    p.add_argument(
+        "--repeats", type=int, default=3, help="interleaved repeats of every (layer, method) run (default 3)"
+    )
     p.add_argument("--layers", default=",".join(LAYERS), help="comma-separated, from conv1…conv5 (default all)")
     p.add_argument("--batch", type=int, default=8, help="batch size of the batched run (default 8)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quick", action="store_true", help="conv2 and conv5, 4 iterations, 1 repeat (~1 min on 2 CPU cores)")
+    p.add_argument(
+        "--quick", action="store_true", help="conv2 and conv5, 4 iterations, 1 repeat (~1 min on 2 CPU cores)"
+    )
     p.add_argument("--out", default=None, help="output folder (default results/<time>-bench-speed)")
     p.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out folder")
     args = p.parse_args(argv)
@@ -317,14 +350,29 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     result = run(args, console)
     env = environment_info(resolve_device(args.device))
-    title = (f"ResNet-50 (untrained), {args.size} px, {args.iterations} iterations × {args.repeats} repeats, "
-             f"{env['device']}, {torch.get_num_threads()} thread(s) — medians per iteration")
+    title = (
+        f"ResNet-50 (untrained), {args.size} px, {args.iterations} iterations × {args.repeats} repeats, "
+        f"{env['device']}, {torch.get_num_threads()} thread(s) — medians per iteration"
+    )
     print_table(result["rows"], args.batch, console, title)
     met = targets_met(result["rows"])
     console.print("targets: " + ", ".join(f"{k} = {v}" for k, v in met.items()))
-    cmd = "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]) if argv is None else "main(" + repr(argv) + ")"
-    write_json(out / "speed.json", {"command": cmd, "args": {k: v for k, v in vars(args).items()}, "environment": env,
-                                    "seconds": time.perf_counter() - t0, "targets": met, **result})
+    cmd = (
+        "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
+        if argv is None
+        else "main(" + repr(argv) + ")"
+    )
+    write_json(
+        out / "speed.json",
+        {
+            "command": cmd,
+            "args": {k: v for k, v in vars(args).items()},
+            "environment": env,
+            "seconds": time.perf_counter() - t0,
+            "targets": met,
+            **result,
+        },
+    )
     write_csv(out / "speed.csv", [{k: v for k, v in r.items() if not isinstance(v, list)} for r in result["rows"]])
     console.print(f"wrote {out / 'speed.json'} and {out / 'speed.csv'} ({time.perf_counter() - t0:.0f} s)")
     return 0

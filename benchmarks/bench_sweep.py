@@ -53,17 +53,40 @@ def run_sweep(spec: Path, out: Path, executor: str, workers: int) -> dict[str, f
     """`invert sweep` as a user runs it (a fresh process); wall time and the cells' own seconds."""
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    subprocess.run([str(BIN / "invert"), "sweep", str(spec), "--out", str(out), "--executor", executor,
-                    "--workers", str(workers), "--quiet"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(BIN / "invert"),
+            "sweep",
+            str(spec),
+            "--out",
+            str(out),
+            "--executor",
+            executor,
+            "--workers",
+            str(workers),
+            "--quiet",
+        ],
+        check=True,
+        capture_output=True,
+    )
     wall = time.perf_counter() - t0
     cells = [json.loads(p.read_text()) for p in out.glob("cells/*/cell.json")]
     inv = [json.loads(p.read_text())["seconds"] for p in out.glob("cells/*/metrics.json")]
     assert len(cells) == 16 and all(c["status"] == "complete" for c in cells)
     busy = sum(c["cell_seconds"] for c in cells)
-    in_map = json.loads((out / "sweep.json").read_text())["seconds_this_call"]  # executor time, without start-up/figures
-    return {"wall": wall, "cells": len(cells), "cell_seconds": busy / len(cells),
-            "inversion_seconds": sum(inv) / len(inv), "overhead": (wall * workers - busy) / len(cells),
-            "executor_overhead": (in_map * workers - busy) / len(cells), "fixed_seconds": wall - in_map, "slots": workers}
+    in_map = json.loads((out / "sweep.json").read_text())[
+        "seconds_this_call"
+    ]  # executor time, without start-up/figures
+    return {
+        "wall": wall,
+        "cells": len(cells),
+        "cell_seconds": busy / len(cells),
+        "inversion_seconds": sum(inv) / len(inv),
+        "overhead": (wall * workers - busy) / len(cells),
+        "executor_overhead": (in_map * workers - busy) / len(cells),
+        "fixed_seconds": wall - in_map,
+        "slots": workers,
+    }
 
 
 def run_commands(spec: Path, out: Path, threads: int | None = None) -> dict[str, float]:
@@ -77,15 +100,41 @@ def run_commands(spec: Path, out: Path, threads: int | None = None) -> dict[str,
     inv, t0 = [], time.perf_counter()
     for c in cells:
         folder = out / c.id
-        subprocess.run([str(BIN / "invert"), "run", "--model", c.model, "--layer", c.layer,
-                        "--image", str(spec.parent / c.image), "--seed", str(c.seed), "--size", "64",
-                        "--iterations", "50", "--out", str(folder), "--quiet"], check=True, capture_output=True,
-                       env={**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})})
+        subprocess.run(
+            [
+                str(BIN / "invert"),
+                "run",
+                "--model",
+                c.model,
+                "--layer",
+                c.layer,
+                "--image",
+                str(spec.parent / c.image),
+                "--seed",
+                str(c.seed),
+                "--size",
+                "64",
+                "--iterations",
+                "50",
+                "--out",
+                str(folder),
+                "--quiet",
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})},
+        )
         inv.append(json.loads((folder / "metrics.json").read_text())["seconds"])
     wall = time.perf_counter() - t0
     per = wall / len(cells)
-    return {"wall": wall, "cells": len(cells), "cell_seconds": per, "inversion_seconds": sum(inv) / len(inv),
-            "overhead": per - sum(inv) / len(inv), "slots": 1}
+    return {
+        "wall": wall,
+        "cells": len(cells),
+        "cell_seconds": per,
+        "inversion_seconds": sum(inv) / len(inv),
+        "overhead": per - sum(inv) / len(inv),
+        "slots": 1,
+    }
 
 
 def main() -> None:
@@ -93,8 +142,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("results/bench_sweep"))
     ap.add_argument("--ways", default="local,ray,commands", help="comma-separated: local, ray, commands")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--command-threads", type=int, default=None,
-                    help="OMP_NUM_THREADS for the sequential commands (default: torch's own choice, all cores)")
+    ap.add_argument(
+        "--command-threads",
+        type=int,
+        default=None,
+        help="OMP_NUM_THREADS for the sequential commands (default: torch's own choice, all cores)",
+    )
     args = ap.parse_args()
     from invert.io import environment_info, write_json
 
@@ -108,18 +161,33 @@ def main() -> None:
         rows[way]["cells_per_minute"] = 60 * rows[way]["cells"] / rows[way]["wall"]
         Console().print(way, {k: round(v, 3) for k, v in rows[way].items()})
     table = Table(title="16-cell sweep (resnet18 conv1–conv4 × 2 images × 2 seeds, 64 px, 50 iterations)")
-    cols = ("way", "wall s", "cells/min", "s in worker per cell", "s inverting per cell", "overhead s per cell",
-            "executor overhead s per cell", "fixed s")
+    cols = (
+        "way",
+        "wall s",
+        "cells/min",
+        "s in worker per cell",
+        "s inverting per cell",
+        "overhead s per cell",
+        "executor overhead s per cell",
+        "fixed s",
+    )
     for col in cols:
         table.add_column(col, justify="right")
     for way, r in rows.items():
-        table.add_row(way, f"{r['wall']:.1f}", f"{r['cells_per_minute']:.1f}", f"{r['cell_seconds']:.2f}",
-                      f"{r['inversion_seconds']:.2f}", f"{r['overhead']:.2f}",
-                      f"{r['executor_overhead']:.2f}" if "executor_overhead" in r else "",
-                      f"{r['fixed_seconds']:.1f}" if "fixed_seconds" in r else "")
+        table.add_row(
+            way,
+            f"{r['wall']:.1f}",
+            f"{r['cells_per_minute']:.1f}",
+            f"{r['cell_seconds']:.2f}",
+            f"{r['inversion_seconds']:.2f}",
+            f"{r['overhead']:.2f}",
+            f"{r['executor_overhead']:.2f}" if "executor_overhead" in r else "",
+            f"{r['fixed_seconds']:.1f}" if "fixed_seconds" in r else "",
+        )
     Console().print(table)
-    write_json(args.out / "bench_sweep.json",
-               {"rows": rows, "workers": args.workers, "environment": environment_info("cpu")})
+    write_json(
+        args.out / "bench_sweep.json", {"rows": rows, "workers": args.workers, "environment": environment_info("cpu")}
+    )
 
 
 if __name__ == "__main__":

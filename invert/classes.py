@@ -8,7 +8,16 @@ from typing import Sequence
 
 #: CIFAR-10's classes in label order (Krizhevsky 2009; the order of the dataset's ``batches.meta``).
 CIFAR10_CLASSES: tuple[str, ...] = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 )
 
 

@@ -11,14 +11,12 @@ not pay for torchvision, scipy or matplotlib.
 
 from __future__ import annotations
 
-import ast
 import importlib
-import pkgutil
 import signal
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional, TypeAlias
 
 import typer
 
@@ -40,78 +38,81 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _extension_commands() -> dict[str, tuple[str, str]]:
-    """Commands the ``invert.commands`` modules register: name → (module, help), read from their source, not imported."""
-    import invert.commands as pkg
-
-    found: dict[str, tuple[str, str]] = {}
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        path = Path(pkg.__path__[0]) / f"{mod.name}.py"
-        if not path.is_file():
-            continue
-        tree = ast.parse(path.read_text())
-        docs = {n.name: ast.get_docstring(n) or "" for n in tree.body if isinstance(n, ast.FunctionDef)}
-        apps: dict[str, str] = {}  # typer.Typer(help=...) assignments: variable → help
-        for n in tree.body:
-            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) and len(n.targets) == 1:
-                kw = {k.arg: k.value for k in n.value.keywords}
-                text = kw.get("help")
-                if isinstance(n.targets[0], ast.Name) and isinstance(text, ast.Constant):
-                    apps[n.targets[0].id] = str(text.value)
-        register = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "register"), None)
-        for call in ast.walk(register) if register else ():
-            if not isinstance(call, ast.Call):
-                continue
-            func = call.func
-            if (isinstance(func, ast.Call) and isinstance(func.func, ast.Attribute) and func.func.attr == "command"
-                    and func.args and isinstance(func.args[0], ast.Constant)):
-                fn = call.args[0].id if call.args and isinstance(call.args[0], ast.Name) else ""  # app.command("name")(fn)
-                found[str(func.args[0].value)] = (f"invert.commands.{mod.name}", docs.get(fn, ""))
-            elif isinstance(func, ast.Attribute) and func.attr == "add_typer":
-                kw = {k.arg: k.value for k in call.keywords}
-                name = kw.get("name")
-                if isinstance(name, ast.Constant):
-                    sub = call.args[0].id if call.args and isinstance(call.args[0], ast.Name) else ""
-                    found[str(name.value)] = (f"invert.commands.{mod.name}", apps.get(sub, ""))
-    return found
+#: Commands defined in ``invert.commands`` modules, imported only when used: name → ("module:object", help).
+#: ``object`` is a command function or a ``typer.Typer`` group; the help is what ``invert --help`` lists before
+#: importing it (tests/test_cli_options.py checks both against the real modules, so the table cannot drift).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "attack": (
+        "invert.commands.methods:attack",
+        "Adversarial examples: the smallest L∞ change (FGSM or PGD) that flips the classifier.",
+    ),
+    "attribute": (
+        "invert.commands.methods:attribute",
+        "Where is the evidence? CAM / Grad-CAM heatmaps, or deconvnet / guided-backprop projections.",
+    ),
+    "compare": (
+        "invert.commands.decoder:compare",
+        "Decoder vs optimisation vs hybrid (optimisation from the decoder's output) on the same images and layers.",
+    ),
+    "decoder": (
+        "invert.commands.decoder:decoder_app",
+        "Learned decoders that map a layer's activation back to the image: `train`, `eval`.",
+    ),
+    "sweep": (
+        "invert.commands.sweep:sweep",
+        "Run a grid of inversions (models × layers × images × weights × presets × seeds), resumably, and tabulate "
+        "them.",
+    ),
+    "train": (
+        "invert.commands.train:train_app",
+        "Train models: `noise` (memorise labelled noise), `classifier` (CIFAR-10).",
+    ),
+    "visualize": (
+        "invert.commands.methods:visualize",
+        "Activation maximisation / deep dream: ascend on the image until the layer's channel (or energy) is high.",
+    ),
+}
 
 
 class _LazyGroup(TyperGroup):
     """The top-level group: commands from ``invert.commands`` modules are imported when run or asked for help."""
 
-    _lazy: dict[str, tuple[str, str]] | None = None
     _loaded: dict[str, click.Command] = {}
 
-    def _extensions(self) -> dict[str, tuple[str, str]]:
-        if _LazyGroup._lazy is None:
-            _LazyGroup._lazy = _extension_commands()
-        return _LazyGroup._lazy
-
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(super().list_commands(ctx)) + sorted(n for n in self._extensions() if n not in self.commands)
+        return list(super().list_commands(ctx)) + sorted(n for n in COMMANDS if n not in self.commands)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name in self.commands or name not in self._extensions():
+        if name in self.commands or name not in COMMANDS:
             return super().get_command(ctx, name)
         if name in _LazyGroup._loaded:
             return _LazyGroup._loaded[name]
-        return TyperCommand(name, help=self._extensions()[name][1])  # for the command list: help without importing
+        return TyperCommand(name, help=COMMANDS[name][1])  # for the command list: help without importing
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else None
-        if name in self._extensions() and name not in self.commands:
+        if name in COMMANDS and name not in self.commands:
             load_command(name)
         return super().resolve_command(ctx, args)
 
 
+def command_object(name: str) -> Any:
+    """The function or ``typer.Typer`` group that ``COMMANDS[name]`` names, imported."""
+    module, attr = COMMANDS[name][0].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def load_command(name: str) -> click.Command:
-    """Import the ``invert.commands`` module that defines command ``name`` and return the real click command."""
+    """Import the module that defines command ``name`` (per :data:`COMMANDS`) and return the real click command."""
     if name not in _LazyGroup._loaded:
-        module = importlib.import_module(_extension_commands()[name][0])
-        holder = typer.Typer()
-        module.register(holder)
-        group = typer.main.get_group(holder)
-        _LazyGroup._loaded.update(group.commands)
+        obj, holder = command_object(name), typer.Typer()
+        if isinstance(obj, typer.Typer):
+            holder.add_typer(obj, name=name)
+        else:
+            holder.command(name)(obj)
+        _LazyGroup._loaded[name] = typer.main.get_group(holder).commands[name]
     return _LazyGroup._loaded[name]
 
 
@@ -132,21 +133,37 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """Invert vision-model representations: what does this layer still know about its input?"""
 
 
-experiment_app = typer.Typer(help="Reproduce the report's experiments: `list`, `run NAME [--quick]`.", no_args_is_help=True)
+experiment_app = typer.Typer(
+    help="Reproduce the report's experiments: `list`, `run NAME [--quick]`.", no_args_is_help=True
+)
 app.add_typer(experiment_app, name="experiment")
 
 _D = InversionConfig()  # the defaults every `invert run` option falls back to (presets change some)
-Objective = options.choices("Objective", __import__("invert.objectives", fromlist=["OBJECTIVES"]).OBJECTIVES)
-Optimizer = options.choices("Optimizer", OPTIMIZERS)
-ScheduleKind = options.choices("ScheduleKind", SCHEDULE_KINDS)
-Init = options.choices("Init", INITS)
-PresetName = options.choices("PresetName", PRESETS)
-Resize = options.choices("Resize", ("crop", "stretch"))
-_PRESET_HELP = "Settings preset (`invert presets`): " + "; ".join(options.escape(f"[{p.name}] {p.summary}") for p in PRESETS.values())
+if TYPE_CHECKING:  # str Enums built from the registries at run time: to the type checker their members are str
+    Objective: TypeAlias = str
+    Optimizer: TypeAlias = str
+    ScheduleKind: TypeAlias = str
+    Init: TypeAlias = str
+    PresetName: TypeAlias = str
+    Resize: TypeAlias = str
+else:
+    Objective = options.choices("Objective", __import__("invert.objectives", fromlist=["OBJECTIVES"]).OBJECTIVES)
+    Optimizer = options.choices("Optimizer", OPTIMIZERS)
+    ScheduleKind = options.choices("ScheduleKind", SCHEDULE_KINDS)
+    Init = options.choices("Init", INITS)
+    PresetName = options.choices("PresetName", PRESETS)
+    Resize = options.choices("Resize", ("crop", "stretch"))
+_PRESET_HELP = "Settings preset (`invert presets`): " + "; ".join(
+    options.escape(f"[{p.name}] {p.summary}") for p in PRESETS.values()
+)
 
 
 def _d(name: str, extra: str = "") -> str:
@@ -170,50 +187,119 @@ def _lr_value(value: Optional[str]) -> tuple[Optional[float], bool]:
 
 @app.command()
 def run(
-    model: str = typer.Option("resnet50", help="Model name: any torchvision classifier, cifar_resnet20/32/56/18, mlp specs (`invert models`)."),
-    layer: str = typer.Option("conv4", help="Layer: alias (conv1…conv5, avgpool, fc) or graph node name (`invert layers MODEL`)."),
-    weights: str = typer.Option("untrained", help="untrained (seeded default init) | imagenet/trained | path to a state-dict file."),
+    model: str = typer.Option(
+        "resnet50", help="Model name: any torchvision classifier, cifar_resnet20/32/56/18, mlp specs (`invert models`)."
+    ),
+    layer: str = typer.Option(
+        "conv4", help="Layer: alias (conv1…conv5, avgpool, fc) or graph node name (`invert layers MODEL`)."
+    ),
+    weights: str = typer.Option(
+        "untrained", help="untrained (seeded default init) | imagenet/trained | path to a state-dict file."
+    ),
     image: Optional[List[Path]] = options.path_list("Target image (repeatable). Default: the embedded photograph."),
-    size: Optional[int] = options.size(None, "Pixels of the square input (default: the model's own — 32 for CIFAR ResNets, 224 for "
-                                       "ImageNet models, timm's pretrained config; the badger preset sets 299)"),
+    size: Optional[int] = options.size(
+        None,
+        "Pixels of the square input (default: the model's own — 32 for CIFAR ResNets, 224 for "
+        "ImageNet models, timm's pretrained config; the badger preset sets 299)",
+    ),
     iterations: Optional[int] = typer.Option(None, help="Gradient steps" + _d("iterations") + "."),
-    lr: Optional[str] = typer.Option(None, help="Learning rate, or 'auto' for the appendix's random line search" + _d("lr") + "."),
-    lr_schedule: Optional[ScheduleKind] = typer.Option(None, "--schedule", help="Learning-rate schedule" + _d("lr_schedule") + "."),  # type: ignore[valid-type]
-    lr_end: Optional[float] = typer.Option(None, parser=options.non_negative, help="Final learning rate for linear/cosine schedules" + _d("lr_end") + "."),
-    objective: Optional[Objective] = typer.Option(None, help="Embedding objective (gram: match channel co-activations, style)" + _d("objective") + "."),  # type: ignore[valid-type]
-    objective_weight: Optional[float] = typer.Option(None, parser=options.non_negative, help="Weight on the objective" + _d("objective_weight", "; badger 0.15") + "."),
-    optimizer: Optional[Optimizer] = typer.Option(None, help="Update rule: gd = eq. 4, sgd with momentum, adam, lbfgs, normalized (η∇/mean|∇|)" + _d("optimizer") + "."),  # type: ignore[valid-type]
-    momentum: Optional[float] = typer.Option(None, parser=options.finite, help="Momentum for sgd" + _d("momentum") + "."),
-    blur: Optional[float] = typer.Option(None, parser=options.non_negative, help="Gaussian blur σ after each step (eq. 5); 0 = off" + _d("blur") + "."),
-    blur_end: Optional[float] = typer.Option(None, parser=options.non_negative, help="Final blur σ (linear from --blur; default: --blur)."),
+    lr: Optional[str] = typer.Option(
+        None, help="Learning rate, or 'auto' for the appendix's random line search" + _d("lr") + "."
+    ),
+    lr_schedule: Optional[ScheduleKind] = typer.Option(
+        None, "--schedule", help="Learning-rate schedule" + _d("lr_schedule") + "."
+    ),
+    lr_end: Optional[float] = typer.Option(
+        None, parser=options.non_negative, help="Final learning rate for linear/cosine schedules" + _d("lr_end") + "."
+    ),
+    objective: Optional[Objective] = typer.Option(
+        None, help="Embedding objective (gram: match channel co-activations, style)" + _d("objective") + "."
+    ),
+    objective_weight: Optional[float] = typer.Option(
+        None,
+        parser=options.non_negative,
+        help="Weight on the objective" + _d("objective_weight", "; badger 0.15") + ".",
+    ),
+    optimizer: Optional[Optimizer] = typer.Option(
+        None,
+        help="Update rule: gd = eq. 4, sgd with momentum, adam, lbfgs, normalized (η∇/mean|∇|)" + _d("optimizer") + ".",
+    ),
+    momentum: Optional[float] = typer.Option(
+        None, parser=options.finite, help="Momentum for sgd" + _d("momentum") + "."
+    ),
+    blur: Optional[float] = typer.Option(
+        None, parser=options.non_negative, help="Gaussian blur σ after each step (eq. 5); 0 = off" + _d("blur") + "."
+    ),
+    blur_end: Optional[float] = typer.Option(
+        None, parser=options.non_negative, help="Final blur σ (linear from --blur; default: --blur)."
+    ),
     blur_kernel: Optional[int] = typer.Option(None, help="Blur kernel size, odd" + _d("blur_kernel") + "."),
-    tv: Optional[float] = typer.Option(None, parser=options.non_negative, help="Weight of the total-variation prior TV^β" + _d("tv") + "."),
-    tv_beta: Optional[float] = typer.Option(None, parser=options.positive, help="β of the TV prior" + _d("tv_beta") + "."),
-    alpha_norm: Optional[float] = typer.Option(None, parser=options.non_negative, help="Weight of the α-norm prior" + _d("alpha_norm") + "."),
-    alpha: Optional[float] = typer.Option(None, parser=options.finite, help="α of the α-norm prior" + _d("alpha") + "."),
-    pixel_l2: Optional[float] = typer.Option(None, parser=options.non_negative, help="Weight of the pixel L2 prior" + _d("pixel_l2") + "."),
-    clamp: Optional[bool] = typer.Option(None, "--clamp/--no-clamp", help="Clamp pixels to [0,1] after each step" + _d("clamp") + "."),
-    init: Optional[Init] = typer.Option(None, help="Initial input" + _d("init") + "."),  # type: ignore[valid-type]
+    tv: Optional[float] = typer.Option(
+        None, parser=options.non_negative, help="Weight of the total-variation prior TV^β" + _d("tv") + "."
+    ),
+    tv_beta: Optional[float] = typer.Option(
+        None, parser=options.positive, help="β of the TV prior" + _d("tv_beta") + "."
+    ),
+    alpha_norm: Optional[float] = typer.Option(
+        None, parser=options.non_negative, help="Weight of the α-norm prior" + _d("alpha_norm") + "."
+    ),
+    alpha: Optional[float] = typer.Option(
+        None, parser=options.finite, help="α of the α-norm prior" + _d("alpha") + "."
+    ),
+    pixel_l2: Optional[float] = typer.Option(
+        None, parser=options.non_negative, help="Weight of the pixel L2 prior" + _d("pixel_l2") + "."
+    ),
+    clamp: Optional[bool] = typer.Option(
+        None, "--clamp/--no-clamp", help="Clamp pixels to [0,1] after each step" + _d("clamp") + "."
+    ),
+    init: Optional[Init] = typer.Option(None, help="Initial input" + _d("init") + "."),
     init_image: Optional[Path] = typer.Option(None, help="Start from this image (sets --init image)."),
-    max_pixels: Optional[int] = typer.Option(None, min=1, help="Refuse images with more pixels than this before decoding "
-                                             "(default: $INVERT_MAX_PIXELS or 100 million)."),
-    normalize: Optional[bool] = typer.Option(None, "--normalize/--no-normalize", help="Normalise inputs with the model's mean/std (default: only for trained weights)."),
-    resize: Optional[Resize] = typer.Option(None, help="Fit images to the square: crop keeps the aspect, stretch does not" + _d("resize") + "."),  # type: ignore[valid-type]
+    max_pixels: Optional[int] = typer.Option(
+        None,
+        min=1,
+        help="Refuse images with more pixels than this before decoding (default: $INVERT_MAX_PIXELS or 100 million).",
+    ),
+    normalize: Optional[bool] = typer.Option(
+        None,
+        "--normalize/--no-normalize",
+        help="Normalise inputs with the model's mean/std (default: only for trained weights).",
+    ),
+    resize: Optional[Resize] = typer.Option(
+        None, help="Fit images to the square: crop keeps the aspect, stretch does not" + _d("resize") + "."
+    ),
     restarts: int = typer.Option(1, help="Independent restarts per image (different seeded starts), batched."),
-    seed: Optional[int] = typer.Option(None, help="Seed for the untrained weights, starts and m_s noise" + _d("seed") + "."),
-    preset: Optional[PresetName] = typer.Option(None, help=_PRESET_HELP),  # type: ignore[valid-type]
-    stop_below_ms: Optional[bool] = typer.Option(None, "--stop-below-ms/--no-stop-below-ms", help="Stop once every m_g < m_s" + _d("stop_below_ms") + "."),
-    record_every: Optional[int] = typer.Option(None, help="Record metrics every k iterations" + _d("record_every") + "."),
+    seed: Optional[int] = typer.Option(
+        None, help="Seed for the untrained weights, starts and m_s noise" + _d("seed") + "."
+    ),
+    preset: Optional[PresetName] = typer.Option(None, help=_PRESET_HELP),
+    stop_below_ms: Optional[bool] = typer.Option(
+        None, "--stop-below-ms/--no-stop-below-ms", help="Stop once every m_g < m_s" + _d("stop_below_ms") + "."
+    ),
+    record_every: Optional[int] = typer.Option(
+        None, help="Record metrics every k iterations" + _d("record_every") + "."
+    ),
     ms_draws: Optional[int] = typer.Option(None, help="Noise draws averaged for m_s" + _d("ms_draws") + "."),
-    ms_sigma: Optional[float] = typer.Option(None, parser=options.positive, help="σ of the m_s shift (report text 1/20, its code 1/18)" + _d("ms_sigma") + "."),
-    chunk: Optional[int] = typer.Option(None, help="Images per forward/backward pass (0 = automatic: whole batch on a GPU, cache-sized on the CPU)" + _d("chunk") + "."),
+    ms_sigma: Optional[float] = typer.Option(
+        None,
+        parser=options.positive,
+        help="σ of the m_s shift (report text 1/20, its code 1/18)" + _d("ms_sigma") + ".",
+    ),
+    chunk: Optional[int] = typer.Option(
+        None,
+        help="Images per forward/backward pass (0 = automatic: whole batch on a GPU, cache-sized on the CPU)"
+        + _d("chunk")
+        + ".",
+    ),
     device: str = options.device(),
     dtype: Any = options.dtype(),
     out: Optional[Path] = options.out("a new folder under results/runs/"),
     overwrite: bool = options.overwrite(),
     quiet: bool = options.quiet(),
-    tensorboard: Optional[Path] = typer.Option(None, help="Also log to TensorBoard: a new run folder under this folder "
-                                               "(scalars every iteration, images every --record-every); tensorboard --logdir DIR."),
+    tensorboard: Optional[Path] = typer.Option(
+        None,
+        help="Also log to TensorBoard: a new run folder under this folder "
+        "(scalars every iteration, images every --record-every); tensorboard --logdir DIR.",
+    ),
 ) -> None:
     """Invert a layer's representation of the target image(s) and measure what comes back."""
     from invert.encoders.registry import default_size
@@ -223,20 +309,60 @@ def run(
     v = options.value
     if size is None and "size" not in PRESETS[v(preset) or "default"].settings:
         size = default_size(model)  # the model's own input size unless a preset fixes one
-    config = resolve_config(v(preset), dict(
-        size=size, iterations=iterations, lr=lr_value, lr_schedule=v(lr_schedule), lr_end=lr_end, objective=v(objective),
-        objective_weight=objective_weight, optimizer=v(optimizer), momentum=momentum, blur=blur, blur_end=blur_end,
-        blur_kernel=blur_kernel, tv=tv, tv_beta=tv_beta, alpha_norm=alpha_norm, alpha=alpha, pixel_l2=pixel_l2,
-        clamp=clamp, init=v(init), normalize=normalize, resize=v(resize), seed=seed, stop_below_ms=stop_below_ms,
-        record_every=record_every, ms_draws=ms_draws, ms_sigma=ms_sigma, chunk=chunk,
-    ))
-    spec = JobSpec(model=model, layer=layer, weights=weights, images=options.paths(image), restarts=restarts,
-                   device=device, dtype=v(dtype), out=str(out) if out else None, overwrite=overwrite, lr_auto=lr_auto,
-                   init_image=str(init_image) if init_image else None, tensorboard=str(tensorboard) if tensorboard else None,
-                   max_pixels=max_pixels)
+    config = resolve_config(
+        v(preset),
+        dict(
+            size=size,
+            iterations=iterations,
+            lr=lr_value,
+            lr_schedule=v(lr_schedule),
+            lr_end=lr_end,
+            objective=v(objective),
+            objective_weight=objective_weight,
+            optimizer=v(optimizer),
+            momentum=momentum,
+            blur=blur,
+            blur_end=blur_end,
+            blur_kernel=blur_kernel,
+            tv=tv,
+            tv_beta=tv_beta,
+            alpha_norm=alpha_norm,
+            alpha=alpha,
+            pixel_l2=pixel_l2,
+            clamp=clamp,
+            init=v(init),
+            normalize=normalize,
+            resize=v(resize),
+            seed=seed,
+            stop_below_ms=stop_below_ms,
+            record_every=record_every,
+            ms_draws=ms_draws,
+            ms_sigma=ms_sigma,
+            chunk=chunk,
+        ),
+    )
+    spec = JobSpec(
+        model=model,
+        layer=layer,
+        weights=weights,
+        images=options.paths(image),
+        restarts=restarts,
+        device=device,
+        dtype=v(dtype),
+        out=str(out) if out else None,
+        overwrite=overwrite,
+        lr_auto=lr_auto,
+        init_image=str(init_image) if init_image else None,
+        tensorboard=str(tensorboard) if tensorboard else None,
+        max_pixels=max_pixels,
+    )
     result, folder = run_job(spec, config, progress=not quiet, console=None if quiet else console)
-    table = Table(title=options.escape(f"{model} {layer} ({weights}) — {result.iterations} iterations, {result.seconds:.1f} s"
-                                       + (" [interrupted]" if result.interrupted else "")))
+    table = Table(
+        title=options.escape(
+            f"{model} {layer} ({weights}) — {result.iterations} iterations, {result.seconds:.1f} s"
+            + (" [interrupted]" if result.interrupted else "")
+        )
+    )
     for col in ("image", "m_g", "m_s", "m_g < m_s", "m_i", "PSNR dB", "SSIM"):
         table.add_column(col, justify="right")
     for row in format_table_rows(result):
@@ -244,7 +370,9 @@ def run(
     console.print(table)
     console.print(f"results in [bold]{options.escape(str(folder))}[/bold]")
     if result.interrupted:
-        raise Interrupted(f"interrupted after {result.iterations} iterations — partial results in {folder} (status: interrupted)")
+        raise Interrupted(
+            f"interrupted after {result.iterations} iterations — partial results in {folder} (status: interrupted)"
+        )
 
 
 @app.command()
@@ -252,26 +380,29 @@ def layers(
     model: str = typer.Argument(..., help="Model name."),
     size: Optional[int] = typer.Option(None, help="Input size in pixels (default: the model's)."),
     aliases_only: bool = typer.Option(False, "--aliases", help="Only the named aliases (conv1…conv5 …)."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON document (input shape, and per layer: name, node, shape, elements, alias)."),
+    as_json: bool = typer.Option(
+        False, "--json", help="One JSON document (input shape, and per layer: name, node, shape, elements, alias)."
+    ),
+    quiet: bool = options.quiet(),
 ) -> None:
     """List a model's addressable layers with their output shapes (tab-separated rows when piped)."""
     from invert.listing import print_layers
 
     if size is not None and size < 8:
         raise InvertError(f"--size {size} is too small: use at least 8 pixels (or omit it for the model's own size)")
-    print_layers(model, size, aliases_only=aliases_only, as_json=as_json)
+    print_layers(model, size, aliases_only=aliases_only, as_json=as_json, quiet=quiet)
 
 
 @app.command()
-def models() -> None:
+def models(quiet: bool = options.quiet()) -> None:
     """List the model names `--model` accepts, and one row per model family (mlp-SPEC, timm:ARCH)."""
     from invert.listing import print_models
 
-    print_models()
+    print_models()  # only data: --quiet is accepted like everywhere, there is nothing else to leave out
 
 
 @app.command()
-def presets() -> None:
+def presets(quiet: bool = options.quiet()) -> None:
     """Show the named settings presets and exactly what they set."""
     for p in PRESETS.values():
         console.print(f"[bold]{p.name}[/bold]: {options.escape(p.summary)}")
@@ -280,11 +411,11 @@ def presets() -> None:
 
 
 @experiment_app.command("list")
-def experiment_list() -> None:
+def experiment_list(quiet: bool = options.quiet()) -> None:
     """List registered experiments."""
     from invert.experiments import list_experiments
 
-    table = Table(title="experiments")
+    table = Table(title=None if quiet else "experiments")
     table.add_column("name")
     table.add_column("what it reproduces")
     for e in list_experiments():
@@ -301,16 +432,24 @@ def experiment_run(
     device: str = options.device(),
     overwrite: bool = options.overwrite(),
     quiet: bool = options.quiet(),
-    executor: str = typer.Option("local", help="Where independent inversions run (depth, architectures, noise-trained): local | ray."),
-    workers: Optional[int] = typer.Option(None, help="Parallel tasks: local default 1 (this process), ray default all at once."),
-    address: Optional[str] = typer.Option(None, help="--executor ray: join this cluster (auto or HOST:PORT) instead of a local Ray."),
+    executor: str = typer.Option(
+        "local", help="Where independent inversions run (depth, architectures, noise-trained): local | ray."
+    ),
+    workers: Optional[int] = typer.Option(
+        None, help="Parallel tasks: local default 1 (this process), ray default all at once."
+    ),
+    address: Optional[str] = typer.Option(
+        None, help="--executor ray: join this cluster (auto or HOST:PORT) instead of a local Ray."
+    ),
 ) -> None:
     """Run one experiment; writes figures, data, config.json and summary.md."""
     from invert.experiments import run_experiment
     from invert.io import resolve_device
 
     params = {k: v for k, v in {"executor": executor, "workers": workers, "address": address}.items() if v is not None}
-    verdict, folder = run_experiment(name, quick=quick, out=out, seed=seed, device=resolve_device(device), overwrite=overwrite, params=params)
+    verdict, folder = run_experiment(
+        name, quick=quick, out=out, seed=seed, device=resolve_device(device), overwrite=overwrite, params=params
+    )
     if not quiet:
         console.print(f"[bold]{name}[/bold]: {options.escape(verdict.measured)}")
     colour = {True: "green", False: "red", None: "yellow"}[verdict.held]
@@ -318,7 +457,9 @@ def experiment_run(
 
 
 def _terminate(signum: int, frame: Any) -> None:
-    """SIGTERM (what `timeout`, Ray and batch schedulers send) stops a run like Ctrl-C: partial results, status interrupted."""
+    """SIGTERM (what `timeout`, Ray and batch schedulers send) stops a run like Ctrl-C: partial results,
+    status interrupted.
+    """
     raise KeyboardInterrupt
 
 
@@ -335,13 +476,17 @@ def _usage_message(exc: Exception) -> str:
     m = re.search(r"'([^']*)' is not one of (.*?)\.?$", text)
     if m and param is not None:
         allowed = re.findall(r"'([^']*)'", m.group(2))
-        name = options.NOUNS.get(frozenset(allowed)) or (param.opts[0] if getattr(param, "opts", None) else param.name or "").lstrip("-")
+        name = options.NOUNS.get(frozenset(allowed)) or (
+            param.opts[0] if getattr(param, "opts", None) else param.name or ""
+        ).lstrip("-")
         return f"unknown {name} {m.group(1)!r}: choose from {', '.join(allowed)}"
     return text.replace("Value error, ", "")
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    """Console-script entry point: run the app; errors become one line and an exit status (2 input, 1 failed, 130 stopped)."""
+    """Console-script entry point: run the app; errors become one line and an exit status (2 input, 1 failed,
+    130 stopped).
+    """
     from invert.io import release_folder, set_command_line
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -353,7 +498,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     code = 0
     caught = warnings.catch_warnings()
     caught.__enter__()  # scoped to this call: warnings print as one plain line, not Python's two-line form
-    warnings.showwarning = lambda message, *a, **k: err_console.print(f"warning: {options.escape(str(message))}", highlight=False)
+    warnings.showwarning = lambda message, *a, **k: err_console.print(
+        f"warning: {options.escape(str(message))}", highlight=False
+    )
     try:
         rv = typer.main.get_command(app).main(args=args, prog_name="invert", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
@@ -362,10 +509,16 @@ def main(argv: Optional[List[str]] = None) -> None:
         code = 2
     except click.core.UsageError as exc:
         hint = f" — see `{exc.ctx.command_path} --help`" if exc.ctx else ""
-        err_console.print(f"[bold red]error:[/bold red] {options.escape(_usage_message(exc))}{hint}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/bold red] {options.escape(_usage_message(exc))}{hint}", highlight=False, soft_wrap=True
+        )
         code = exc.exit_code
     except click.ClickException as exc:
-        err_console.print(f"[bold red]error:[/bold red] {options.escape(_one_line(exc.format_message()))}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/bold red] {options.escape(_one_line(exc.format_message()))}",
+            highlight=False,
+            soft_wrap=True,
+        )
         code = exc.exit_code
     except InvertError as exc:
         err_console.print(f"[bold red]error:[/bold red] {options.escape(str(exc))}", highlight=False, soft_wrap=True)

@@ -27,8 +27,9 @@ DEFAULT_IMAGE_NAME = "astronaut.jpg"
 def torchvision_codecs() -> Iterator[None]:
     """Silence torchvision 0.29's deprecation notice for its image codecs (they work and are what we use), only here."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision",
-                                category=DeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning
+        )
         yield
 
 
@@ -53,7 +54,9 @@ def max_pixels_limit(max_pixels: int | None = None) -> int:
     try:
         return int(float(env))
     except ValueError:
-        raise InvertError(f"INVERT_MAX_PIXELS={env!r} is not a number — set it to a pixel count such as 400000000") from None
+        raise InvertError(
+            f"INVERT_MAX_PIXELS={env!r} is not a number — set it to a pixel count such as 400000000"
+        ) from None
 
 
 def image_header_size(path: Path) -> tuple[int, int]:
@@ -68,12 +71,16 @@ def image_header_size(path: Path) -> tuple[int, int]:
     except UnidentifiedImageError:
         raise InvertError(f"cannot read image {path}: not an image file (expected PNG/JPEG/WebP/GIF)") from None
     except Exception as exc:
-        raise InvertError(f"cannot read image {path}: its header is corrupt ({exc.__class__.__name__}: {exc})") from None
+        raise InvertError(
+            f"cannot read image {path}: its header is corrupt ({exc.__class__.__name__}: {exc})"
+        ) from None
     finally:
         Image.MAX_IMAGE_PIXELS = bomb_limit
 
 
-def load_image(path: str | os.PathLike, size: int | None = None, resize: str = "crop", max_pixels: int | None = None) -> torch.Tensor:
+def load_image(
+    path: str | os.PathLike, size: int | None = None, resize: str = "crop", max_pixels: int | None = None
+) -> torch.Tensor:
     """Read an image file as a float (3, H, W) tensor in [0, 1], optionally made ``size``×``size``.
 
     ``resize="crop"`` scales the short side to ``size`` and centre-crops (keeps aspect);
@@ -90,17 +97,25 @@ def load_image(path: str | os.PathLike, size: int | None = None, resize: str = "
     width, height = image_header_size(p)
     limit = max_pixels_limit(max_pixels)
     if width * height > limit:
-        raise InvertError(f"image {p} is {width}×{height} = {width * height:,} pixels, over the limit of {limit:,} — "
-                          f"shrink it, or raise the limit with --max-pixels / INVERT_MAX_PIXELS")
+        raise InvertError(
+            f"image {p} is {width}×{height} = {width * height:,} pixels, over the limit of {limit:,} — "
+            f"shrink it, or raise the limit with --max-pixels / INVERT_MAX_PIXELS"
+        )
     if min(width, height) < MIN_IMAGE_SIDE:
-        warnings.warn(f"image {p} is only {width}×{height} px: it carries little detail"
-                      + (f" and is upsampled to {size}×{size}" if size is not None else ""), UserWarning, stacklevel=2)
+        warnings.warn(
+            f"image {p} is only {width}×{height} px: it carries little detail"
+            + (f" and is upsampled to {size}×{size}" if size is not None else ""),
+            UserWarning,
+            stacklevel=2,
+        )
     img = _decode(p)
     return resize_image(img, size, resize) if size is not None else img
 
 
 def _decode(p: Path) -> torch.Tensor:
-    """Decode to a float (3, H, W) tensor in [0, 1], scaled by the file's bit depth: torchvision first, PIL for other formats."""
+    """Decode to a float (3, H, W) tensor in [0, 1], scaled by the file's bit depth: torchvision first,
+    PIL for other formats.
+    """
     try:
         from torchvision.io import (  # torchvision is imported where used: it is slow
             ImageReadMode,
@@ -124,7 +139,9 @@ def _decode(p: Path) -> torch.Tensor:
                 return grey.expand(3, *grey.shape).clone()
             return torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1).float() / 255.0
     except Exception as exc:
-        raise InvertError(f"cannot read image {p}: the file is truncated or corrupt ({exc}) — re-export or re-download it") from None
+        raise InvertError(
+            f"cannot read image {p}: the file is truncated or corrupt ({exc}) — re-export or re-download it"
+        ) from None
 
 
 def resize_image(img: torch.Tensor, size: int, mode: str = "crop") -> torch.Tensor:
@@ -163,7 +180,9 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120, tight: bool =
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png", **({"bbox_inches": "tight"} if tight else {}))
-    if "matplotlib.pyplot" in sys.modules:  # only pyplot figures need closing; importing pyplot here would pick a backend
+    if (
+        "matplotlib.pyplot" in sys.modules
+    ):  # only pyplot figures need closing; importing pyplot here would pick a backend
         sys.modules["matplotlib.pyplot"].close(fig)
     return path
 
@@ -187,7 +206,9 @@ class _atomic_path:
             except FileExistsError:
                 continue
             except PermissionError:
-                raise InvertError(f"cannot write in {self.path.parent}: permission denied — choose a folder you can write") from None
+                raise InvertError(
+                    f"cannot write in {self.path.parent}: permission denied — choose a folder you can write"
+                ) from None
             os.close(fd)
             self.tmp = tmp
             return tmp
@@ -213,7 +234,9 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def _plain(obj: Any, where: str, non_finite: dict[str, str]) -> Any:
-    """``obj`` as plain JSON values: tensors/numpy to lists or numbers, paths to text, NaN/±inf to None (noted by path)."""
+    """``obj`` as plain JSON values: tensors/numpy to lists or numbers, paths to text, NaN/±inf to None
+    (noted by path).
+    """
     if isinstance(obj, float):
         if obj != obj or obj in (float("inf"), float("-inf")):
             non_finite[where or "."] = repr(obj)
@@ -249,7 +272,9 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
     return write_text(path, json.dumps(plain, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
 
 
-def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]], fieldnames: Iterable[str] | None = None) -> Path:
+def write_csv(
+    path: str | os.PathLike, rows: Sequence[Mapping[str, Any]], fieldnames: Iterable[str] | None = None
+) -> Path:
     """Write a list of dict rows as CSV atomically."""
     rows = list(rows)
     names = list(fieldnames) if fieldnames is not None else (list(rows[0].keys()) if rows else [])
@@ -270,8 +295,10 @@ def _csv_value(v: Any) -> Any:
     return v
 
 
-#: Files whose presence marks a folder as invert's results (``config.json`` is every command's manifest; the rest are older names).
-RESULT_MARKERS = ("config.json", "metrics.json", "run.json", "summary.json", "comparison.json", "verdict.json")
+#: Files whose presence marks a folder as invert's results: ``config.json`` is every command's manifest;
+#: ``metrics.json``, ``comparison.json`` and ``verdict.json`` are results; ``run.json`` (decoder runs) and
+#: ``summary.json`` (classifier runs) are the manifests of folders from before config.json was every command's.
+RESULT_MARKERS = ("config.json", "metrics.json", "comparison.json", "verdict.json", "run.json", "summary.json")
 #: What ``--overwrite`` clears from a results folder before a new run writes into it (top level only).
 RESULT_SUFFIXES = (".png", ".json", ".csv", ".md", ".pt", ".txt", ".npz", ".npy", ".pdf", ".svg")
 LOCK_NAME = ".invert.lock"
@@ -327,8 +354,9 @@ def lock_folder(path: str | os.PathLike) -> Path:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
-        raise InvertError(f"output folder {path} is in use by another invert run — wait for it to finish, "
-                          f"or choose another --out") from None
+        raise InvertError(
+            f"output folder {path} is in use by another invert run — wait for it to finish, or choose another --out"
+        ) from None
     _LOCKS[key] = fd
     return path
 
@@ -350,7 +378,9 @@ def clear_results(path: str | os.PathLike) -> list[Path]:
     return gone
 
 
-def prepare_out_dir(out: str | os.PathLike | None, default_parent: str | os.PathLike, stem: str, overwrite: bool) -> Path:
+def prepare_out_dir(
+    out: str | os.PathLike | None, default_parent: str | os.PathLike, stem: str, overwrite: bool
+) -> Path:
     """The folder a run writes to: made, writable, locked for this process, and empty of earlier results.
 
     Without ``out``, a fresh timestamped folder ``default_parent/<time>-<stem>`` is made. An
@@ -376,10 +406,15 @@ def prepare_out_dir(out: str | os.PathLike | None, default_parent: str | os.Path
     try:
         held = folder_contents(path)
         if held and not overwrite:
-            raise InvertError(f"output folder {path} already holds results — pass --overwrite to replace them, or choose another --out")
+            raise InvertError(
+                f"output folder {path} already holds results — pass --overwrite to replace them, "
+                "or choose another --out"
+            )
         if held and not any((path / m).is_file() for m in RESULT_MARKERS):
-            raise InvertError(f"output folder {path} holds files invert did not write (no config.json) — "
-                              f"--overwrite only replaces invert results: choose an empty or new --out")
+            raise InvertError(
+                f"output folder {path} holds files invert did not write (no config.json) — "
+                f"--overwrite only replaces invert results: choose an empty or new --out"
+            )
         if held:
             clear_results(path)
     except BaseException:
@@ -397,9 +432,17 @@ def set_command_line(argv: Sequence[str]) -> None:
     _COMMAND_LINE = ["invert", *argv[1:]]
 
 
-def write_config(out: str | os.PathLike, command: str, *, seed: int | None, device: Any = None, status: str = "complete",
-                 **sections: Any) -> Path:
-    """``OUT/config.json``, every command's manifest: the command line as typed, folder, seed, settings, versions, status.
+def write_config(
+    out: str | os.PathLike,
+    command: str,
+    *,
+    seed: int | None,
+    device: Any = None,
+    status: str = "complete",
+    **sections: Any,
+) -> Path:
+    """``OUT/config.json``, every command's manifest: the command line as typed, folder, seed, settings, versions,
+    status.
 
     ``command_line`` is ``None`` when the run came from the Python API rather than the ``invert`` command.
     """
@@ -408,9 +451,17 @@ def write_config(out: str | os.PathLike, command: str, *, seed: int | None, devi
     if secondary_rank():
         return Path(out) / "config.json"
     line = _COMMAND_LINE
-    data = {"command": f"invert {command}", "command_line": shlex.join(line) if line else None, "argv": line,
-            "cwd": os.getcwd(), "out": str(out), "seed": seed, "status": status, **sections,
-            "environment": environment_info(device)}
+    data = {
+        "command": f"invert {command}",
+        "command_line": shlex.join(line) if line else None,
+        "argv": line,
+        "cwd": os.getcwd(),
+        "out": str(out),
+        "seed": seed,
+        "status": status,
+        **sections,
+        "environment": environment_info(device),
+    }
     return write_json(Path(out) / "config.json", data)
 
 
@@ -464,8 +515,14 @@ def resolve_device(name: str | None) -> torch.device:
 
 def resolve_dtype(name: str) -> torch.dtype:
     """'float32'/'float64' (also 'fp32', 'double', ...) → torch dtype."""
-    table = {"float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
-             "float64": torch.float64, "fp64": torch.float64, "double": torch.float64}
+    table = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "float": torch.float32,
+        "float64": torch.float64,
+        "fp64": torch.float64,
+        "double": torch.float64,
+    }
     if name not in table:
         raise InvertError(f"unknown dtype {name!r}: use float32 or float64")
     return table[name]

@@ -63,17 +63,33 @@ def resolve_config(preset: str | None, overrides: dict[str, Any]) -> InversionCo
     return get_preset(preset or "default").config().updated(**overrides)
 
 
-def run_job(spec: JobSpec, config: InversionConfig, progress: bool = True, console: Any = None) -> tuple[InversionResult, Path]:
+def run_job(
+    spec: JobSpec, config: InversionConfig, progress: bool = True, console: Any = None
+) -> tuple[InversionResult, Path]:
     """Run one inversion job and write its files; returns the result and the output folder."""
     if spec.restarts < 1:
         raise InvertError(f"--restarts must be at least 1 (got {spec.restarts})")
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype)
     paths = [Path(p) for p in spec.images] or [default_image_path()]
-    encoder = build_encoder(spec.model, spec.layer, spec.weights, seed=config.seed, normalize=config.normalize,
-                            input_size=config.size, device=device, dtype=dtype)
-    check_fits(estimate_run(encoder, encoder.input_shape, len(paths), spec.restarts, config.chunk, device, dtype), device,
-               size=config.size, n_images=len(paths), restarts=spec.restarts, chunk=config.chunk)  # before any image is made
+    encoder = build_encoder(
+        spec.model,
+        spec.layer,
+        spec.weights,
+        seed=config.seed,
+        normalize=config.normalize,
+        input_size=config.size,
+        device=device,
+        dtype=dtype,
+    )
+    check_fits(
+        estimate_run(encoder, encoder.input_shape, len(paths), spec.restarts, config.chunk, device, dtype),
+        device,
+        size=config.size,
+        n_images=len(paths),
+        restarts=spec.restarts,
+        chunk=config.chunk,
+    )  # before any image is made
     targets = torch.stack([load_image(p, config.size, config.resize, spec.max_pixels) for p in paths])
     init_image = load_image(spec.init_image, config.size, config.resize, spec.max_pixels) if spec.init_image else None
     if init_image is not None:
@@ -88,9 +104,17 @@ def run_job(spec: JobSpec, config: InversionConfig, progress: bool = True, conso
                 config = config.updated(lr=lr)
                 if console is not None:
                     console.print(f"line search picked lr = {lr:.4g} from {len(search_rows)} trials")
-            meta = {"model": spec.model, "layer": spec.layer, "node": encoder.node, "weights": spec.weights,
-                    "images": [str(p) for p in paths], "restarts": spec.restarts, "device": str(device), "dtype": spec.dtype,
-                    "embedding_shape": list(encoder(targets[:1].to(device, dtype)).shape[1:])}
+            meta = {
+                "model": spec.model,
+                "layer": spec.layer,
+                "node": encoder.node,
+                "weights": spec.weights,
+                "images": [str(p) for p in paths],
+                "restarts": spec.restarts,
+                "device": str(device),
+                "dtype": spec.dtype,
+                "embedding_shape": list(encoder(targets[:1].to(device, dtype)).shape[1:]),
+            }
             inverter = build_inverter(encoder, config, init_image)
         except KeyboardInterrupt:
             write_job_config(out, spec, config, str(device), "interrupted", note="stopped before the first iteration")
@@ -98,12 +122,20 @@ def run_job(spec: JobSpec, config: InversionConfig, progress: bool = True, conso
         try:
             from invert.tensorboard import InversionLog
 
-            tb = InversionLog.attach(inverter, spec.tensorboard, f"{spec.model}-{spec.layer}", targets, spec.restarts,
-                                     config.record_every)
+            tb = InversionLog.attach(
+                inverter, spec.tensorboard, f"{spec.model}-{spec.layer}", targets, spec.restarts, config.record_every
+            )
             try:
-                result = inverter.run(targets, config.iterations, restarts=spec.restarts, seed=config.seed,
-                                      record_every=config.record_every, stop_below_ms=config.stop_below_ms, progress=progress,
-                                      callback=tb.callback if tb else None)
+                result = inverter.run(
+                    targets,
+                    config.iterations,
+                    restarts=spec.restarts,
+                    seed=config.seed,
+                    record_every=config.record_every,
+                    stop_below_ms=config.stop_below_ms,
+                    progress=progress,
+                    callback=tb.callback if tb else None,
+                )
                 if tb:
                     tb.finish(result)
             finally:
@@ -115,14 +147,23 @@ def run_job(spec: JobSpec, config: InversionConfig, progress: bool = True, conso
             else:
                 write_job_config(out, spec, config, str(device), "diverged", note=str(exc))
             raise RunFailed(f"{exc} — partial results in {out}") from None
-        write_outputs(out, result, config, spec, meta, search_rows, status="interrupted" if result.interrupted else "complete")
+        write_outputs(
+            out, result, config, spec, meta, search_rows, status="interrupted" if result.interrupted else "complete"
+        )
     finally:
         release_folder(out)
     return result, out
 
 
-def write_outputs(out: Path, result: InversionResult, config: InversionConfig, spec: JobSpec, meta: dict[str, Any],
-                  search_rows: Sequence[dict[str, float]] = (), status: str = "complete") -> None:
+def write_outputs(
+    out: Path,
+    result: InversionResult,
+    config: InversionConfig,
+    spec: JobSpec,
+    meta: dict[str, Any],
+    search_rows: Sequence[dict[str, float]] = (),
+    status: str = "complete",
+) -> None:
     """target.png, reconstruction*.png, metrics.json, history.csv, distances.png, overview.png, config.json."""
     n, r = result.m_g.shape
     for i in range(n):
@@ -132,7 +173,11 @@ def write_outputs(out: Path, result: InversionResult, config: InversionConfig, s
             save_image(result.images[i, j], out / name)
     # One schema whatever the number of images: per-target lists (best restart), every restart under "runs".
     write_json(out / "metrics.json", {**meta, "status": status, **result.summary()})
-    write_csv(out / "history.csv", result.history, ["iteration", "target", "restart", "loss", "m_g", "m_i", "m_s", "lr", "sigma"])
+    write_csv(
+        out / "history.csv",
+        result.history,
+        ["iteration", "target", "restart", "loss", "m_g", "m_i", "m_s", "lr", "sigma"],
+    )
     if search_rows:
         write_csv(out / "lr_search.csv", list(search_rows))
     from invert.analysis.plots import distance_figure, overview_figure
@@ -140,14 +185,26 @@ def write_outputs(out: Path, result: InversionResult, config: InversionConfig, s
     title = f"{meta['model']} {meta['layer']} ({meta['weights']})"
     m_s = [float(v) for v in result.m_s]
     save_figure(distance_figure(result.history, m_s, title), out / "distances.png", tight=False)
-    save_figure(overview_figure(result.targets, result.images, result.history, m_s, title), out / "overview.png", tight=False)
+    save_figure(
+        overview_figure(result.targets, result.images, result.history, m_s, title), out / "overview.png", tight=False
+    )
     write_job_config(out, spec, config, meta["device"], status)
 
 
 def write_job_config(out: Path, spec: JobSpec, config: InversionConfig, device: str, status: str, **extra: Any) -> Path:
-    """``config.json``: the manifest (command line, seed, folder), the job and every inversion setting, and the status."""
-    return write_config(out, "run", seed=config.seed, device=device, status=status, job=asdict(spec), inversion=config.to_dict(),
-                        **extra)
+    """``config.json``: the manifest (command line, seed, folder), the job and every inversion setting,
+    and the status.
+    """
+    return write_config(
+        out,
+        "run",
+        seed=config.seed,
+        device=device,
+        status=status,
+        job=asdict(spec),
+        inversion=config.to_dict(),
+        **extra,
+    )
 
 
 def format_table_rows(result: InversionResult) -> list[list[str]]:
@@ -156,6 +213,15 @@ def format_table_rows(result: InversionResult) -> list[list[str]]:
     rows = []
     for i in range(len(s["m_g"])):
         ok = s["below_ms"][i]
-        rows.append([str(i), f"{s['m_g'][i]:.4g}", f"{s['m_s'][i]:.4g} ± {s['m_s_std'][i]:.2g}", "yes" if ok else "no",
-                     f"{s['m_i'][i]:.4g}", f"{s['psnr'][i]:.2f}", f"{s['ssim'][i]:.3f}"])
+        rows.append(
+            [
+                str(i),
+                f"{s['m_g'][i]:.4g}",
+                f"{s['m_s'][i]:.4g} ± {s['m_s_std'][i]:.2g}",
+                "yes" if ok else "no",
+                f"{s['m_i'][i]:.4g}",
+                f"{s['psnr'][i]:.2f}",
+                f"{s['ssim'][i]:.3f}",
+            ]
+        )
     return rows

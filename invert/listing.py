@@ -40,9 +40,17 @@ def layer_rows(model: str, size: int | None = None) -> tuple[list[dict[str, Any]
             for d in shape:
                 elements *= int(d)
         aliased_by = [a for a, n in spec.aliases.items() if n == r["node"] and a != r["node"]] if not is_alias else []
-        rows.append({"layer": name, "node": str(r["node"]), "shape": list(shape) if shape else None,
-                     "elements": elements, "alias": is_alias, "aliased_by": aliased_by,
-                     **({"note": r["note"]} if r.get("note") else {})})
+        rows.append(
+            {
+                "layer": name,
+                "node": str(r["node"]),
+                "shape": list(shape) if shape else None,
+                "elements": elements,
+                "alias": is_alias,
+                "aliased_by": aliased_by,
+                **({"note": r["note"]} if r.get("note") else {}),
+            }
+        )
     return rows, input_shape
 
 
@@ -58,16 +66,29 @@ def _kind_text(row: dict[str, Any]) -> str:
     return "node" + (f" ({row['note']})" if row.get("note") else "")
 
 
-def print_layers(model: str, size: int | None = None, *, aliases_only: bool = False, as_json: bool = False,
-                 stream: TextIO | None = None, terminal: bool | None = None) -> None:
-    """Print a model's layers: a folded rich table on a terminal, tab-separated rows in a pipe, or JSON."""
+def print_layers(
+    model: str,
+    size: int | None = None,
+    *,
+    aliases_only: bool = False,
+    as_json: bool = False,
+    stream: TextIO | None = None,
+    terminal: bool | None = None,
+    quiet: bool = False,
+) -> None:
+    """Print a model's layers: a folded rich table on a terminal, tab-separated rows in a pipe, or JSON.
+
+    ``quiet`` leaves out the title (the input shape the shapes are for); the rows are printed all the same.
+    """
     stream = stream or sys.stdout
     rows, input_shape = layer_rows(model, size)
     if aliases_only:
         rows = [r for r in rows if r["alias"]]
         if not rows:
-            print(f"{model} has no aliases: address its layers by graph node name (`invert layers {model}` lists them)",
-                  file=sys.stderr)
+            print(
+                f"{model} has no aliases: address its layers by graph node name (`invert layers {model}` lists them)",
+                file=sys.stderr,
+            )
             return
     title = f"{model} layers — output shapes for one {_shape_text(list(input_shape))} input"
     if as_json:
@@ -77,19 +98,26 @@ def print_layers(model: str, size: int | None = None, *, aliases_only: bool = Fa
     if terminal is None:
         terminal = stream.isatty()
     if not terminal:  # scripts: plain rows, every name whole; the title goes to stderr
-        print(title, file=sys.stderr)
+        if not quiet:
+            print(title, file=sys.stderr)
         print("\t".join(LAYER_COLUMNS), file=stream)
         for r in rows:
             cells = [r["layer"], r["node"], _shape_text(r["shape"]), str(r["elements"] or ""), _kind_text(r)]
             print("\t".join(cells), file=stream)
         return
-    table = Table(title=title)
+    table = Table(title=None if quiet else title)
     for col in LAYER_COLUMNS:
         table.add_column(col, overflow="fold", justify="right" if col == "elements" else "left")
     for r in rows:
         elements = f"{r['elements']:,}" if r["elements"] else ""
-        table.add_row(r["layer"], r["node"], _shape_text(r["shape"]), elements, _kind_text(r),
-                      style="bold" if r["alias"] else None)
+        table.add_row(
+            r["layer"],
+            r["node"],
+            _shape_text(r["shape"]),
+            elements,
+            _kind_text(r),
+            style="bold" if r["alias"] else None,
+        )
     Console(file=stream, highlight=False).print(table)
 
 

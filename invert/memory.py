@@ -36,7 +36,9 @@ class MemoryEstimate:
         return self.images + self.activations + self.model
 
 
-def forward_bytes(module: nn.Module, input_shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> tuple[int, int]:
+def forward_bytes(
+    module: nn.Module, input_shape: tuple[int, ...], dtype: torch.dtype = torch.float32
+) -> tuple[int, int]:
     """(bytes all operations of one forward allocate, bytes of the output) for one input, from a meta-device dry run."""
     from torch.func import functional_call
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -48,11 +50,15 @@ def forward_bytes(module: nn.Module, input_shape: tuple[int, ...], dtype: torch.
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
             out = func(*args, **(kwargs or {}))
             if not any(r.alias_info for r in func._schema.returns):  # views and detach() share storage: nothing new
-                self.total += sum(t.numel() * t.element_size() for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
+                self.total += sum(
+                    t.numel() * t.element_size() for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)
+                )
             return out
 
-    state = {k: torch.empty_like(v, device="meta", dtype=dtype if v.is_floating_point() else v.dtype)
-             for k, v in [*module.named_parameters(), *module.named_buffers()]}
+    state = {
+        k: torch.empty_like(v, device="meta", dtype=dtype if v.is_floating_point() else v.dtype)
+        for k, v in [*module.named_parameters(), *module.named_buffers()]
+    }
     x = torch.empty(1, *input_shape, device="meta", dtype=dtype, requires_grad=True)
     with torch.enable_grad(), Count() as count:
         out = functional_call(module, state, (x,), strict=False)
@@ -60,9 +66,17 @@ def forward_bytes(module: nn.Module, input_shape: tuple[int, ...], dtype: torch.
     return count.total, out_bytes
 
 
-def estimate_run(encoder: nn.Module, input_shape: tuple[int, ...], n_images: int, restarts: int, chunk: int,
-                 device: torch.device, dtype: torch.dtype = torch.float32) -> MemoryEstimate | None:
-    """What inverting ``n_images`` × ``restarts`` images of ``input_shape`` needs, in passes of ``chunk`` (0 = automatic).
+def estimate_run(
+    encoder: nn.Module,
+    input_shape: tuple[int, ...],
+    n_images: int,
+    restarts: int,
+    chunk: int,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+) -> MemoryEstimate | None:
+    """What inverting ``n_images`` × ``restarts`` images of ``input_shape`` needs, in passes of ``chunk``
+    (0 = automatic).
 
     None when the dry run cannot tell (an operation without a meta kernel): the run is then not checked.
     """
@@ -73,11 +87,16 @@ def estimate_run(encoder: nn.Module, input_shape: tuple[int, ...], n_images: int
     batch = n_images * restarts
     image = math.prod(input_shape) * torch.empty((), dtype=dtype).element_size()
     model = sum(t.numel() * t.element_size() for t in [*encoder.parameters(), *encoder.buffers()])
-    return MemoryEstimate(images=image * (n_images + IMAGE_COPIES * batch) + 2 * out * batch,
-                          activations=BACKWARD_FACTOR * fwd * pass_size(chunk, batch, out, device, dtype), model=model)
+    return MemoryEstimate(
+        images=image * (n_images + IMAGE_COPIES * batch) + 2 * out * batch,
+        activations=BACKWARD_FACTOR * fwd * pass_size(chunk, batch, out, device, dtype),
+        model=model,
+    )
 
 
-def pass_size(chunk: int, batch: int, output_bytes: int, device: torch.device, dtype: torch.dtype = torch.float32) -> int:
+def pass_size(
+    chunk: int, batch: int, output_bytes: int, device: torch.device, dtype: torch.dtype = torch.float32
+) -> int:
     """Images per forward/backward pass, as :func:`invert.inversion.loop.chunk_size` will choose them."""
     from invert.inversion.loop import chunk_size
 
@@ -88,7 +107,9 @@ def pass_size(chunk: int, batch: int, output_bytes: int, device: torch.device, d
 
 
 def available_bytes(device: torch.device) -> int | None:
-    """Free memory on ``device``: CUDA's free memory, or MemAvailable from /proc/meminfo on the CPU (None if unknown)."""
+    """Free memory on ``device``: CUDA's free memory, or MemAvailable from /proc/meminfo on the CPU
+    (None if unknown).
+    """
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
@@ -106,8 +127,9 @@ def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
-def check_fits(estimate: MemoryEstimate | None, device: torch.device, *, size: int, n_images: int, restarts: int,
-               chunk: int) -> None:
+def check_fits(
+    estimate: MemoryEstimate | None, device: torch.device, *, size: int, n_images: int, restarts: int, chunk: int
+) -> None:
     """Refuse, in one line, a run whose estimate exceeds the free memory: what it needs, what is free, what to lower."""
     if estimate is None:
         return
@@ -116,8 +138,14 @@ def check_fits(estimate: MemoryEstimate | None, device: torch.device, *, size: i
         return
     parts = {"images": estimate.images, "activations": estimate.activations, "model": estimate.model}
     biggest = max(parts, key=lambda k: parts[k])
-    lower = {"images": f"lower --restarts ({restarts}) or the number of --image ({n_images}), or --size ({size})",
-             "activations": f"lower --size ({size})" + (f" or --chunk ({chunk})" if chunk > 1 else "") + " or pick an earlier --layer",
-             "model": "pick an earlier --layer or a smaller --model"}[biggest]
-    raise InvertError(f"this run needs about {gib(estimate.total)} of memory on {device} (images {gib(estimate.images)}, "
-                      f"activations {gib(estimate.activations)}, model {gib(estimate.model)}) but {gib(free)} is free — {lower}")
+    lower = {
+        "images": f"lower --restarts ({restarts}) or the number of --image ({n_images}), or --size ({size})",
+        "activations": f"lower --size ({size})"
+        + (f" or --chunk ({chunk})" if chunk > 1 else "")
+        + " or pick an earlier --layer",
+        "model": "pick an earlier --layer or a smaller --model",
+    }[biggest]
+    raise InvertError(
+        f"this run needs about {gib(estimate.total)} of memory on {device} (images {gib(estimate.images)}, "
+        f"activations {gib(estimate.activations)}, model {gib(estimate.model)}) but {gib(free)} is free — {lower}"
+    )

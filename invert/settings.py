@@ -8,7 +8,7 @@ replaced, so a command can say so.
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields, is_dataclass, replace
+from dataclasses import fields, is_dataclass, replace
 from typing import Any, Mapping, TypeVar
 
 from invert.errors import InvertError
@@ -26,7 +26,10 @@ def updated(settings: T, what: str, **changes: Any) -> T:
 
 
 def _changes(small: Any) -> dict[str, Any]:
-    return asdict(small) if is_dataclass(small) and not isinstance(small, type) else dict(small)
+    """Field → value of a settings dataclass (shallow: a nested settings dataclass stays one) or a dict's items."""
+    if is_dataclass(small) and not isinstance(small, type):
+        return {f.name: getattr(small, f.name) for f in fields(small)}
+    return dict(small)
 
 
 def choose(

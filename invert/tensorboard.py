@@ -91,8 +91,15 @@ class InversionLog:
     ``record_every`` iterations, the reconstructions (first restart of each target), m_i and blur σ.
     """
 
-    def __init__(self, log: RunLog, targets: torch.Tensor, restarts: int, record_every: int,
-                 sigma: Callable[[int, int], float], max_images: int = 4):
+    def __init__(
+        self,
+        log: RunLog,
+        targets: torch.Tensor,
+        restarts: int,
+        record_every: int,
+        sigma: Callable[[int, int], float],
+        max_images: int = 4,
+    ):
         self.log = log
         self.targets = targets
         self.restarts = restarts
@@ -101,8 +108,9 @@ class InversionLog:
         self.max_images = max_images
 
     @classmethod
-    def attach(cls, inverter: Any, root: str | Path | None, name: str, targets: torch.Tensor, restarts: int,
-               record_every: int) -> InversionLog | None:
+    def attach(
+        cls, inverter: Any, root: str | Path | None, name: str, targets: torch.Tensor, restarts: int, record_every: int
+    ) -> InversionLog | None:
         """Log ``inverter``'s runs under a new folder in ``root`` (None: no logging); logs the targets now."""
         log = open_log(root, name)
         if log is None:
@@ -131,8 +139,12 @@ class InversionLog:
 
     def finish(self, result: Any) -> None:
         """The final measures of the returned images, at the last iteration, and m_s again so its line spans the run."""
-        summary = {"m_g": float(result.m_g.float().mean()), "m_i": float(result.m_i.float().mean()),
-                   "psnr": float(result.psnr.float().mean()), "ssim": float(result.ssim.float().mean())}
+        summary = {
+            "m_g": float(result.m_g.float().mean()),
+            "m_i": float(result.m_i.float().mean()),
+            "psnr": float(result.psnr.float().mean()),
+            "ssim": float(result.ssim.float().mean()),
+        }
         self.log.scalars(summary, result.iterations, "final")
         for step in (0, result.iterations):  # m_s is a constant: a flat line across the run
             self.log.scalars({"m_s": float(result.m_s.float().mean())}, step, INVERSION)

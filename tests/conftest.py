@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 import torch
@@ -81,3 +82,65 @@ def decoder_cache(tmp_path_factory):
         os.environ.pop("INVERT_CACHE", None)
     else:
         os.environ["INVERT_CACHE"] = old
+
+
+class QuickRun(NamedTuple):
+    """One quick experiment run through the real `invert experiment run NAME --quick --out DIR` (seed 0)."""
+
+    verdict: Any
+    folder: Path
+    output: str
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory):
+    """``quick_run(name)``: each quick experiment runs once per test session, shared by every test that checks it.
+
+    It runs through the CLI (in-process), keeping the verdict the CLI's ``run_experiment`` call returned, so the
+    experiment's own test, the README-verdict test and the CLI test read one run. Tests must not write into the folder.
+    """
+    from typer.testing import CliRunner
+
+    import invert.experiments as experiments
+    from invert.cli import app
+
+    done: dict[str, QuickRun] = {}
+
+    def get(name: str) -> QuickRun:
+        if name not in done:
+            out = tmp_path_factory.mktemp("quick-" + name) / name
+            real, kept = experiments.run_experiment, []
+
+            def keep(*args: Any, **kwargs: Any) -> Any:
+                kept.append(real(*args, **kwargs))
+                return kept[-1]
+
+            experiments.run_experiment = keep  # the CLI imports it at call time: this spy sees the real result
+            try:
+                args = ["experiment", "run", name, "--quick", "--out", str(out), "--device", "cpu"]
+                r = CliRunner().invoke(app, args)
+            finally:
+                experiments.run_experiment = real
+            if r.exception is not None and not isinstance(r.exception, SystemExit):
+                raise r.exception
+            assert r.exit_code == 0 and len(kept) == 1, r.output
+            done[name] = QuickRun(kept[0][0], kept[0][1], r.output)
+        return done[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """Load a script from benchmarks/ as a module by its name (they are scripts, not a package)."""
+    import importlib.util
+
+    def load(name: str) -> Any:
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -43,8 +43,9 @@ def test_token_grid_drops_the_class_token_and_lays_out_patches():
 
 def _tiny_vit() -> nn.Module:
     torch.manual_seed(0)
-    vit = torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16,
-                                               mlp_dim=32, num_classes=5).eval()
+    vit = torchvision.models.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32, num_classes=5
+    ).eval()
     nn.init.normal_(vit.heads.head.weight)  # torchvision initialises the head to zeros
     return vit
 
@@ -68,8 +69,9 @@ def test_grad_cam_on_transformer_tokens_matches_a_hand_computation():
 
 def test_all_zero_logits_warn_instead_of_a_silent_blank_map():
     torch.manual_seed(0)
-    vit = torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=1, num_heads=2, hidden_dim=16,
-                                               mlp_dim=32).eval()  # untrained: zero head
+    vit = torchvision.models.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32
+    ).eval()  # untrained: zero head
     with pytest.warns(UserWarning, match="every logit .* is zero"):
         grad_cam(GradCamModel(vit, "encoder.layers.encoder_layer_0"), torch.rand(1, 3, 32, 32))
     with warnings.catch_warnings():
@@ -77,8 +79,15 @@ def test_all_zero_logits_warn_instead_of_a_silent_blank_map():
         grad_cam(GradCamModel(_tiny_vit(), "encoder.layers.encoder_layer_0"), torch.rand(1, 3, 32, 32))
 
 
-@pytest.mark.parametrize("model,layer", [("resnet50", "conv5"), ("cifar_resnet20", "conv4"), ("vgg16", "avgpool"),
-                                         ("vit_b_16", "encoder.layers.encoder_layer_10")])
+@pytest.mark.parametrize(
+    "model,layer",
+    [
+        ("resnet50", "conv5"),
+        ("cifar_resnet20", "conv4"),
+        ("vgg16", "avgpool"),
+        ("vit_b_16", "encoder.layers.encoder_layer_10"),
+    ],
+)
 def test_default_layer_is_the_last_with_spatial_maps(model, layer):
     assert default_layer(model) == layer
 
@@ -145,10 +154,15 @@ def test_cli_attribute_and_attack_pick_the_model_size_layer_and_name_classes(cli
 def test_sweep_cells_take_the_model_size_unless_set():
     from invert.sweep.spec import expand, job_for, parse_spec
 
-    spec = parse_spec({"model": ["cifar_resnet20", "resnet18"], "layer": ["conv2"], "seed": [0],
-                       "preset": ["default", "badger"]})
+    spec = parse_spec(
+        {"model": ["cifar_resnet20", "resnet18"], "layer": ["conv2"], "seed": [0], "preset": ["default", "badger"]}
+    )
     sizes = {(c.model, c.preset): job_for(spec, c, ".")[1].size for c in expand(spec)}
-    assert sizes == {("cifar_resnet20", "default"): 32, ("resnet18", "default"): 224,
-                     ("cifar_resnet20", "badger"): 299, ("resnet18", "badger"): 299}  # a preset's fixed size stays
+    assert sizes == {
+        ("cifar_resnet20", "default"): 32,
+        ("resnet18", "default"): 224,
+        ("cifar_resnet20", "badger"): 299,
+        ("resnet18", "badger"): 299,
+    }  # a preset's fixed size stays
     fixed = parse_spec({"model": ["cifar_resnet20"], "layer": ["conv2"], "run": {"size": 48}})
     assert job_for(fixed, expand(fixed)[0], ".")[1].size == 48

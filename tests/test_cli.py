@@ -44,16 +44,54 @@ def test_multiple_images_and_restarts(cli, tmp_path, photo32):
 
     out = tmp_path / "multi"
     imgs = [save_image(img, tmp_path / f"in_{i}.png") for i, img in enumerate(photo32)]
-    r = cli("run", "--model", "cifar_resnet20", "--layer", "conv2", "--size", "32", "--iterations", "5", "--restarts", "2",
-            "--image", imgs[0], "--image", imgs[1], "--out", out, "--quiet")
+    r = cli(
+        "run",
+        "--model",
+        "cifar_resnet20",
+        "--layer",
+        "conv2",
+        "--size",
+        "32",
+        "--iterations",
+        "5",
+        "--restarts",
+        "2",
+        "--image",
+        imgs[0],
+        "--image",
+        imgs[1],
+        "--out",
+        out,
+        "--quiet",
+    )
     assert r.code == 0, r.err
     names = {p.name for p in out.iterdir()}
     assert {"target_0.png", "target_1.png", "reconstruction_0_r0.png", "reconstruction_1_r1.png"} <= names
     m = json.loads((out / "metrics.json").read_text())
     assert len(m["runs"]) == 4 and len(m["m_g"]) == 2
     chunked = tmp_path / "chunked"  # one image per pass: the same numbers (float rounding aside)
-    r = cli("run", "--model", "cifar_resnet20", "--layer", "conv2", "--size", "32", "--iterations", "5", "--restarts", "2",
-            "--image", imgs[0], "--image", imgs[1], "--out", chunked, "--quiet", "--chunk", "1")
+    r = cli(
+        "run",
+        "--model",
+        "cifar_resnet20",
+        "--layer",
+        "conv2",
+        "--size",
+        "32",
+        "--iterations",
+        "5",
+        "--restarts",
+        "2",
+        "--image",
+        imgs[0],
+        "--image",
+        imgs[1],
+        "--out",
+        chunked,
+        "--quiet",
+        "--chunk",
+        "1",
+    )
     assert r.code == 0, r.err
     c = json.loads((chunked / "metrics.json").read_text())
     assert json.loads((chunked / "config.json").read_text())["inversion"]["chunk"] == 1
@@ -96,7 +134,12 @@ def test_unreadable_image(cli, tmp_path):
 
 
 def test_console_script_has_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "invert.cli", "run", "--layer", "conv9", "--quiet"], capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "invert.cli", "run", "--layer", "conv9", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2 and "unknown layer" in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -47,13 +47,17 @@ def test_models_presets_and_experiment_list(cli) -> None:
     assert r.code == 0 and all(name in r.out for name in ("precision", "nonuniqueness", "shifted-output", "mlp-width"))
 
 
-def test_experiment_run_quick_writes_its_files(cli, tmp_path: Path) -> None:
-    r = cli("experiment", "run", "precision", "--quick", "--out", tmp_path / "p", "--device", "cpu")
-    assert r.code == 0, r.err
-    assert {"config.json", "summary.md", "verdict.json", "errors.csv", "relative_error.png"} <= {p.name for p in (tmp_path / "p").iterdir()}
-    verdict = json.loads((tmp_path / "p" / "verdict.json").read_text())
-    assert verdict["outcome"] == "HELD" and "HELD" in r.out
-    r = cli("experiment", "run", "precision", "--quick", "--out", tmp_path / "p", "--device", "cpu")
+def test_experiment_run_quick_writes_its_files(cli, quick_run) -> None:
+    """`invert experiment run precision --quick --out DIR` (run once per session by the quick_run fixture)."""
+    run = quick_run("precision")
+    assert {"config.json", "summary.md", "verdict.json", "errors.csv", "relative_error.png"} <= {
+        p.name for p in run.folder.iterdir()
+    }
+    verdict = json.loads((run.folder / "verdict.json").read_text())
+    assert verdict["outcome"] == "HELD" and "claim HELD" in run.output
+    config = json.loads((run.folder / "config.json").read_text())
+    assert config["status"] == "complete" and config["quick"] is True and config["out"] == str(run.folder)
+    r = cli("experiment", "run", "precision", "--quick", "--out", run.folder, "--device", "cpu")
     assert r.code != 0 and "--overwrite" in r.err  # an existing result is not silently replaced
 
 
@@ -76,7 +80,9 @@ def test_presets_set_their_values_and_explicit_options_win(cli, tmp_path: Path, 
     for key, value in PRESETS[preset].settings.items():
         if key not in ("size", "iterations"):
             assert inv[key] == pytest.approx(value) if isinstance(value, float) else inv[key] == value, key
-    assert inv["size"] == 32 and inv["iterations"] == 3  # given on the command line: they beat the preset's 299 px / 500
+    assert (
+        inv["size"] == 32 and inv["iterations"] == 3
+    )  # given on the command line: they beat the preset's 299 px / 500
     rows = history(tmp_path / preset)
     if preset == "badger":  # blur σ follows 2.4 → 0.4 linearly; plain GD at constant lr 0.1
         assert float(rows[0]["sigma"]) == pytest.approx(2.4) and float(rows[0]["lr"]) == pytest.approx(0.1)
@@ -136,10 +142,14 @@ def test_diverging_run_keeps_its_files_and_exits_1(cli, tmp_path: Path) -> None:
     assert (tmp_path / "x" / "history.csv").is_file() and (tmp_path / "x" / "reconstruction.png").is_file()
 
 
-@pytest.mark.parametrize(("args", "lower"), [(("--size", "100000"), "lower --size (100000)"),
-                                             (("--restarts", "100000"), "lower --restarts (100000)")])
+@pytest.mark.parametrize(
+    ("args", "lower"),
+    [(("--size", "100000"), "lower --size (100000)"), (("--restarts", "100000"), "lower --restarts (100000)")],
+)
 def test_impossible_sizes_refused_before_allocating(cli, tmp_path: Path, args: tuple[str, ...], lower: str) -> None:
-    r = cli("run", "--model", "resnet18", "--layer", "conv2", "--iterations", "1", "--quiet", "--out", tmp_path / "m", *args)
+    r = cli(
+        "run", "--model", "resnet18", "--layer", "conv2", "--iterations", "1", "--quiet", "--out", tmp_path / "m", *args
+    )
     assert r.code == 2, r.err
     assert "Traceback" not in r.err + r.out and "this run needs about" in r.err and " is free — " in r.err
     assert lower in r.err and len(r.err.strip().splitlines()) == 1

@@ -47,27 +47,53 @@ def test_run_help_lists_choices_and_reads_defaults(cli, wide):
         assert f"[{p}]" in text, p
 
 
-def test_every_command_has_quiet_and_the_shared_options(cli):
-    from invert.cli import _extension_commands
+def _every_command() -> list[tuple[list[str], object]]:
+    """Every leaf command of `invert`, by its path: the top-level ones, subgroups' and the lazily imported ones."""
+    import typer
 
-    commands = [
-        ["run"],
-        ["experiment", "run"],
-        ["decoder", "train"],
-        ["decoder", "eval"],
-        ["compare"],
-        ["train", "noise"],
-        ["train", "classifier"],
-        ["visualize"],
-        ["attribute"],
-        ["attack"],
-    ]
-    commands += [[name] for name in _extension_commands() if name not in {c[0] for c in commands}]  # e.g. sweep
-    for cmd in commands:
-        r = cli(*cmd, "--help")
-        assert r.code == 0 and "--quiet" in r.out, cmd
-        if cmd[0] != "sweep":
-            assert "--device" in r.out, cmd
+    from invert.cli import COMMANDS, app, load_command
+
+    found: list[tuple[list[str], object]] = []
+
+    def walk(command: object, path: list[str]) -> None:
+        if hasattr(command, "list_commands"):
+            ctx = command.make_context(path[-1] if path else "invert", [], resilient_parsing=True)  # type: ignore[attr-defined]
+            for name in command.list_commands(ctx):  # type: ignore[attr-defined]
+                sub = load_command(name) if not path and name in COMMANDS else command.get_command(ctx, name)  # type: ignore[attr-defined]
+                walk(sub, [*path, name])
+        else:
+            found.append((path, command))
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def test_every_command_has_quiet_and_the_shared_options(cli):
+    commands = _every_command()
+    paths = {" ".join(p) for p, _ in commands}
+    assert {"run", "layers", "models", "presets", "experiment list", "experiment run", "train noise", "sweep"} <= paths
+    for path, command in commands:
+        opts = {o for p in command.params for o in getattr(p, "opts", [])}  # type: ignore[attr-defined]
+        assert "--quiet" in opts, path
+        r = cli(*path, "--help")
+        assert r.code == 0 and "--quiet" in r.out, path
+        if path[0] not in {"layers", "models", "presets", "sweep"} and path != [
+            "experiment",
+            "list",
+        ]:  # they run models
+            assert "--device" in opts, path
+
+
+def test_quiet_listings_print_the_data_without_the_chatter(cli):
+    loud, quiet = cli("layers", "resnet18", "--size", "32"), cli("layers", "resnet18", "--size", "32", "--quiet")
+    assert loud.code == quiet.code == 0
+    assert quiet.out == loud.out and len(quiet.out.splitlines()) > 10  # the rows, unchanged
+    assert "3×32×32" in loud.err and quiet.err == ""  # the title (input shape) is chatter
+    loud, quiet = cli("experiment", "list"), cli("experiment", "list", "--quiet")
+    assert "nonuniqueness" in quiet.out and "experiments" in loud.out.split("\n")[0]
+    assert "experiments" not in quiet.out.split("\n")[0]
+    for listing in (["models"], ["presets"]):
+        assert cli(*listing, "--quiet").out == cli(*listing).out  # nothing but data to begin with
 
 
 def test_version(cli):
@@ -127,6 +153,44 @@ def test_choose_is_the_one_quick_rule():
         choose({"epochs": 30}, {"epochs": 3}, True, {"epoch": 5})
 
 
+def test_experiments_choose_by_the_same_rule(tmp_path):
+    """ctx.settings is settings.choose: quick over full, and an explicit parameter wins over the quick value."""
+    from dataclasses import replace
+
+    from invert.experiments import architectures, mlp_depth, shifted_output
+    from invert.experiments.registry import ExperimentContext
+
+    def ctx(quick: bool, **params):
+        return ExperimentContext("t", tmp_path, quick, params=dict(params))
+
+    a = architectures
+    assert ctx(False).settings(a.FULL, a.QUICK) == a.FULL and ctx(True).settings(a.FULL, a.QUICK) == a.QUICK
+    mine = ctx(True, iterations=7, layers=["conv2"], executor="local").settings(a.FULL, a.QUICK)
+    assert mine == replace(a.QUICK, iterations=7, layers=("conv2",))  # a list for a tuple field becomes a tuple
+    assert ctx(False, iterations=7).settings(a.FULL, a.QUICK) == replace(a.FULL, iterations=7)
+    from invert.experiments import depth
+
+    assert ctx(True).settings(depth.FULL, depth.QUICK) == depth.QUICK  # a nested training setting stays a dataclass
+    so = shifted_output
+    assert ctx(True, draws=5).settings(so.FULL, so.QUICK) == {**so.FULL, **so.QUICK, "draws": 5}
+    assert ctx(True).settings(mlp_depth.FULL, mlp_depth.QUICK)["early_fraction"] == 0.2  # full where quick is silent
+
+
+def test_an_explicit_parameter_overrides_the_quick_value_in_a_run(tmp_path):
+    import csv
+    import json
+
+    from invert.experiments import precision, run_experiment
+
+    assert precision.QUICK["depths"] != [3] and precision.QUICK["seeds"] != 1
+    _, folder = run_experiment("precision", quick=True, out=tmp_path / "p", params={"depths": [3], "seeds": 1})
+    with open(folder / "errors.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {int(r["depth"]) for r in rows} == {3} and len(rows) == 2  # one seed × float32/float64
+    params = json.loads((folder / "config.json").read_text())["params"]
+    assert params["depths"] == [3] and params["seeds"] == 1 and params["size"] == precision.QUICK["size"]
+
+
 def test_quick_does_not_cap_explicit_epochs(cli, tmp_path, monkeypatch):
     """`invert train classifier --quick --epochs 5` trains 5 epochs on the quick image count, and says so."""
     import invert.training.cifar
@@ -147,20 +211,59 @@ def test_quick_does_not_cap_explicit_epochs(cli, tmp_path, monkeypatch):
 
 
 def test_lazy_commands_show_the_same_help_as_when_loaded(monkeypatch):
-    """`invert --help` lists commands without importing them: each line must match the real command's help."""
+    """`invert --help` lists commands from a static table: each line must match the real command's help."""
     import typer
 
-    from invert.cli import _extension_commands, _LazyGroup, app, load_command
+    from invert.cli import COMMANDS, _LazyGroup, app, load_command
 
     monkeypatch.setattr(_LazyGroup, "_loaded", {})  # nothing imported yet: the listing shows placeholders
     group = typer.main.get_command(app)
     ctx = group.make_context("invert", [], resilient_parsing=True)
-    found = _extension_commands()
-    assert {"train", "decoder", "compare", "visualize", "attribute", "attack"} <= set(found) <= set(group.list_commands(ctx))
-    listed = {name: group.get_command(ctx, name).get_short_help_str(limit=200) for name in found}
-    for name in found:
+    assert {"train", "decoder", "compare", "visualize", "attribute", "attack", "sweep"} <= set(COMMANDS)
+    assert set(COMMANDS) <= set(group.list_commands(ctx))
+    listed = {name: group.get_command(ctx, name).get_short_help_str(limit=200) for name in COMMANDS}
+    for name in COMMANDS:
         real = load_command(name)
+        assert real.name == name
         assert listed[name] == real.get_short_help_str(limit=200), name
+
+
+def test_command_table_names_every_command_in_the_modules():
+    """Every typer command function and group in invert.commands is reachable from the table (none left out)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import typer
+    from typer.models import ArgumentInfo, OptionInfo
+
+    import invert.commands as pkg
+    from invert.cli import COMMANDS, command_object
+
+    reachable: set[object] = set()
+
+    def add(obj: object) -> None:
+        reachable.add(obj)
+        if isinstance(obj, typer.Typer):
+            reachable.update(c.callback for c in obj.registered_commands)
+            for g in obj.registered_groups:
+                add(g.typer_instance)
+
+    for name in COMMANDS:
+        add(command_object(name))
+    defined = []
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        module = importlib.import_module(f"invert.commands.{mod.name}")
+        for attr, obj in vars(module).items():
+            if inspect.isfunction(obj) and obj.__module__ != module.__name__:
+                continue  # imported from elsewhere
+            is_command = inspect.isfunction(obj) and any(
+                isinstance(p.default, (OptionInfo, ArgumentInfo)) for p in inspect.signature(obj).parameters.values()
+            )
+            if is_command or isinstance(obj, typer.Typer):
+                defined.append(f"{module.__name__}:{attr}")
+                assert obj in reachable, f"{module.__name__}:{attr} is a command missing from invert.cli.COMMANDS"
+    assert len(defined) >= 10, defined  # train, decoder groups and their commands, compare, sweep, the methods
 
 
 def test_help_is_light_and_importing_changes_no_global_state():

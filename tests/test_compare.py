@@ -27,7 +27,15 @@ def trained():
     import tempfile
 
     with tempfile.TemporaryDirectory() as d:
-        res = train_decoder(dec, enc, x, y, config=DecoderTrainConfig(epochs=1, batch_size=16, val_fraction=0.25), folder=d, progress=False)
+        res = train_decoder(
+            dec,
+            enc,
+            x,
+            y,
+            config=DecoderTrainConfig(epochs=1, batch_size=16, val_fraction=0.25),
+            folder=d,
+            progress=False,
+        )
     return dec, enc, clf, x[:4], y[:4], res
 
 
@@ -54,12 +62,26 @@ def test_comparison_table(trained):
     rows = {r["method"]: r for r in comp.rows}
     assert list(rows) == ["decoder", "optimisation", "hybrid"]
     for r in rows.values():
-        for key in ("mse", "psnr", "ssim", "m_g", "m_s", "m_g_over_m_s", "below_ms", "accuracy", "agreement",
-                    "seconds_per_image", "training_seconds", "amortised_seconds_per_image"):
+        for key in (
+            "mse",
+            "psnr",
+            "ssim",
+            "m_g",
+            "m_s",
+            "m_g_over_m_s",
+            "below_ms",
+            "accuracy",
+            "agreement",
+            "seconds_per_image",
+            "training_seconds",
+            "amortised_seconds_per_image",
+        ):
             assert key in r and math.isfinite(r[key]), key
         assert r["images"] == 4 and r["layer"] == "conv2"
         assert r["seconds_per_image"] > 0
-        assert math.isclose(r["amortised_seconds_per_image"], r["seconds_per_image"] + r["training_seconds"] / 100, rel_tol=1e-9)
+        assert math.isclose(
+            r["amortised_seconds_per_image"], r["seconds_per_image"] + r["training_seconds"] / 100, rel_tol=1e-9
+        )
     # one m_s per image for all methods
     assert rows["decoder"]["m_s"] == rows["optimisation"]["m_s"] == rows["hybrid"]["m_s"]
     assert rows["optimisation"]["training_seconds"] == 0 and rows["decoder"]["training_seconds"] == res.seconds

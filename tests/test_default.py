@@ -45,20 +45,8 @@ def test_default_is_faster_than_badger_preset_at_the_same_size(target: torch.Ten
     assert int(slow.below_ms_at[0, 0]) == -1  # measured: not below m_s within 100
 
 
-def _bench_quality():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_quality.py"
-    spec = importlib.util.spec_from_file_location("bench_quality", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_quality_benchmark_never_reports_a_tuning_image(shared) -> None:
-    bq = _bench_quality()
+def test_quality_benchmark_never_reports_a_tuning_image(shared, load_benchmark) -> None:
+    bq = load_benchmark("bench_quality")
     for encoder in ("resnet50", "cifar20"):
         tune, report = bq.split_images(encoder, "tune", 0), bq.split_images(encoder, "report", 0)
         assert len(tune) == 10 and len(report) == 11
@@ -67,8 +55,8 @@ def test_quality_benchmark_never_reports_a_tuning_image(shared) -> None:
         assert bq.split_images(encoder, "report", 2) == [*report[:2], default_image_path()]
 
 
-def test_quality_summary_counts_never_as_slower_than_the_budget() -> None:
-    bq = _bench_quality()
+def test_quality_summary_counts_never_as_slower_than_the_budget(load_benchmark) -> None:
+    bq = load_benchmark("bench_quality")
     base = {"encoder": "e", "layer": "l", "table": "to_ms", "method": "m", "budget": 10, "m_g": 1.0, "m_s": 2.0}
     rows = [
         {**base, "below_ms_at": at, "m_i": mi, "psnr": p, "ssim": 0.5}

@@ -20,7 +20,10 @@ def _hooked(model, module_name, x):
     return store["out"]
 
 
-@pytest.mark.parametrize("name,aliases,size", [("resnet18", RESNET_ALIASES, 64), ("resnet50", RESNET_ALIASES, 64), ("cifar_resnet20", CIFAR_RESNET_ALIASES, 32)])
+@pytest.mark.parametrize(
+    "name,aliases,size",
+    [("resnet18", RESNET_ALIASES, 64), ("resnet50", RESNET_ALIASES, 64), ("cifar_resnet20", CIFAR_RESNET_ALIASES, 32)],
+)
 def test_encoder_equals_hooked_activation_for_every_alias(name, aliases, size):
     torch.manual_seed(1)
     x = torch.rand(2, 3, size, size)

@@ -1,13 +1,20 @@
-"""Exact inversion (eq. 11), shifted outputs (fig. S2) and Jacobian spectra, checked against independent computations."""
+"""Exact inversion (eq. 11), shifted outputs (fig. S2) and Jacobian spectra,
+checked against independent computations.
+"""
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from invert.analysis.conditioning import (
-    condition_number, dense_jacobian, end_to_end_matrix, jacobian_operator, jacobian_spectrum, mlp_singular_values,
-    numerical_rank, slq_rank,
+    condition_number,
+    dense_jacobian,
+    end_to_end_matrix,
+    jacobian_operator,
+    jacobian_spectrum,
+    mlp_singular_values,
+    numerical_rank,
+    slq_rank,
 )
 from invert.analysis.exact import LinearInverse, exact_invert, linear_layers, shifted_output_inversion
 from invert.encoders import MLP, build_encoder, encoder_from_module
@@ -70,9 +77,9 @@ def test_shifted_output_distances_are_consistent():
     a = torch.rand(3, 4, 4, dtype=torch.float64)
     r = shifted_output_inversion(enc, a, sigma_out=1e-3, sigma_in=0.05, draws=50, seed=0)
     # ‖a−a′‖ of N(0, σ) noise over 48 elements ≈ σ√48
-    assert abs(float(r.input_shift.mean()) - 0.05 * 48 ** 0.5) < 0.05
+    assert abs(float(r.input_shift.mean()) - 0.05 * 48**0.5) < 0.05
     # O(a″) really is O(a) + the output noise: its distance ≈ σ_out √48
-    assert abs(float(r.output_shift.mean()) - 1e-3 * 48 ** 0.5) < 1e-3
+    assert abs(float(r.output_shift.mean()) - 1e-3 * 48**0.5) < 1e-3
     assert r.reconstruction_error < 1e-9 and r.ratio.shape == (50,) and (r.ratio > 0).all()
 
 

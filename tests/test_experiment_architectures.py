@@ -1,4 +1,6 @@
-"""``architectures`` (fig. 3): the quick run's outcome — every untrained ResNet reaches m_g < m_s; ResNet-152 vs ResNet-50."""
+"""``architectures`` (fig. 3): the quick run's outcome — every untrained ResNet reaches m_g < m_s;
+ResNet-152 vs ResNet-50.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ def test_architectures_quick_outcome(tmp_path):
     else:  # the embedded photograph (bare clone): all three get below m_s
         assert below.outcome == "HELD" and v.outcome == "INCONCLUSIVE"
         assert rows[2]["converged"] == "True" and float(rows[2]["m_g"]) < float(rows[2]["m_s"])
+
 
 def test_experiment_run_passes_the_executor_through(cli, tmp_path):
     r = cli("experiment", "run", "architectures", "--quick", "--executor", "nope", "--out", str(tmp_path / "x"))

@@ -1,4 +1,6 @@
-"""decoder-checkpoints (Björklund figs. 12, 16): the shape criterion on hand-made rows, the shared decoder cache, the quick run."""
+"""decoder-checkpoints (Björklund figs. 12, 16): the shape criterion on hand-made rows, the shared decoder cache,
+the quick run.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import pytest
 from invert.experiments._decoders import early_late
 from invert.experiments.decoder_compare import checkpoint_verdict
 
-
 pytestmark = pytest.mark.usefixtures("decoder_cache")  # one decoder cache per session: decoders train once
 
 
@@ -17,8 +18,10 @@ LAYERS = ["conv2", "conv3", "conv4", "conv5", "avgpool", "fc"]
 
 
 def _rows(mse: list[float], acc: list[float], original: float = 0.9) -> list[dict]:
-    return [{"layer": l, "images": 100, "mse": m, "accuracy": a, "accuracy_original": original, "baseline_mse": 0.06}
-            for l, m, a in zip(LAYERS, mse, acc, strict=False)]
+    return [
+        {"layer": l, "images": 100, "mse": m, "accuracy": a, "accuracy_original": original, "baseline_mse": 0.06}
+        for l, m, a in zip(LAYERS, mse, acc, strict=False)
+    ]
 
 
 def _trained(saturated: bool = True) -> dict[str, dict]:
@@ -31,21 +34,33 @@ def test_thesis_split_of_checkpoints():
 
 
 def test_the_thesis_shape_holds_and_first_vs_last_is_not_enough():
-    thesis = checkpoint_verdict(_rows([0.002, 0.003, 0.005, 0.03, 0.045, 0.06], [0.88, 0.85, 0.75, 0.25, 0.2, 0.18]), _trained(), "m")
+    thesis = checkpoint_verdict(
+        _rows([0.002, 0.003, 0.005, 0.03, 0.045, 0.06], [0.88, 0.85, 0.75, 0.25, 0.2, 0.18]), _trained(), "m"
+    )
     assert thesis.outcome == "HELD" and [p.outcome for p in thesis.parts] == ["HELD"] * 3
     assert thesis.details["mse_jump"] == pytest.approx((0.03 + 0.045 + 0.06) / 3 / ((0.002 + 0.003 + 0.005) / 3))
     # error and accuracy do move first → last, but checkpoint 3 is already bad: no plateau, no sharp rise after it
-    gradual = checkpoint_verdict(_rows([0.002, 0.01, 0.03, 0.035, 0.045, 0.06], [0.88, 0.6, 0.3, 0.25, 0.2, 0.18]), _trained(), "m")
+    gradual = checkpoint_verdict(
+        _rows([0.002, 0.01, 0.03, 0.035, 0.045, 0.06], [0.88, 0.6, 0.3, 0.25, 0.2, 0.18]), _trained(), "m"
+    )
     assert gradual.outcome == "NOT REPRODUCED"
     assert [p.outcome for p in gradual.parts] == ["HELD", "NOT REPRODUCED", "HELD"]  # 0.3 < 0.75·0.9 at conv4
     # late accuracy stays high: the drop to ~20 % is missing
-    assert checkpoint_verdict(_rows([0.002, 0.003, 0.005, 0.03, 0.045, 0.06], [0.88, 0.85, 0.75, 0.6, 0.5, 0.4]), _trained(),
-                              "m").parts[2].outcome == "NOT REPRODUCED"
+    assert (
+        checkpoint_verdict(
+            _rows([0.002, 0.003, 0.005, 0.03, 0.045, 0.06], [0.88, 0.85, 0.75, 0.6, 0.5, 0.4]), _trained(), "m"
+        )
+        .parts[2]
+        .outcome
+        == "NOT REPRODUCED"
+    )
 
 
 def test_undertrained_decoders_are_inconclusive():
     # the issue's quick run: conv2's decoder noisier than conv3's — the first checkpoint is not the best
-    noisy = checkpoint_verdict(_rows([0.021, 0.018, 0.03, 0.05, 0.055, 0.058], [0.18, 0.3, 0.2, 0.2, 0.2, 0.22]), _trained(), "m")
+    noisy = checkpoint_verdict(
+        _rows([0.021, 0.018, 0.03, 0.05, 0.055, 0.058], [0.18, 0.3, 0.2, 0.2, 0.2, 0.22]), _trained(), "m"
+    )
     assert noisy.outcome == "INCONCLUSIVE" and not noisy.details["first_is_best"]
     # right order, but the first decoder was still improving when training stopped
     rows = _rows([0.002, 0.003, 0.005, 0.03, 0.045, 0.06], [0.88, 0.85, 0.75, 0.25, 0.2, 0.18])
@@ -59,16 +74,25 @@ def test_decoder_checkpoints_quick(shared, tmp_path):
     saved = json.loads((folder / "verdict.json").read_text())
     rows = {r["layer"]: r for r in saved["details"]["rows"]}
     assert list(rows) == ["conv2", "conv3", "conv4", "avgpool", "fc"]
-    assert (folder / "eval" / "error_per_checkpoint.png").is_file() and (folder / "decoders" / "conv2" / "decoder.pt").is_file()
+    assert (folder / "eval" / "error_per_checkpoint.png").is_file() and (
+        folder / "decoders" / "conv2" / "decoder.pt"
+    ).is_file()
     assert "INCONCLUSIVE" in saved["criterion"]
-    # quick decoders (2 epochs of 144 images) are far from saturated: no verdict on the thesis's shape, and its parts unjudged
-    assert verdict.outcome == "INCONCLUSIVE" and saved["details"]["saturated"] == []
+    # measured here (1000 images, ≤ 6 epochs): MSE 0.0037 / 0.0077 / 0.027 / 0.051 / 0.054 against the mean image's
+    # 0.058; accuracy 73 / 51 / 25 / 27 / 28 % (originals 79 %). The decoders learn — every one beats the mean image,
+    # the first checkpoint is the best — but conv2's was still improving at its last epoch: no verdict.
+    assert verdict.outcome == "INCONCLUSIVE" and "still improving at its last epoch" in verdict.measured
+    assert saved["details"]["first_is_best"] and "conv2" not in saved["details"]["saturated"]
     assert [p["outcome"] for p in saved["parts"]] == ["INCONCLUSIVE"] * 3
-    # measured here: MSE 0.128 / 0.110 / 0.135 / 0.094 / 0.068 against the mean image's 0.058; accuracy 10–17 %, originals 79 %
     assert 0.7 <= rows["conv2"]["accuracy_original"] <= 0.9
-    assert all(r["mse"] > r["baseline_mse"] for r in rows.values())  # not even the mean image beaten: undertrained
-    assert 0.06 < rows["conv2"]["mse"] < 0.3 and all(r["accuracy"] <= 0.3 for r in rows.values())
-    assert "undertrained" in verdict.measured
+    mse = [r["mse"] for r in rows.values()]
+    assert all(r["mse"] < r["baseline_mse"] for r in rows.values())  # positive control: every decoder learnt
+    assert rows["conv2"]["mse"] < 0.008 and rows["conv2"]["mse"] < rows["conv2"]["baseline_mse"] / 8
+    assert mse[:4] == sorted(mse[:4]) and rows["conv4"]["mse"] > 2 * rows["conv3"]["mse"]
+    assert rows["conv2"]["accuracy"] >= 0.6 and all(rows[l]["accuracy"] <= 0.35 for l in ("conv4", "avgpool", "fc"))
+    # what the parts would say once judged: MSE jump and late accuracy as the thesis, but conv3's accuracy (51 %)
+    # falls short of 0.75 × the originals' — the measured direction, reported not judged
+    assert [p.details["would_hold"] for p in verdict.parts] == [True, False, True]
 
 
 def test_decoder_run_is_cached_by_settings_and_copied(shared, tmp_path, monkeypatch):
@@ -80,17 +104,38 @@ def test_decoder_run_is_cached_by_settings_and_copied(shared, tmp_path, monkeypa
     calls = []
     real = runs.train_run
     monkeypatch.setattr(runs, "train_run", lambda out, **kw: calls.append(out) or real(out, **kw))
-    s = {"model": "cifar_resnet20", "weights": "trained", "layers": ["conv2"], "train": 40, "epochs": 1, "batch_size": 16,
-         "lr": 3e-3, "patience": 2}
+    s = {
+        "model": "cifar_resnet20",
+        "weights": "trained",
+        "layers": ["conv2"],
+        "train": 40,
+        "epochs": 1,
+        "batch_size": 16,
+        "lr": 3e-3,
+        "patience": 2,
+    }
     one = decoder_run(ExperimentContext("t", tmp_path / "a", True), dict(s))
     two = decoder_run(ExperimentContext("t", tmp_path / "b", True), dict(s))
-    assert len(calls) == 1 and calls[0].parent == cache_dir() / "decoders"  # the second experiment reused the first's decoders
+    assert (
+        len(calls) == 1 and calls[0].parent == cache_dir() / "decoders"
+    )  # the second experiment reused the first's decoders
     for run in (one, two):
-        assert {p.name for p in run.iterdir()} == {"run.json", "training.csv", "loss_curves.png", "conv2"}
-        assert {p.name for p in (run / "conv2").iterdir()} == {"decoder.pt", "result.json"}  # no optimiser checkpoints copied
+        assert {p.name for p in run.iterdir()} == {
+            "config.json",
+            "metrics.json",
+            "training.csv",
+            "loss_curves.png",
+            "conv2",
+        }
+        assert {p.name for p in (run / "conv2").iterdir()} == {
+            "decoder.pt",
+            "result.json",
+        }  # no optimiser checkpoints copied
     assert (one / "conv2" / "decoder.pt").read_bytes() == (two / "conv2" / "decoder.pt").read_bytes()
     decoder_run(ExperimentContext("t", tmp_path / "c", True), {**s, "lr": 1e-3})  # another setting: trained anew
     assert len(calls) == 2 and calls[1] != calls[0]
     ctx = ExperimentContext("t", tmp_path / "d", True, params={"cache": False})
     assert decoder_run(ctx, dict(s)) == tmp_path / "d" / "decoders" and calls[-1] == tmp_path / "d" / "decoders"
-    assert len(list((cache_dir() / "decoders").iterdir())) == 2  # uncached run left the cache alone, no temporary folders
+    assert (
+        len(list((cache_dir() / "decoders").iterdir())) == 2
+    )  # uncached run left the cache alone, no temporary folders

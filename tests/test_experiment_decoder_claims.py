@@ -1,11 +1,12 @@
-"""decoder-epochs (fig. 11), decoder-artificial-logits (fig. 17), decoder-ce-weight (eq. 14): quick outcomes and key figures."""
+"""decoder-epochs (fig. 11), decoder-artificial-logits (fig. 17), decoder-ce-weight (eq. 14):
+quick outcomes and key figures.
+"""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-
 
 pytestmark = pytest.mark.usefixtures("decoder_cache")  # one decoder cache per session: decoders train once
 
@@ -24,12 +25,15 @@ def test_decoder_epochs_quick(shared, tmp_path):
     from invert.experiments import run_experiment
 
     verdict, folder = run_experiment("decoder-epochs", quick=True, out=tmp_path / "ep")
-    rows = json.loads((folder / "verdict.json").read_text())["details"]["rows"]
-    assert [r["layer"] for r in rows] == ["conv2", "conv3", "conv4", "avgpool", "fc"]
+    rows = {r["layer"]: r for r in json.loads((folder / "verdict.json").read_text())["details"]["rows"]}
+    assert list(rows) == ["conv2", "conv3", "conv4", "avgpool", "fc"]
     assert (folder / "epochs.csv").is_file() and (folder / "decoders" / "loss_curves.png").is_file()
-    # two epochs with patience 2 cannot early-stop: every decoder still improving, nothing to rank
-    assert verdict.outcome == "INCONCLUSIVE" and "only 0 of 5 decoders saturated" in verdict.measured
-    assert all(r["best_epoch"] == 2 and r["epochs_run"] == 2 and not r["stopped_early"] for r in rows)
+    # measured here (≤ 6 epochs, patience 2): conv3, avgpool and fc early-stopped with their best at epochs 3, 4, 4
+    # (ρ = 0.87); conv2 and conv4 still improving at epoch 6 and not counted
+    assert verdict.outcome == "HELD" and verdict.details["spearman"] >= 0.5
+    saturated = [l for l, r in rows.items() if r["stopped_early"]]
+    assert len(saturated) >= 3 and "conv2" not in saturated
+    assert rows[saturated[-1]]["best_epoch"] > rows[saturated[0]]["best_epoch"]
 
 
 def test_decoder_artificial_logits_quick(shared, tmp_path):
@@ -42,12 +46,12 @@ def test_decoder_artificial_logits_quick(shared, tmp_path):
     assert sum(counts["one_hot"]) == 10 * 15 and len(counts["one_hot"]) == 10
     assert len(d["one_hot_classes"]) == sum(c > 0 for c in counts["one_hot"])
     assert sum(counts["random"]) == 200 and sum(counts["real"]) == 100
-    # measured here: the quick logit decoder (MSE 0.068) does not beat the mean image (0.058) → not judged;
-    # its one-hot decodings fall into 3 classes, 16 % of them the raised one
-    assert verdict.outcome == "INCONCLUSIVE" and d["test_mse"] > d["mean_image_mse"]
-    assert 0.04 < d["mean_image_mse"] < 0.08 and d["test_mse"] < 0.15
-    assert 1 <= len(d["one_hot_classes"]) <= 6 and 0.0 <= d["raised_share"] <= 0.4
-    assert all(p.held is None for p in verdict.parts)
+    # measured here: the logit decoder (MSE 0.054) beats the mean image (0.058), so the claim is judged; one-hot
+    # logits decode into 4 classes (bird, cat, deer, ship) — more than the "few" (≤ 3) of the thesis's ship/frog —
+    # and only 12 % of the confident ones into the raised class
+    assert d["test_mse"] < d["mean_image_mse"] and 0.04 < d["mean_image_mse"] < 0.08
+    assert verdict.outcome == "NOT REPRODUCED" and [p.outcome for p in verdict.parts] == ["NOT REPRODUCED", "HELD"]
+    assert 4 <= len(d["one_hot_classes"]) <= 6 and d["raised_share"] <= 0.3
 
 
 def test_decoder_ce_weight_quick(shared, tmp_path):
@@ -56,9 +60,14 @@ def test_decoder_ce_weight_quick(shared, tmp_path):
     verdict, folder = run_experiment("decoder-ce-weight", quick=True, out=tmp_path / "ce")
     rows = verdict.details["rows"]
     assert [(r["seed"], r["ce_weight"]) for r in rows] == [(0, 0.0), (0, 0.05), (1, 0.0), (1, 0.05)]
-    assert (folder / "ce_weight.csv").is_file() and (folder / "decoders" / "ce0.05_seed1" / "avgpool" / "decoder.pt").is_file()
-    # measured here: one epoch of 86 images — accuracy 10.0 ± 0.0 % without the term, 11.5 ± 7.8 % with it (originals 79 %),
-    # MSE ≈ 0.22: undertrained decoders, no separation beyond the spread over seeds → no verdict
-    assert verdict.outcome == "INCONCLUSIVE" and "saturation: 0 of 4" in verdict.measured
-    assert all(r["accuracy"] <= 0.35 and r["mse"] > 0.06 and not r["stopped_early"] for r in rows)
+    assert (folder / "ce_weight.csv").is_file() and (
+        folder / "decoders" / "ce0.05_seed1" / "avgpool" / "decoder.pt"
+    ).is_file()
+    # measured here (avgpool, 500 images, ≤ 6 epochs): accuracy 17.5 ± 2.1 % with MSE alone, 50.0 ± 7.1 % with
+    # c = 0.05 (originals 79 %), +32.5 points against a spread of 9.2, at nearly the same MSE (0.055 → 0.057)
+    assert verdict.outcome == "HELD" and verdict.details["difference"] > max(0.2, verdict.details["spread"])
+    by = {(r["seed"], r["ce_weight"]): r for r in rows}
+    for seed in (0, 1):
+        assert by[(seed, 0.05)]["accuracy"] > by[(seed, 0.0)]["accuracy"] + 0.15
+        assert by[(seed, 0.05)]["mse"] < 1.2 * by[(seed, 0.0)]["mse"] < 0.07
     assert 0.7 <= rows[0]["accuracy_original"] <= 0.9

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-
 pytestmark = pytest.mark.usefixtures("decoder_cache")  # one decoder cache per session: decoders train once
 
 
@@ -20,24 +19,51 @@ def test_decoder_vs_optimisation_quick_and_compare_cli(shared, tmp_path):
     rows = json.loads((folder / "comparison.json").read_text())["rows"]
     by = {(r["layer"], r["method"]): r for r in rows}
     assert [r["method"] for r in rows] == ["decoder", "optimisation", "hybrid"] * 2
-    for name in ("comparison.csv", "comparison.md", "side_by_side.png", "cost_quality.png", "summary.md", "config.json"):
+    for name in (
+        "comparison.csv",
+        "comparison.md",
+        "side_by_side.png",
+        "cost_quality.png",
+        "summary.md",
+        "config.json",
+    ):
         assert (folder / name).stat().st_size > 0, name
-    # measured here: conv2 m_g/m_s decoder 2.5, optimisation 0.32, hybrid 0.63; conv4 1.5 / 0.69 / 0.59;
-    # seconds per image 0.4 vs 7.9 (conv2), 1 vs 22 (conv4)
+    # measured here: conv2 m_g/m_s decoder 0.68, optimisation 0.32, hybrid 0.13, PSNR 24.7 / 12.0 / 25.8 dB;
+    # conv4 1.2 / 0.69 / 0.66, PSNR 16.5 / 8.7 / 10.9 dB; seconds per image 0.008 vs 0.29 (conv2), 0.015 vs 0.81 (conv4)
     assert verdict.outcome == "HELD" and [p.outcome for p in verdict.parts] == ["HELD"] * 3
     for layer in ("conv2", "conv4"):
         dec, opt, hyb = (by[(layer, m)] for m in ("decoder", "optimisation", "hybrid"))
-        assert dec["m_g_over_m_s"] > 1 > opt["m_g_over_m_s"]  # the quick decoder misses m_s, 60 Adam steps get below it
+        assert opt["m_g_over_m_s"] < 1 and opt["m_g_over_m_s"] < dec["m_g_over_m_s"]  # 60 Adam steps get below m_s
         assert hyb["m_g_over_m_s"] < 1
         assert 5 * dec["amortised_seconds_per_image"] < opt["seconds_per_image"]
-    assert by[("conv2", "optimisation")]["psnr"] > by[("conv2", "decoder")]["psnr"]
+        assert dec["psnr"] > opt["psnr"] + 3  # the trained decoder is closer to the image, optimisation to the code
+    assert by[("conv4", "decoder")]["m_g_over_m_s"] > 1 > by[("conv2", "decoder")]["m_g_over_m_s"]
 
     runner = CliRunner()
     out = tmp_path / "cmp"
-    res = runner.invoke(app, ["compare", "--run", str(folder / "decoders"), "--layer", "conv2", "--images", "2", "--iterations", "3",
-                              "--out", str(out), "--device", "cpu", "--quiet"])
+    res = runner.invoke(
+        app,
+        [
+            "compare",
+            "--run",
+            str(folder / "decoders"),
+            "--layer",
+            "conv2",
+            "--images",
+            "2",
+            "--iterations",
+            "3",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0, res.output
     got = json.loads((out / "comparison.json").read_text())
     assert got["inversion_config"]["iterations"] == 3 and list(got["winners"]) == ["conv2"]
-    res = runner.invoke(app, ["compare", "--run", str(folder / "decoders"), "--layer", "conv5", "--out", str(tmp_path / "c2")])
+    res = runner.invoke(
+        app, ["compare", "--run", str(folder / "decoders"), "--layer", "conv5", "--out", str(tmp_path / "c2")]
+    )
     assert res.exception is not None and "no trained decoder for layer(s) conv5" in str(res.exception)

@@ -1,4 +1,6 @@
-"""``depth`` (figs 1, 2, S3) and the matched-inversion helpers it shares: measures by hand, executors agree, the quick outcome."""
+"""``depth`` (figs 1, 2, S3) and the matched-inversion helpers it shares: measures by hand, executors agree,
+the quick outcome.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from invert.experiments._matched import combine, invert_matched, pearson, procedure_config, run_tasks, spread_verdict
-from invert.experiments.registry import run_experiment
+from invert.experiments._matched import invert_matched, pearson, procedure_config, run_tasks, spread_verdict
+from invert.experiments.registry import Verdict, combine, joint_verdict, run_experiment
 from invert.io import default_image_path, load_image
 
 
@@ -30,6 +32,19 @@ def test_spread_verdict_and_combine():
     assert spread_verdict([0.3, -0.2, 0.1])[0] is False  # mean 0.067 < std 0.25
     assert spread_verdict([0.3])[0] is None  # one pair cannot show a spread
     assert combine([True, None]) is None and combine([True, False, None]) is False and combine([True, True]) is True
+
+
+def test_joint_verdict_of_parts():
+    a, b = Verdict("A holds", "a is 1", True), Verdict("B holds", "b is 2", None)
+    v = joint_verdict("A and B", "Setup 3 px.", [a, b], criterion="r is Pearson's", details={"k": 1})
+    assert v.measured == "Setup 3 px. (a) a is 1. (b) b is 2."
+    assert v.held is None and v.outcome == "INCONCLUSIVE" and v.parts == [a, b] and v.details == {"k": 1}
+    assert v.criterion == (
+        "both parts must hold (NOT REPRODUCED if either fails, INCONCLUSIVE if either cannot be decided); "
+        "r is Pearson's"
+    )
+    assert joint_verdict("A and B", "S.", [a, Verdict("C", "c", False)]).outcome == "NOT REPRODUCED"
+    assert joint_verdict("A", "S.", [a, a]).criterion.endswith("cannot be decided)")
 
 
 def test_procedure_is_the_badger_preset_with_annealed_eps():

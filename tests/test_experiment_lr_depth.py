@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import csv
 
-from invert.experiments import run_experiment
 
-
-def test_lr_by_depth_quick(tmp_path):
-    verdict, folder = run_experiment("lr-by-depth", quick=True, out=tmp_path / "lr", seed=0)
+def test_lr_by_depth_quick(quick_run):
+    verdict, folder, _ = quick_run("lr-by-depth")  # shared with the README-verdict test
     assert (folder / "chosen_lr.png").is_file()
     with open(folder / "line_search.csv") as fh:
         rows = list(csv.DictReader(fh))

@@ -5,16 +5,14 @@ from __future__ import annotations
 import csv
 import itertools
 
-from invert.experiments import run_experiment
-
 
 def _rows(path) -> list[dict]:
     with open(path) as fh:
         return list(csv.DictReader(fh))
 
 
-def test_mlp_width_quick_narrow_first_layer_stalls(tmp_path):
-    verdict, folder = run_experiment("mlp-width", quick=True, out=tmp_path / "w", seed=0)
+def test_mlp_width_quick_narrow_first_layer_stalls(quick_run):
+    verdict, folder, _ = quick_run("mlp-width")  # shared with the README-verdict test
     assert verdict.outcome == "HELD"
     rows = _rows(folder / "width_sweep.csv")
     n = int(rows[0]["input_size"])
@@ -28,8 +26,8 @@ def test_mlp_width_quick_narrow_first_layer_stalls(tmp_path):
     assert (folder / "m_i_vs_width.png").is_file() and (folder / "distances_vs_iteration.png").is_file()
 
 
-def test_mlp_depth_quick_deeper_is_slower_but_converging(tmp_path):
-    verdict, folder = run_experiment("mlp-depth", quick=True, out=tmp_path / "d", seed=0)
+def test_mlp_depth_quick_deeper_is_slower_but_converging(quick_run):
+    verdict, folder, _ = quick_run("mlp-depth")  # shared with the README-verdict test
     assert verdict.outcome == "HELD"
     rows = _rows(folder / "depth_sweep.csv")
     early = [float(r["m_i_early"]) for r in rows]

@@ -38,7 +38,9 @@ def test_noise_trained_quick_outcome(tmp_path):
     clear, noisy, coil = v.parts
     assert "Tesla coil" in coil.claim and coil.details["pairs"] <= 4  # judged on its own: 2 layers × 2 seeds at most
     converged = [r for r in rows if r["converged"] == "True"]
-    assert all(float(r["m_g"]) < float(r["m_s"]) for r in converged)  # "converged" means the returned image is below m_s
+    assert all(
+        float(r["m_g"]) < float(r["m_s"]) for r in converged
+    )  # "converged" means the returned image is below m_s
     # measured at quick scale (seed 0): the noise-trained model is less clear and more noise-like than the UNTRAINED
     # one beyond the spread, but not than the CIFAR-trained one, so the claim is NOT REPRODUCED; and the Tesla coil is
     # LESS clear through the trained model (r difference ≈ −0.17), against the report's §5

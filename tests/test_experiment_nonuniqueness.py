@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from invert.experiments import run_experiment
 from invert.experiments.nonuniqueness import after_peak
 
 
@@ -32,8 +31,8 @@ def test_after_peak_starts_at_the_maximum_and_ranks_like_numpy():
     assert flat["slope"] == pytest.approx(0.0, abs=1e-12)
 
 
-def test_nonuniqueness_quick_outcome_and_figures(tmp_path):
-    verdict, folder = run_experiment("nonuniqueness", quick=True, out=tmp_path / "n", seed=0)
+def test_nonuniqueness_quick_outcome_and_figures(quick_run):
+    verdict, folder, _ = quick_run("nonuniqueness")  # shared with the README-verdict test
     for f in ("distances.png", "history.csv", "summary.csv", "summary.md", "config.json", "verdict.json"):
         assert (folder / f).is_file()
     parts = {p.claim.split(":")[0]: p for p in verdict.parts}

@@ -9,12 +9,11 @@ import pytest
 import torch
 
 from invert.encoders import build_encoder
-from invert.experiments import run_experiment
 from invert.experiments._support import report_image
 
 
-def test_precision_quick_float64_recovers_float32_does_not(tmp_path):
-    verdict, folder = run_experiment("precision", quick=True, out=tmp_path / "p", seed=0)
+def test_precision_quick_float64_recovers_float32_does_not(quick_run):
+    verdict, folder, _ = quick_run("precision")  # shared with the README-verdict test
     assert verdict.outcome == "HELD"
     with open(folder / "errors.csv") as fh:
         rows = [r for r in csv.DictReader(fh) if int(r["depth"]) >= 3]

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from invert.encoders import build_encoder
-from invert.experiments import run_experiment
 from invert.experiments._support import smallest_singular_value
 from invert.experiments.relu_width import family_widths, jacobian_rank, relu_mlp
 
@@ -38,8 +37,8 @@ def test_family_widths():
     assert family_widths("widening", 10, 3) == [20, 40, 80] and family_widths("constant", 10, 3) == [20, 20, 20]
 
 
-def test_relu_width_quick(tmp_path):
-    verdict, folder = run_experiment("relu-width", quick=True, out=tmp_path / "r", seed=0)
+def test_relu_width_quick(quick_run):
+    verdict, folder, _ = quick_run("relu-width")  # shared with the README-verdict test
     files = ("required_width.png", "gd_matched_m_i.png", "gd_inversions.csv", "rank_sweep.csv", "layers.csv")
     assert all((folder / f).is_file() for f in files)
     gd, rank = verdict.parts
@@ -55,8 +54,8 @@ def test_relu_width_quick(tmp_path):
     assert all(1.5 * m <= need[d] <= 2.6 * m for d in (1, 2, 3, 4))
 
 
-def test_relu_vs_linear_quick(tmp_path):
-    verdict, folder = run_experiment("relu-vs-linear", quick=True, out=tmp_path / "rl", seed=0)
+def test_relu_vs_linear_quick(quick_run):
+    verdict, folder, _ = quick_run("relu-vs-linear")  # shared with the README-verdict test
     assert (folder / "m_i_at_matched_m_g.png").is_file() and (folder / "inversions.csv").is_file()
     assert verdict.outcome == "HELD" and verdict.details["unmatched"] == 0
     by_depth = verdict.details["by_depth"]

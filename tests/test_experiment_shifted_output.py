@@ -16,8 +16,8 @@ def _ratios(folder) -> np.ndarray:
         return np.array([float(r["input_error_shifted_output"]) / float(r["input_shift"]) for r in csv.DictReader(fh)])
 
 
-def test_shifted_output_quick_direction_held_magnitude_not(tmp_path):
-    verdict, folder = run_experiment("shifted-output", quick=True, out=tmp_path / "s", seed=0)
+def test_shifted_output_quick_direction_held_magnitude_not(quick_run):
+    verdict, folder, _ = quick_run("shifted-output")  # shared with the README-verdict test
     for f in ("input_distances.png", "examples.png", "distances.csv", "metrics.json", "summary.md", "config.json"):
         assert (folder / f).is_file()
     direction, magnitude = verdict.parts

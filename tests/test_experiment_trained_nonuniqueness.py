@@ -11,8 +11,8 @@ from invert.errors import InvertError
 from invert.experiments import run_experiment
 
 
-def test_trained_nonuniqueness_quick(shared, tmp_path):
-    verdict, folder = run_experiment("trained-nonuniqueness", quick=True, out=tmp_path / "t", seed=0)
+def test_trained_nonuniqueness_quick(shared, quick_run):
+    verdict, folder, _ = quick_run("trained-nonuniqueness")  # shared with the README-verdict test
     assert (folder / "non_uniqueness.png").is_file()
     with open(folder / "inversions.csv") as fh:
         rows = list(csv.DictReader(fh))

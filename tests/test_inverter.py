@@ -36,7 +36,9 @@ def test_inversion_drives_m_g_down_by_orders_of_magnitude(small_target):
 def test_batch_solves_independent_problems(small_target, photo32):
     other = photo32[1:]
     enc = build_encoder("cifar_resnet20", "conv3", seed=0)
-    cfg = InversionConfig(init="constant", init_mean=0.5, optimizer="gd", lr=0.01, lr_schedule="constant", iterations=20, size=32)
+    cfg = InversionConfig(
+        init="constant", init_mean=0.5, optimizer="gd", lr=0.01, lr_schedule="constant", iterations=20, size=32
+    )
     alone = invert(enc, small_target, cfg)
     both = invert(enc, torch.cat([small_target, other]), cfg)
     torch.testing.assert_close(both.images[0], alone.images[0], rtol=1e-4, atol=1e-5)
@@ -47,7 +49,9 @@ def test_chunked_passes_give_the_whole_batch_result(small_target, photo32, optim
     other = photo32[1:]
     enc = build_encoder("cifar_resnet20", "conv2", seed=0, dtype=torch.float64)
     targets = torch.cat([small_target, other]).double()
-    cfg = InversionConfig(optimizer=optimizer, lr=0.05 if optimizer == "adam" else 0.5, iterations=8, size=32, tv=1e-3, record_every=4)
+    cfg = InversionConfig(
+        optimizer=optimizer, lr=0.05 if optimizer == "adam" else 0.5, iterations=8, size=32, tv=1e-3, record_every=4
+    )
     whole = invert(enc, targets, cfg, restarts=2, chunk=4)
     ones = invert(enc, targets, cfg, restarts=2, chunk=1)
     threes = invert(enc, targets, cfg, restarts=2, chunk=3)  # uneven chunks: 3 + 1
@@ -92,7 +96,16 @@ def test_blur_step_matches_torchvision_gaussian_blur():
 
 def test_lr_schedule_and_sigma_recorded(small_target):
     enc = build_encoder("cifar_resnet20", "conv2", seed=0)
-    res = invert(enc, small_target, PRESETS["badger"].config(), size=32, iterations=10, record_every=1, lr_schedule="linear", lr_end=0.0)
+    res = invert(
+        enc,
+        small_target,
+        PRESETS["badger"].config(),
+        size=32,
+        iterations=10,
+        record_every=1,
+        lr_schedule="linear",
+        lr_end=0.0,
+    )
     rows = [h for h in res.history if h["iteration"] < 10]
     assert rows[0]["lr"] == pytest.approx(0.1) and rows[5]["lr"] == pytest.approx(0.05)
     assert rows[0]["sigma"] == pytest.approx(2.4) and rows[5]["sigma"] == pytest.approx(2.4 - 2.0 * 0.5)
@@ -105,7 +118,12 @@ def test_priors_enter_the_loss(small_target):
     assert [p.name for p in inv.priors] == ["tv(β=2)", "alpha(α=6)"]
     res = inv.run(small_target, 1)
     x = res.images[:, 0]
-    expected = (enc(x) - enc(small_target)).abs().sum() + 0 + (x.abs() ** 6).sum() + ((x[..., 1:, :-1] - x[..., :-1, :-1]) ** 2 + (x[..., :-1, 1:] - x[..., :-1, :-1]) ** 2).sum()
+    expected = (
+        (enc(x) - enc(small_target)).abs().sum()
+        + 0
+        + (x.abs() ** 6).sum()
+        + ((x[..., 1:, :-1] - x[..., :-1, :-1]) ** 2 + (x[..., :-1, 1:] - x[..., :-1, :-1]) ** 2).sum()
+    )
     assert res.loss.item() == pytest.approx(expected.item(), rel=1e-4)
 
 
@@ -164,7 +182,14 @@ def test_presets_reproduce_published_settings():
     assert (b.blur, b.blur_end, b.blur_kernel, b.iterations, b.size, b.seed) == (2.4, 0.4, 3, 500, 299, 999)
     assert (b.init, b.init_mean, b.init_std, b.clamp) == ("normal", 0.7, 0.05, False)
     m = PRESETS["mahendran"].config()
-    assert (m.objective, m.optimizer, m.momentum, m.lr_schedule, m.tv_beta, m.alpha) == ("normalized-l2", "sgd", 0.9, "step", 2.0, 6.0)
+    assert (m.objective, m.optimizer, m.momentum, m.lr_schedule, m.tv_beta, m.alpha) == (
+        "normalized-l2",
+        "sgd",
+        0.9,
+        "step",
+        2.0,
+        6.0,
+    )
     assert m.tv > 0 and m.alpha_norm > 0
 
 
@@ -173,10 +198,23 @@ def test_presets_set_values_literally_and_overrides_keep_on_none():
 
     base = InversionConfig(normalize=True, blur=1.0, blur_end=0.2)
     assert Preset("p", "", {"normalize": None, "blur_end": None}).config(base).normalize is None
-    assert base.updated(normalize=None, blur_end=None, lr=0.5) == InversionConfig(normalize=True, blur=1.0, blur_end=0.2, lr=0.5)
+    assert base.updated(normalize=None, blur_end=None, lr=0.5) == InversionConfig(
+        normalize=True, blur=1.0, blur_end=0.2, lr=0.5
+    )
 
 
-@pytest.mark.parametrize("bad", [dict(lr=-1.0), dict(iterations=0), dict(optimizer="rmsprop"), dict(blur=-1.0), dict(blur_kernel=4), dict(size=2), dict(momentum=1.5)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(lr=-1.0),
+        dict(iterations=0),
+        dict(optimizer="rmsprop"),
+        dict(blur=-1.0),
+        dict(blur_kernel=4),
+        dict(size=2),
+        dict(momentum=1.5),
+    ],
+)
 def test_impossible_settings_refused(bad):
     with pytest.raises(InvertError):
         InversionConfig().updated(**bad)

@@ -1,4 +1,6 @@
-"""Images are read right (bit depth, formats) or refused with a message that says why (size, truncation, not an image)."""
+"""Images are read right (bit depth, formats) or refused with a message that says why (size, truncation,
+not an image).
+"""
 
 from __future__ import annotations
 
@@ -26,7 +28,12 @@ def write_png16_rgb(path: Path, arr: np.ndarray) -> Path:
     h, w, _ = arr.shape
     raw = b"".join(b"\x00" + arr[y].astype(">u2").tobytes() for y in range(h))  # filter type 0 per row, big-endian
     ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)  # bit depth 16, colour type 2 (RGB)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(raw)) + _png_chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(raw))
+        + _png_chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -34,7 +41,9 @@ def write_png_header_only(path: Path, width: int, height: int) -> Path:
     """A tiny PNG whose header claims ``width``×``height`` (what a decompression bomb looks like)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     body = zlib.compress(b"\x00" * (3 * 64 + 1) * 4)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", body) + _png_chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", body) + _png_chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -76,7 +85,9 @@ def test_huge_header_refused_before_decoding(tmp_path: Path, monkeypatch) -> Non
         raise AssertionError("decoded an image over the pixel limit")
 
     monkeypatch.setattr(io, "_decode", no_decode)
-    with pytest.raises(InvertError, match=r"20000×20000 = 400,000,000 pixels, over the limit of 100,000,000.*--max-pixels"):
+    with pytest.raises(
+        InvertError, match=r"20000×20000 = 400,000,000 pixels, over the limit of 100,000,000.*--max-pixels"
+    ):
         load_image(path, 64)
 
 
@@ -123,8 +134,22 @@ def test_truncated_jpeg_and_text_file_get_distinct_messages(tmp_path: Path) -> N
 
 def test_cli_refuses_huge_image_in_one_line(tmp_path: Path, cli) -> None:
     bomb = write_png_header_only(tmp_path / "bomb.png", 20000, 20000)
-    r = cli("run", "--model", "resnet18", "--layer", "conv2", "--size", "32", "--iterations", "1", "--image", bomb,
-            "--out", tmp_path / "out", "--quiet")
+    r = cli(
+        "run",
+        "--model",
+        "resnet18",
+        "--layer",
+        "conv2",
+        "--size",
+        "32",
+        "--iterations",
+        "1",
+        "--image",
+        bomb,
+        "--out",
+        tmp_path / "out",
+        "--quiet",
+    )
     assert r.code != 0
     assert "over the limit" in r.err and "Traceback" not in r.err + r.out
     assert not (tmp_path / "out" / "metrics.json").exists()

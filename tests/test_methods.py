@@ -10,14 +10,27 @@ from invert.encoders import build_encoder, encoder_from_module
 from invert.errors import InvertError
 from invert.inversion import invert
 from invert.io import load_image
-from invert.methods import GradCamModel, ascend, attack, cam, channel, deconvnet, deep_dream, grad_cam, layer_energy, neuron
+from invert.methods import (
+    GradCamModel,
+    ascend,
+    attack,
+    cam,
+    channel,
+    deconvnet,
+    deep_dream,
+    grad_cam,
+    layer_energy,
+    neuron,
+)
 from invert.methods.attribution import backward_rule_copy
 from invert.objectives import gram, gram_matrix
 
 
 @pytest.fixture(scope="module")
 def photos(photo32):
-    """Four 32×32 natural images from the embedded photograph (two crops and their mirror images): no ../shared needed."""
+    """Four 32×32 natural images from the embedded photograph (two crops and their mirror images):
+    no ../shared needed.
+    """
     return torch.cat([photo32, photo32.flip(-1)])
 
 
@@ -37,7 +50,7 @@ def test_gram_matrix_and_objective_by_hand():
     expected = torch.tensor([[[5.0, 11.0], [11.0, 25.0]]]) / 2
     torch.testing.assert_close(gram_matrix(f), expected)
     g = torch.zeros_like(f)
-    assert gram(f, g).item() == pytest.approx((2.5**2 + 2 * 5.5**2 + 12.5**2))
+    assert gram(f, g).item() == pytest.approx(2.5**2 + 2 * 5.5**2 + 12.5**2)
     x = torch.randn(3, 5, 4, 4, dtype=torch.float64)
     ref = torch.einsum("bchw,bdhw->bcd", x, x) / 16
     torch.testing.assert_close(gram_matrix(x), ref)
@@ -104,7 +117,9 @@ def test_deep_dream_enhances_the_layer_and_keeps_the_image(photos):
 
 
 def test_grad_cam_equals_cam_on_a_global_average_pool_head(photos):
-    """For logits = W·GAP(A): ∂y_c/∂A^k_ij = w_ck / Z, so Grad-CAM = ReLU(CAM) / Z (Selvaraju et al., §3.1) — any weights."""
+    """For logits = W·GAP(A): ∂y_c/∂A^k_ij = w_ck / Z, so Grad-CAM = ReLU(CAM) / Z (Selvaraju et al., §3.1) —
+    any weights.
+    """
     model = GradCamModel.build("cifar_resnet20", "conv4", "untrained")
     x = photos
     a, b = cam(model, x), grad_cam(model, x)
@@ -225,14 +240,32 @@ def test_pgd_flips_a_trained_cifar_resnet_within_the_budget(cifar_images):
 # ---------------------------------------------------------------------------------------------- command line
 
 
-def test_cli_visualize_attribute_attack_write_their_files(cli, tmp_path, shared):
+def test_cli_visualize_attribute_attack_write_their_files(cli, tmp_path, photo):
+    """The three commands' files on an untrained model and the embedded photograph (the trained-model attack is
+    test_pgd_flips_a_trained_cifar_resnet_within_the_budget)."""
     import json
 
-    img = shared / "data" / "cifar10" / "samples" / "cifar10_00_3.png"
-    common = ["--model", "cifar_resnet20", "--weights", "trained", "--size", "32"]
-    r = cli("visualize", *common, "--layer", "conv3", "--channel", "3", "--channel", "7", "--iterations", "15", "--quiet", "--out", tmp_path / "v")
+    img = photo
+    common = ["--model", "cifar_resnet20", "--weights", "untrained", "--size", "32"]
+    r = cli(
+        "visualize",
+        *common,
+        "--layer",
+        "conv3",
+        "--channel",
+        "3",
+        "--channel",
+        "7",
+        "--iterations",
+        "15",
+        "--quiet",
+        "--out",
+        tmp_path / "v",
+    )
     assert r.code == 0, r.err
-    assert {"visualization_0.png", "visualization_1.png", "figure.png", "metrics.json", "config.json"} <= {p.name for p in (tmp_path / "v").iterdir()}
+    assert {"visualization_0.png", "visualization_1.png", "figure.png", "metrics.json", "config.json"} <= {
+        p.name for p in (tmp_path / "v").iterdir()
+    }
     scores = json.loads((tmp_path / "v" / "metrics.json").read_text())["scores"]
     assert [s["score"] for s in scores] == ["channel 3", "channel 7"] and all(s["final"] > s["start"] for s in scores)
 
@@ -244,7 +277,8 @@ def test_cli_visualize_attribute_attack_write_their_files(cli, tmp_path, shared)
     r = cli("attack", *common, "--image", img, "--eps", "0.03", "--out", tmp_path / "k")
     assert r.code == 0, r.err
     m = json.loads((tmp_path / "k" / "metrics.json").read_text())
-    assert m["success"] == [True] and m["linf"][0] <= 0.03 + 1e-6
+    assert m["linf"][0] <= 0.03 + 1e-6 and m["success"] == [m["adversarial_class"][0] != m["clean_class"][0]]
+    assert m["success"] == [True]  # measured: the untrained net (seed 0) calls the photo 'deer', the attack 'truck'
     cfg = json.loads((tmp_path / "k" / "config.json").read_text())
     assert cfg["settings"]["eps"] == 0.03 and "torch" in cfg["environment"]
 
@@ -252,13 +286,35 @@ def test_cli_visualize_attribute_attack_write_their_files(cli, tmp_path, shared)
     assert refused.code == 2 and "--overwrite" in refused.err
 
 
-@pytest.mark.parametrize("args,message", [
-    (["attribute", "--model", "cifar_resnet20", "--size", "32", "--method", "lime"], "unknown attribution method"),
-    (["attribute", "--model", "cifar_resnet20", "--size", "32", "--method", "cam", "--layer", "conv2"], "CAM needs"),
-    (["visualize", "--model", "cifar_resnet20", "--size", "32", "--layer", "conv2", "--channel", "99", "--iterations", "2", "--quiet"], "channel 99 does not exist"),
-    (["attack", "--model", "cifar_resnet20", "--size", "32", "--method", "cw"], "unknown attack"),
-    (["attack", "--model", "cifar_resnet20", "--size", "32", "--image", "/nonexistent.png"], "nonexistent.png"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["attribute", "--model", "cifar_resnet20", "--size", "32", "--method", "lime"], "unknown attribution method"),
+        (
+            ["attribute", "--model", "cifar_resnet20", "--size", "32", "--method", "cam", "--layer", "conv2"],
+            "CAM needs",
+        ),
+        (
+            [
+                "visualize",
+                "--model",
+                "cifar_resnet20",
+                "--size",
+                "32",
+                "--layer",
+                "conv2",
+                "--channel",
+                "99",
+                "--iterations",
+                "2",
+                "--quiet",
+            ],
+            "channel 99 does not exist",
+        ),
+        (["attack", "--model", "cifar_resnet20", "--size", "32", "--method", "cw"], "unknown attack"),
+        (["attack", "--model", "cifar_resnet20", "--size", "32", "--image", "/nonexistent.png"], "nonexistent.png"),
+    ],
+)
 def test_cli_methods_refuse_bad_input_in_one_line(cli, tmp_path, args, message):
     r = cli(*args, "--out", tmp_path / "x")
     assert r.code == 2 and message in r.err and "Traceback" not in r.err

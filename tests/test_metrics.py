@@ -28,12 +28,17 @@ def test_ms_identity_encoder_is_sigma_times_noise_norm_unclamped() -> None:
     a = torch.ones(2, 3, 5, 4, dtype=torch.float64)
     sigma, draws, seed = 0.3, 4, 7
     mean, std = shifted_distance(Identity(), a, sigma, draws, torch.Generator().manual_seed(seed))
-    per_draw = np.array([[sigma * math.sqrt(float((n[i].double() ** 2).sum())) for i in range(2)]
-                         for n in _noise(a.shape, seed, draws)])
+    per_draw = np.array(
+        [[sigma * math.sqrt(float((n[i].double() ** 2).sum())) for i in range(2)] for n in _noise(a.shape, seed, draws)]
+    )
     np.testing.assert_allclose(mean.numpy(), per_draw.mean(0), rtol=1e-6)
     np.testing.assert_allclose(std.numpy(), per_draw.std(0, ddof=1), rtol=1e-5)
-    clamped = np.array([[math.sqrt(float(((sigma * n[i].double()).clamp(max=0) ** 2).sum())) for i in range(2)]
-                        for n in _noise(a.shape, seed, draws)]).mean(0)
+    clamped = np.array(
+        [
+            [math.sqrt(float(((sigma * n[i].double()).clamp(max=0) ** 2).sum())) for i in range(2)]
+            for n in _noise(a.shape, seed, draws)
+        ]
+    ).mean(0)
     assert (mean.numpy() > 1.3 * clamped).all()  # the unclamped shift is about √2 × the clamped one
 
 
@@ -63,7 +68,9 @@ def test_mi_is_the_frobenius_norm_per_sample_in_any_layout() -> None:
     torch.testing.assert_close(input_distance(x, t), torch.tensor([math.sqrt(14.0), 2.0]))
     rng = torch.Generator().manual_seed(0)
     a, b = torch.rand(3, 3, 4, 5, generator=rng), torch.rand(3, 3, 4, 5, generator=rng)
-    hand = torch.tensor([math.sqrt(float(((a[i].double() - b[i].double()) ** 2).sum())) for i in range(3)], dtype=torch.float64)
+    hand = torch.tensor(
+        [math.sqrt(float(((a[i].double() - b[i].double()) ** 2).sum())) for i in range(3)], dtype=torch.float64
+    )
     torch.testing.assert_close(input_distance(a, b).double(), hand, rtol=1e-6, atol=0)
     nhwc = a.contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(flat_l2(nhwc, b), flat_l2(a, b))

@@ -12,14 +12,29 @@ from torch import nn
 from invert.encoders import build_encoder, build_model
 from invert.errors import InvertError
 from invert.training.classifier import fit_classifier, flip_crop, split_indices
-from invert.training.noise import SIGMA_CODE, SIGMA_TEXT, NoiseImages, NoiseTraining, noise_labels, parse_sigma, train_noise
+from invert.training.noise import (
+    SIGMA_CODE,
+    SIGMA_TEXT,
+    NoiseImages,
+    NoiseTraining,
+    noise_labels,
+    parse_sigma,
+    train_noise,
+)
 
 TINY = NoiseTraining(model="cifar_resnet20", n=96, size=16, classes=4, epochs=6, batch_size=32, lr=3e-3, seed=0)
 
 
 def small_net() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 4))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32, 4),
+    )
 
 
 def data(n: int = 120):
@@ -40,7 +55,9 @@ def test_noise_set_is_fixed_and_has_the_requested_statistics():
     assert x.std().item() == pytest.approx(0.25, rel=0.02)
     assert x.min() < 0 and x.max() > 1  # not clipped, as in the reference code
     normed = NoiseImages(64, 16, SIGMA_CODE, seed=3, norm_mean=(0.5, 0.4, 0.3), norm_std=(0.2, 0.25, 0.5))
-    expected = (x[:2].float() - torch.tensor([0.5, 0.4, 0.3]).view(1, 3, 1, 1)) / torch.tensor([0.2, 0.25, 0.5]).view(1, 3, 1, 1)
+    expected = (x[:2].float() - torch.tensor([0.5, 0.4, 0.3]).view(1, 3, 1, 1)) / torch.tensor([0.2, 0.25, 0.5]).view(
+        1, 3, 1, 1
+    )
     assert torch.allclose(normed[torch.arange(2)], expected, atol=1e-6)
     labels = noise_labels(1000, 100, seed=0)
     assert torch.equal(labels, noise_labels(1000, 100, seed=0)) and labels.min() >= 0 and labels.max() == 99
@@ -76,16 +93,36 @@ def test_tiny_noise_training_memorises_far_above_chance(tmp_path):
 
 def test_noise_training_refuses_more_classes_than_outputs_and_a_foreign_checkpoint(tmp_path):
     with pytest.raises(InvertError, match="classes"):
-        train_noise(NoiseTraining(model="cifar_resnet20", n=8, size=16, classes=20, epochs=1), tmp_path / "a", progress=False)
-    train_noise(NoiseTraining(model="cifar_resnet20", n=16, size=16, classes=4, epochs=1, batch_size=8), tmp_path / "b", progress=False)
+        train_noise(
+            NoiseTraining(model="cifar_resnet20", n=8, size=16, classes=20, epochs=1), tmp_path / "a", progress=False
+        )
+    train_noise(
+        NoiseTraining(model="cifar_resnet20", n=16, size=16, classes=4, epochs=1, batch_size=8),
+        tmp_path / "b",
+        progress=False,
+    )
     with pytest.raises(InvertError, match="different noise run"):
-        train_noise(NoiseTraining(model="cifar_resnet20", n=16, size=16, sigma=0.1, classes=4, epochs=2, batch_size=8), tmp_path / "b", progress=False)
+        train_noise(
+            NoiseTraining(model="cifar_resnet20", n=16, size=16, sigma=0.1, classes=4, epochs=2, batch_size=8),
+            tmp_path / "b",
+            progress=False,
+        )
 
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path):
     x, y = data()
     full = small_net()
-    h_full = fit_classifier(full, x, y, epochs=3, batch_size=32, folder=tmp_path / "full", val_fraction=0.1, augment=flip_crop(2), progress=False)
+    h_full = fit_classifier(
+        full,
+        x,
+        y,
+        epochs=3,
+        batch_size=32,
+        folder=tmp_path / "full",
+        val_fraction=0.1,
+        augment=flip_crop(2),
+        progress=False,
+    )
 
     calls = {"n": 0}
     base = flip_crop(2)
@@ -98,16 +135,28 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path):
 
     part = small_net()
     with pytest.raises(KeyboardInterrupt):
-        fit_classifier(part, x, y, epochs=3, batch_size=32, folder=tmp_path / "part", val_fraction=0.1, augment=crashing, progress=False)
+        fit_classifier(
+            part,
+            x,
+            y,
+            epochs=3,
+            batch_size=32,
+            folder=tmp_path / "part",
+            val_fraction=0.1,
+            augment=crashing,
+            progress=False,
+        )
     assert torch.load(tmp_path / "part" / "last.pt", weights_only=False)["epoch"] == 0  # epoch 1 kept
     assert not (tmp_path / "part" / "model.pt").exists()
     resumed = small_net()  # a fresh process: new model, state comes from the checkpoint
     torch.manual_seed(123)  # whatever the global RNG, the resumed epochs are the same
-    h_res = fit_classifier(resumed, x, y, epochs=3, batch_size=32, folder=tmp_path / "part", val_fraction=0.1, augment=base, progress=False)
+    h_res = fit_classifier(
+        resumed, x, y, epochs=3, batch_size=32, folder=tmp_path / "part", val_fraction=0.1, augment=base, progress=False
+    )
 
     strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
     assert strip(h_res) == strip(h_full)
-    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
     saved = torch.load(tmp_path / "part" / "model.pt", weights_only=True)
     assert all(torch.equal(saved[k], v) for k, v in full.state_dict().items())
@@ -125,13 +174,28 @@ def test_fit_classifier_validation_split_and_errors(tmp_path):
     fit_classifier(small_net(), x, y, epochs=1, batch_size=16, folder=tmp_path / "c", progress=False)
     with pytest.raises(InvertError, match="different run"):
         fit_classifier(small_net(), x, y, epochs=2, batch_size=16, lr=0.1, folder=tmp_path / "c", progress=False)
-    h = fit_classifier(small_net(), x, y, epochs=1, batch_size=16, lr=0.1, folder=tmp_path / "c", resume=False, progress=False)
+    h = fit_classifier(
+        small_net(), x, y, epochs=1, batch_size=16, lr=0.1, folder=tmp_path / "c", resume=False, progress=False
+    )
     assert len(h) == 1 and math.isfinite(h[0]["loss"])
 
 
 def test_cli_train_noise_resumes_and_reports_bad_input(cli, tmp_path):
     out = tmp_path / "run"
-    args = ["train", "noise", "--quick", "--n", "32", "--size", "16", "--batch-size", "16", "--quiet", "--out", str(out)]
+    args = [
+        "train",
+        "noise",
+        "--quick",
+        "--n",
+        "32",
+        "--size",
+        "16",
+        "--batch-size",
+        "16",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     r = cli(*args, "--epochs", "1")
     assert r.code == 0, r.out + r.err
     assert "training accuracy" in r.out and (out / "model.pt").is_file()

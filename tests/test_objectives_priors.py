@@ -69,7 +69,9 @@ def test_schedules():
     lin = Schedule("linear", 0.1, 0.0)
     assert [lin(i, 10) for i in (0, 5, 10)] == pytest.approx([0.1, 0.05, 0.0])
     cos = Schedule("cosine", 1.0, 0.0)
-    assert cos(0, 100) == pytest.approx(1.0) and cos(50, 100) == pytest.approx(0.5) and cos(100, 100) == pytest.approx(0.0)
+    assert (
+        cos(0, 100) == pytest.approx(1.0) and cos(50, 100) == pytest.approx(0.5) and cos(100, 100) == pytest.approx(0.0)
+    )
     step = Schedule("step", 1.0, gamma=0.1, every=10)
     assert [step(i, 30) for i in (0, 9, 10, 25)] == pytest.approx([1.0, 1.0, 0.1, 0.01])
     assert Schedule("constant", 0.3)(7, 10) == 0.3

@@ -14,7 +14,7 @@ def python_blocks() -> list[tuple[int, str]]:
     """(line number, code) of each fenced python block."""
     text = README.read_text(encoding="utf-8")
     found = re.finditer(r"^```python\n(.*?)^```", text, re.S | re.M)
-    return [(text[:m.start()].count("\n") + 1, m.group(1)) for m in found]
+    return [(text[: m.start()].count("\n") + 1, m.group(1)) for m in found]
 
 
 def test_readme_has_python_blocks():

@@ -51,11 +51,23 @@ def _table(out: Path) -> list[dict[str, str]]:
 
 
 def test_expand_is_the_product_minus_excluded(tmp_path: Path) -> None:
-    spec = parse_spec({"model": ["resnet18", "resnet50"], "layer": ["conv1", "conv2"], "seed": [0, 1],
-                       "exclude": [{"model": "resnet50", "layer": "conv1"}, {"seed": 1, "layer": ["conv2"]}]}, tmp_path / "s.toml")
+    spec = parse_spec(
+        {
+            "model": ["resnet18", "resnet50"],
+            "layer": ["conv1", "conv2"],
+            "seed": [0, 1],
+            "exclude": [{"model": "resnet50", "layer": "conv1"}, {"seed": 1, "layer": ["conv2"]}],
+        },
+        tmp_path / "s.toml",
+    )
     got = [(c.model, c.layer, c.seed) for c in expand(spec)]
     # 2 × 2 × 2 = 8; drop resnet50/conv1 (2 seeds) and conv2 at seed 1 (resnet18 and resnet50): 8 − 2 − 2 = 4
-    assert got == [("resnet18", "conv1", 0), ("resnet18", "conv1", 1), ("resnet18", "conv2", 0), ("resnet50", "conv2", 0)]
+    assert got == [
+        ("resnet18", "conv1", 0),
+        ("resnet18", "conv1", 1),
+        ("resnet18", "conv2", 0),
+        ("resnet50", "conv2", 0),
+    ]
     assert {(c.image, c.weights, c.preset) for c in expand(spec)} == {(None, "untrained", "default")}
 
 
@@ -65,28 +77,38 @@ def test_cell_id_is_a_stable_hash_of_the_settings(tmp_path: Path) -> None:
     ids = [c.id for c in expand(load_spec(p))]
     assert ids == [c.id for c in expand(load_spec(p))] and len(set(ids)) == 4
     # independent computation: SHA-256 of the canonical JSON, first 12 hex digits
-    text = ('{"image":"a.jpg","layer":"conv1","model":"resnet18","preset":"default",'
-            '"run":{"iterations":20,"size":64},"seed":0,"weights":"untrained"}')
+    text = (
+        '{"image":"a.jpg","layer":"conv1","model":"resnet18","preset":"default",'
+        '"run":{"iterations":20,"size":64},"seed":0,"weights":"untrained"}'
+    )
     assert ids[0] == hashlib.sha256(text.encode()).hexdigest()[:12]
     base = Cell("resnet18", "conv1", "a.jpg", "untrained", "default", 0, (("iterations", 20), ("size", 64)))
     assert base.id == ids[0]
-    for changed in (Cell("resnet18", "conv1", "a.jpg", "untrained", "default", 1, base.run),
-                    Cell("resnet18", "conv1", "a.jpg", "untrained", "badger", 0, base.run),
-                    Cell("resnet18", "conv1", "a.jpg", "untrained", "default", 0, (("iterations", 21), ("size", 64)))):
+    for changed in (
+        Cell("resnet18", "conv1", "a.jpg", "untrained", "default", 1, base.run),
+        Cell("resnet18", "conv1", "a.jpg", "untrained", "badger", 0, base.run),
+        Cell("resnet18", "conv1", "a.jpg", "untrained", "default", 0, (("iterations", 21), ("size", 64))),
+    ):
         assert changed.id != base.id
 
 
-@pytest.mark.parametrize("text, needle", [
-    ('model = ["resnet18"]\nlayer = ["conv1"]\nlayers = ["conv2"]\n', "unknown key 'layers'"),
-    ('model = ["resnet81"]\nlayer = ["conv1"]\n', "unknown model 'resnet81'"),
-    ('model = ["resnet18"]\nlayer = ["conv1", "conv9"]\n', "unknown layer 'conv9'"),
-    ('model = ["resnet18"]\nlayer = ["conv1"]\nimage = ["missing.jpg"]\n', "image not found"),
-    ('model = ["resnet18"]\nlayer = ["conv1"]\n[run]\nsize = 64\niteratons = 5\n', "unknown `invert run` setting 'iteratons'"),
-    ('model = ["resnet18"]\nlayer = ["conv1"]\n[run]\nlr = -1\n', "learning rate must be positive"),
-    ('model = ["resnet18"]\nlayer = ["conv1"]\n[run]\nseed = 3\n', "put it at the top level"),
-    ('model = ["resnet18"]\nlayer = ["conv1"]\nweights = ["nothere.pt"]\n', "weights file not found"),
-    ('layer = ["conv1"]\n', "has no model list"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ('model = ["resnet18"]\nlayer = ["conv1"]\nlayers = ["conv2"]\n', "unknown key 'layers'"),
+        ('model = ["resnet81"]\nlayer = ["conv1"]\n', "unknown model 'resnet81'"),
+        ('model = ["resnet18"]\nlayer = ["conv1", "conv9"]\n', "unknown layer 'conv9'"),
+        ('model = ["resnet18"]\nlayer = ["conv1"]\nimage = ["missing.jpg"]\n', "image not found"),
+        (
+            'model = ["resnet18"]\nlayer = ["conv1"]\n[run]\nsize = 64\niteratons = 5\n',
+            "unknown `invert run` setting 'iteratons'",
+        ),
+        ('model = ["resnet18"]\nlayer = ["conv1"]\n[run]\nlr = -1\n', "learning rate must be positive"),
+        ('model = ["resnet18"]\nlayer = ["conv1"]\n[run]\nseed = 3\n', "put it at the top level"),
+        ('model = ["resnet18"]\nlayer = ["conv1"]\nweights = ["nothere.pt"]\n', "weights file not found"),
+        ('layer = ["conv1"]\n', "has no model list"),
+    ],
+)
 def test_bad_specs_are_refused_before_anything_runs(tmp_path: Path, cli, text: str, needle: str) -> None:
     (tmp_path / "spec.toml").write_text(text)
     res = cli("sweep", tmp_path / "spec.toml", "--out", tmp_path / "out")
@@ -112,15 +134,38 @@ def test_smallest_spec_runs_as_written_and_resumes(tmp_path: Path, cli) -> None:
     assert json.loads((out / "sweep.json").read_text())["counts"] == {"complete": 4, "failed": 0, "pending": 0}
     for c, r in zip(cells, rows, strict=True):
         folder = out / "cells" / c.id
-        assert {"target.png", "reconstruction.png", "metrics.json", "history.csv", "distances.png", "config.json", "cell.json"} <= {
-            p.name for p in folder.iterdir()}
+        assert {
+            "target.png",
+            "reconstruction.png",
+            "metrics.json",
+            "history.csv",
+            "distances.png",
+            "config.json",
+            "cell.json",
+        } <= {p.name for p in folder.iterdir()}
         metrics = json.loads((folder / "metrics.json").read_text())
         assert float(r["m_g"]) == pytest.approx(_scalar(metrics["m_g"]), rel=1e-5) and metrics["iterations"] == 20
         assert json.loads((folder / "config.json").read_text())["job"]["out"] == str(folder)
 
     # the cell is exactly `invert run` with the same settings: same numbers from the command itself
-    run = cli("run", "--model", "resnet18", "--layer", "conv2", "--image", tmp_path / "b.jpg", "--size", "64",
-              "--iterations", "20", "--seed", "0", "--out", tmp_path / "single", "--quiet")
+    run = cli(
+        "run",
+        "--model",
+        "resnet18",
+        "--layer",
+        "conv2",
+        "--image",
+        tmp_path / "b.jpg",
+        "--size",
+        "64",
+        "--iterations",
+        "20",
+        "--seed",
+        "0",
+        "--out",
+        tmp_path / "single",
+        "--quiet",
+    )
     assert run.code == 0, run.err
     direct = json.loads((tmp_path / "single" / "metrics.json").read_text())
     cell = json.loads((out / "cells" / cells[3].id / "metrics.json").read_text())
@@ -137,8 +182,10 @@ def test_failed_cell_is_recorded_and_retried(tmp_path: Path, cli) -> None:
     from invert.encoders.cifar import cifar_resnet20
 
     (tmp_path / "bad.pt").write_text("not a state dict")
-    (tmp_path / "spec.toml").write_text('model = ["cifar_resnet20"]\nlayer = ["conv2"]\nweights = ["untrained", "bad.pt"]\n'
-                                        "[run]\nsize = 32\niterations = 3\nms_draws = 1\n")
+    (tmp_path / "spec.toml").write_text(
+        'model = ["cifar_resnet20"]\nlayer = ["conv2"]\nweights = ["untrained", "bad.pt"]\n'
+        "[run]\nsize = 32\niterations = 3\nms_draws = 1\n"
+    )
     out = tmp_path / "out"
     res = cli("sweep", tmp_path / "spec.toml", "--out", out, "--workers", "1", "--quiet")
     assert res.code == 1
@@ -149,7 +196,10 @@ def test_failed_cell_is_recorded_and_retried(tmp_path: Path, cli) -> None:
     assert record["status"] == "failed" and record["error"] == rows["bad.pt"]["error"]
 
     skip = cli("sweep", tmp_path / "spec.toml", "--out", out, "--workers", "1", "--quiet")
-    assert "skipping 1 already finished, 1 failed earlier (--retry-failed reruns them); running 0" in _flat(skip.out) and skip.code == 1
+    assert (
+        "skipping 1 already finished, 1 failed earlier (--retry-failed reruns them); running 0" in _flat(skip.out)
+        and skip.code == 1
+    )
 
     torch.save(cifar_resnet20().state_dict(), tmp_path / "bad.pt")  # fix the cause, then retry only the failed cell
     done_at = (out / "cells" / rows["untrained"]["id"] / "metrics.json").stat().st_mtime_ns
@@ -162,8 +212,10 @@ def test_failed_cell_is_recorded_and_retried(tmp_path: Path, cli) -> None:
 def test_ctrl_c_keeps_finished_cells_and_the_next_run_continues(tmp_path: Path, monkeypatch) -> None:
     from invert.sweep import runner
 
-    (tmp_path / "spec.toml").write_text('model = ["cifar_resnet20"]\nlayer = ["conv1", "conv2", "conv3"]\n'
-                                        "[run]\nsize = 32\niterations = 2\nms_draws = 1\n")
+    (tmp_path / "spec.toml").write_text(
+        'model = ["cifar_resnet20"]\nlayer = ["conv1", "conv2", "conv3"]\n'
+        "[run]\nsize = 32\niterations = 2\nms_draws = 1\n"
+    )
     out = tmp_path / "out"
     real = runner.write_cell
 

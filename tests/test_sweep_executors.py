@@ -63,8 +63,13 @@ def ray_session():
     import ray
 
     here = str(Path(__file__).parent)  # Ray workers import this module's task functions by name
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}},
+    )
     yield ray
     ray.shutdown()
 
@@ -83,8 +88,10 @@ def test_sweep_on_ray_writes_the_same_cells_as_local(ray_session, tmp_path: Path
     from invert.sweep.runner import run_sweep
 
     shutil.copy(default_image_path(), tmp_path / "a.jpg")
-    (tmp_path / "spec.toml").write_text('model = ["cifar_resnet20"]\nlayer = ["conv1", "conv2"]\nimage = ["a.jpg"]\nseed = [0]\n'
-                                        "[run]\nsize = 32\niterations = 5\nms_draws = 1\n")
+    (tmp_path / "spec.toml").write_text(
+        'model = ["cifar_resnet20"]\nlayer = ["conv1", "conv2"]\nimage = ["a.jpg"]\nseed = [0]\n'
+        "[run]\nsize = 32\niterations = 5\nms_draws = 1\n"
+    )
     ray_rep = run_sweep(tmp_path / "spec.toml", tmp_path / "ray", executor="ray", progress=False)
     local_rep = run_sweep(tmp_path / "spec.toml", tmp_path / "local", workers=1, progress=False)
     assert ray_rep.ran == local_rep.ran == 2 and ray_rep.failed == 0
@@ -96,5 +103,7 @@ def test_sweep_on_ray_writes_the_same_cells_as_local(ray_session, tmp_path: Path
         theirs = json.loads((tmp_path / "local" / "cells" / row["id"] / "metrics.json").read_text())
         for key in ("m_g", "m_s", "m_i"):
             assert ours[key] == pytest.approx(theirs[key], rel=1e-4), key
-        assert {p.name for p in cell.iterdir()} == {p.name for p in (tmp_path / "local" / "cells" / row["id"]).iterdir()}
+        assert {p.name for p in cell.iterdir()} == {
+            p.name for p in (tmp_path / "local" / "cells" / row["id"]).iterdir()
+        }
     assert (tmp_path / "ray" / "grid.png").is_file() and (tmp_path / "ray" / "table.csv").is_file()

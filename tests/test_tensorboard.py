@@ -24,15 +24,37 @@ def _read(folder):
 
 
 def test_invert_run_logs_scalars_and_images_that_match_its_files(cli, tmp_path):
-    res = cli("run", "--model", "cifar_resnet20", "--layer", "conv2", "--iterations", "12", "--record-every", "4",
-              "--tensorboard", tmp_path / "tb", "--out", tmp_path / "out", "--quiet")
+    res = cli(
+        "run",
+        "--model",
+        "cifar_resnet20",
+        "--layer",
+        "conv2",
+        "--iterations",
+        "12",
+        "--record-every",
+        "4",
+        "--tensorboard",
+        tmp_path / "tb",
+        "--out",
+        tmp_path / "out",
+        "--quiet",
+    )
     assert res.code == 0, res.err
     (folder,) = list((tmp_path / "tb").iterdir())  # one run folder for the job
     assert "cifar_resnet20-conv2" in folder.name
     acc = _read(folder)
     tags = acc.Tags()
-    assert {"inversion/loss", "inversion/m_g", "inversion/lr", "inversion/m_i", "inversion/blur_sigma", "inversion/m_s",
-            "final/m_g", "final/m_i"} <= set(tags["scalars"])
+    assert {
+        "inversion/loss",
+        "inversion/m_g",
+        "inversion/lr",
+        "inversion/m_i",
+        "inversion/blur_sigma",
+        "inversion/m_s",
+        "final/m_g",
+        "final/m_i",
+    } <= set(tags["scalars"])
     assert {"target/image_0", "reconstruction/image_0"} <= set(tags["images"])
 
     scalar = {t: {e.step: e.value for e in acc.Scalars(t)} for t in tags["scalars"]}
@@ -66,8 +88,10 @@ def test_invert_run_logs_scalars_and_images_that_match_its_files(cli, tmp_path):
 def test_epoch_rows_and_one_folder_per_job(tmp_path):
     a, b = open_log(tmp_path, "train"), open_log(tmp_path, "train")
     assert a is not None and b is not None and a.folder != b.folder
-    history = [{"epoch": 1, "loss": 2.5, "train_acc": 0.25, "seconds": 1.0}, {"epoch": 2, "loss": 1.5, "train_acc": 0.5,
-                "val_acc": 0.4, "seconds": 1.0, "flag": True}]
+    history = [
+        {"epoch": 1, "loss": 2.5, "train_acc": 0.25, "seconds": 1.0},
+        {"epoch": 2, "loss": 1.5, "train_acc": 0.5, "val_acc": 0.4, "seconds": 1.0, "flag": True},
+    ]
     log_epochs(a, history)
     a.scalars({"nan": float("nan")}, 0)  # skipped, not a broken curve
     a.close()
@@ -90,8 +114,24 @@ def test_image_is_clamped_and_written(tmp_path):
 
 
 def test_train_noise_logs_each_epoch_as_its_history_csv(cli, tmp_path):
-    res = cli("train", "noise", "--quick", "--n", "32", "--size", "16", "--epochs", "2", "--batch-size", "16",
-              "--out", tmp_path / "run", "--tensorboard", tmp_path / "tb", "--quiet")
+    res = cli(
+        "train",
+        "noise",
+        "--quick",
+        "--n",
+        "32",
+        "--size",
+        "16",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--out",
+        tmp_path / "run",
+        "--tensorboard",
+        tmp_path / "tb",
+        "--quiet",
+    )
     assert res.code == 0, res.err
     (folder,) = list((tmp_path / "tb").iterdir())
     acc = _read(folder)
@@ -113,8 +153,7 @@ def test_decoder_training_logs_per_checkpoint(tmp_path):
     dec = build_decoder("cifar_resnet20", "conv2", seed=0)
     with logging_epochs(tmp_path / "tb", "decoder") as log:
         config = DecoderTrainConfig(epochs=2, batch_size=4, val_fraction=0.25, patience=5)
-        res = train_decoder(dec, enc, images, config=config,
-                            folder=tmp_path / "dec", progress=False)
+        res = train_decoder(dec, enc, images, config=config, folder=tmp_path / "dec", progress=False)
     acc = _read(log.folder)
     logged = [(e.step, e.value) for e in acc.Scalars("decoder_conv2/val_mse")]
     assert logged == [(h["epoch"], pytest.approx(h["val_mse"], rel=1e-5)) for h in res.history]
@@ -124,10 +163,21 @@ def test_decoder_training_logs_per_checkpoint(tmp_path):
 def test_sweep_logs_each_cell_under_its_id(cli, tmp_path):
     from invert.sweep.spec import expand, load_spec
 
-    (tmp_path / "spec.toml").write_text('model = ["cifar_resnet20"]\nlayer = ["conv1", "conv2"]\nseed = [0]\n'
-                                        "[run]\nsize = 32\niterations = 4\nrecord_every = 2\n")
-    res = cli("sweep", tmp_path / "spec.toml", "--out", tmp_path / "out", "--workers", "1", "--quiet",
-              "--tensorboard", tmp_path / "tb")
+    (tmp_path / "spec.toml").write_text(
+        'model = ["cifar_resnet20"]\nlayer = ["conv1", "conv2"]\nseed = [0]\n'
+        "[run]\nsize = 32\niterations = 4\nrecord_every = 2\n"
+    )
+    res = cli(
+        "sweep",
+        tmp_path / "spec.toml",
+        "--out",
+        tmp_path / "out",
+        "--workers",
+        "1",
+        "--quiet",
+        "--tensorboard",
+        tmp_path / "tb",
+    )
     assert res.code == 0, res.err
     ids = sorted(c.id for c in expand(load_spec(tmp_path / "spec.toml")))
     assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ids

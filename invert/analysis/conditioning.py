@@ -22,7 +22,6 @@ from torch import nn
 from invert.analysis.exact import linear_layers
 from invert.errors import InvertError
 
-
 SLQ_FLOOR = 1e-6  # smallest σ/σ_max the Lanczos rank count can resolve (it works on JᵀJ, squaring the spread)
 
 
@@ -54,7 +53,9 @@ def rank_tolerance(sigma_max: float, shape: tuple[int, int], dtype: torch.dtype)
     return sigma_max * max(shape) * float(torch.finfo(dtype).eps)
 
 
-def numerical_rank(singular_values: torch.Tensor, shape: tuple[int, int], dtype: torch.dtype = torch.float64, tol: float | None = None) -> int:
+def numerical_rank(
+    singular_values: torch.Tensor, shape: tuple[int, int], dtype: torch.dtype = torch.float64, tol: float | None = None
+) -> int:
     """How many singular values exceed ``tol`` (default :func:`rank_tolerance`)."""
     s = torch.as_tensor(singular_values, dtype=torch.float64)
     tol = rank_tolerance(float(s.max()), shape, dtype) if tol is None else tol
@@ -83,14 +84,14 @@ class _EncoderMap:
         k = v.shape[1]
         xs = self.x.expand(k, *self.in_shape).clone()
         tang = v.T.reshape(k, *self.in_shape).to(self.x).contiguous()
-        _, jv = torch.func.jvp(self.encoder, (xs,), (tang,))
+        jv = torch.func.jvp(self.encoder, (xs,), (tang,))[1]  # (output, J·tangent)
         return jv.reshape(k, -1).T
 
     def vjp(self, u: torch.Tensor) -> torch.Tensor:
         """Jᵀ·U for U of shape (n_out, k) → (n_in, k)."""
         k = u.shape[1]
         xs = self.x.expand(k, *self.in_shape).clone()
-        _, pull = torch.func.vjp(self.encoder, xs)
+        pull = torch.func.vjp(self.encoder, xs)[1]  # (output, pull-back function)
         (g,) = pull(u.T.reshape(k, *self.out_shape).to(self.x))
         return g.reshape(k, -1).T
 
@@ -121,12 +122,12 @@ def dense_jacobian(encoder: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
     if f.n_in <= f.n_out:
         for i in range(0, f.n_in, chunk):
             eye = torch.zeros(f.n_in, min(chunk, f.n_in - i), dtype=f.dtype)
-            eye[i:i + eye.shape[1]] = torch.eye(eye.shape[1], dtype=f.dtype)
+            eye[i : i + eye.shape[1]] = torch.eye(eye.shape[1], dtype=f.dtype)
             cols.append(f.jvp(eye).detach())
         return torch.cat(cols, 1)
     for i in range(0, f.n_out, chunk):
         eye = torch.zeros(f.n_out, min(chunk, f.n_out - i), dtype=f.dtype)
-        eye[i:i + eye.shape[1]] = torch.eye(eye.shape[1], dtype=f.dtype)
+        eye[i : i + eye.shape[1]] = torch.eye(eye.shape[1], dtype=f.dtype)
         cols.append(f.vjp(eye).detach())
     return torch.cat(cols, 1).T
 
@@ -164,10 +165,19 @@ class JacobianSpectrum:
         return self.rank / self.n_in
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n_in": self.n_in, "n_out": self.n_out, "method": self.method, "sigma_max": self.sigma_max,
-                "sigma_min": self.sigma_min, "sigma_min_is_bound": self.sigma_min_is_bound, "condition": self.condition,
-                "rank": self.rank, "rank_fraction": self.rank_fraction, "rank_tolerance": self.rank_tolerance,
-                "largest": self.largest}
+        return {
+            "n_in": self.n_in,
+            "n_out": self.n_out,
+            "method": self.method,
+            "sigma_max": self.sigma_max,
+            "sigma_min": self.sigma_min,
+            "sigma_min_is_bound": self.sigma_min_is_bound,
+            "condition": self.condition,
+            "rank": self.rank,
+            "rank_fraction": self.rank_fraction,
+            "rank_tolerance": self.rank_tolerance,
+            "largest": self.largest,
+        }
 
 
 def slq_rank(
@@ -213,7 +223,7 @@ def slq_rank(
         weights = vecs[0] ** 2
         est += float(weights[theta > threshold].sum())
         ritz_min = min(ritz_min, float(theta.min()))
-        nodes.extend((float(t), float(wt) / probes) for t, wt in zip(theta, weights))
+        nodes.extend((float(t), float(wt) / probes) for t, wt in zip(theta, weights, strict=True))
     return n * est / probes, sorted(nodes), max(ritz_min, 0.0)
 
 
@@ -248,23 +258,59 @@ def jacobian_spectrum(
         smax = float(s[0])
         tol = eps_tol(smax)
         smin = 0.0 if f.n_out < f.n_in else float(s[-1])
-        dens = [(float(v) / smax if smax > 0 else 0.0, 1.0 / f.n_in) for v in s] + ([(0.0, (f.n_in - s.numel()) / f.n_in)] if s.numel() < f.n_in else [])
-        return JacobianSpectrum(f.n_in, f.n_out, "dense", [float(v) for v in s[:k]], smax, smin, False,
-                                float((s > tol).sum()), tol, [float(v) for v in s], dens)
+        dens = [(float(v) / smax if smax > 0 else 0.0, 1.0 / f.n_in) for v in s] + (
+            [(0.0, (f.n_in - s.numel()) / f.n_in)] if s.numel() < f.n_in else []
+        )
+        return JacobianSpectrum(
+            f.n_in,
+            f.n_out,
+            "dense",
+            [float(v) for v in s[:k]],
+            smax,
+            smin,
+            False,
+            float((s > tol).sum()),
+            tol,
+            [float(v) for v in s],
+            dens,
+        )
     op = jacobian_operator(encoder, x)
     kk = max(1, min(k, min(shape) - 1))
-    top = spla.svds(op, k=kk, which="LM", return_singular_vectors=False, solver="arpack", random_state=seed, tol=svds_tol)
+    top = spla.svds(
+        op, k=kk, which="LM", return_singular_vectors=False, solver="arpack", random_state=seed, tol=svds_tol
+    )
     top = np.sort(top)[::-1]
     smax = float(top[0])
     tol = eps_tol(smax)
 
     structural = f.n_out < f.n_in
     if not estimate_rank:
-        return JacobianSpectrum(f.n_in, f.n_out, "svds", [float(v) for v in top], smax, 0.0 if structural else math.nan,
-                                not structural, math.nan, tol)
+        return JacobianSpectrum(
+            f.n_in,
+            f.n_out,
+            "svds",
+            [float(v) for v in top],
+            smax,
+            0.0 if structural else math.nan,
+            not structural,
+            math.nan,
+            tol,
+        )
     slq_tol = max(tol, SLQ_FLOOR * smax)  # JᵀJ squares σ: Ritz values below ~ε·σ_max² are rounding noise
-    rank, nodes, ritz_min = slq_rank(lambda v: f.gram(v).detach(), f.n_in, slq_tol ** 2, probes=probes, steps=steps, seed=seed)
+    rank, nodes, ritz_min = slq_rank(
+        lambda v: f.gram(v).detach(), f.n_in, slq_tol**2, probes=probes, steps=steps, seed=seed
+    )
     dens = [(math.sqrt(max(t, 0.0)) / smax, w) for t, w in nodes]
-    return JacobianSpectrum(f.n_in, f.n_out, "slq", [float(v) for v in top], smax,
-                            0.0 if structural else math.sqrt(ritz_min), not structural,
-                            min(rank, float(min(shape))), slq_tol, None, dens)
+    return JacobianSpectrum(
+        f.n_in,
+        f.n_out,
+        "slq",
+        [float(v) for v in top],
+        smax,
+        0.0 if structural else math.sqrt(ritz_min),
+        not structural,
+        min(rank, float(min(shape))),
+        slq_tol,
+        None,
+        dens,
+    )

@@ -32,10 +32,14 @@ def linear_layers(model: nn.Module) -> list[tuple[str, nn.Linear]]:
     body = model.body if isinstance(model, Encoder) else model
     if isinstance(body, torch.fx.GraphModule):  # a feature extractor: follow the traced graph
         leaves = [(n.target, body.get_submodule(n.target)) for n in body.graph.nodes if n.op == "call_module"]
-        calls = [n for n in body.graph.nodes if n.op in ("call_function", "call_method") and "flatten" not in str(n.target)]
+        calls = [
+            n for n in body.graph.nodes if n.op in ("call_function", "call_method") and "flatten" not in str(n.target)
+        ]
         if calls:
-            raise InvertError(f"the model computes {calls[0].target} between layers, so it cannot be inverted exactly — "
-                              "use a linear MLP (e.g. mlp-2523x3) or gradient-descent inversion (`invert run`)")
+            raise InvertError(
+                f"the model computes {calls[0].target} between layers, so it cannot be inverted exactly — "
+                "use a linear MLP (e.g. mlp-2523x3) or gradient-descent inversion (`invert run`)"
+            )
     else:
         leaves = [(name, m) for name, m in body.named_modules() if not list(m.children())]
     layers: list[tuple[str, nn.Linear]] = []
@@ -48,7 +52,9 @@ def linear_layers(model: nn.Module) -> list[tuple[str, nn.Linear]]:
                 "use a linear MLP (e.g. mlp-2523x3) or gradient-descent inversion (`invert run`)"
             )
     if not layers:
-        raise InvertError(f"{type(model).__name__} has no Linear layers to invert — pass an MLP or an encoder cut from one")
+        raise InvertError(
+            f"{type(model).__name__} has no Linear layers to invert — pass an MLP or an encoder cut from one"
+        )
     return layers
 
 
@@ -88,7 +94,11 @@ class LinearInverse:
             w = lin.weight.detach().cpu().numpy().astype(self.np_dtype, copy=False)
             out_f, in_f = w.shape
             if out_f != in_f:
-                kind = "fewer outputs than inputs: many inputs give this output" if out_f < in_f else "more outputs than inputs"
+                kind = (
+                    "fewer outputs than inputs: many inputs give this output"
+                    if out_f < in_f
+                    else "more outputs than inputs"
+                )
                 raise InvertError(
                     f"layer {name} maps {in_f} → {out_f} features ({kind}); eq. 11 needs square layers — "
                     f"use widths equal to the input size (e.g. mlp-{in_f}x3) or gradient-descent inversion"
@@ -101,8 +111,9 @@ class LinearInverse:
                 rcond, _ = gecon(lu, np.linalg.norm(w, 1), norm="1")
             if not rcond >= floor:
                 raise InvertError(
-                    f"layer {name} is singular at {self.np_dtype.__name__} precision (reciprocal condition {rcond:.2e} < {floor:.2e}) — "
-                    "it has no unique inverse; re-seed the model or use float64"
+                    f"layer {name} is singular at {self.np_dtype.__name__} precision "
+                    f"(reciprocal condition {rcond:.2e} < {floor:.2e}) — it has no unique inverse; "
+                    "re-seed the model or use float64"
                 )
             bias = None if lin.bias is None else lin.bias.detach().cpu().numpy().astype(self.np_dtype)
             self.factors.append(LayerFactor(name, lu, piv, bias, float(rcond)))
@@ -117,14 +128,19 @@ class LinearInverse:
             rhs = o - f.bias[:, None] if f.bias is not None else o
             o = scipy.linalg.lu_solve((f.lu, f.piv), rhs, check_finite=False)
         x = torch.from_numpy(np.ascontiguousarray(o.T)).to(self.dtype)
+        shape = self.input_shape
+        assert shape is not None  # __post_init__ always sets it
         if isinstance(self.model, Encoder) and self.model.normalize is not None:
             norm = self.model.normalize
-            x = x.reshape(x.shape[0], *self.input_shape) * norm.std.cpu() + norm.mean.cpu()
-        return x.reshape(x.shape[0], *self.input_shape).to(output.device)
+            x = x.reshape(x.shape[0], *shape) * norm.std.cpu() + norm.mean.cpu()
+        return x.reshape(x.shape[0], *shape).to(output.device)
 
     def conditions(self) -> list[dict[str, Any]]:
         """Per layer: name and LAPACK's 1-norm reciprocal condition estimate."""
-        return [{"layer": f.name, "rcond": f.rcond, "condition_estimate": (1 / f.rcond if f.rcond > 0 else math.inf)} for f in self.factors]
+        return [
+            {"layer": f.name, "rcond": f.rcond, "condition_estimate": (1 / f.rcond if f.rcond > 0 else math.inf)}
+            for f in self.factors
+        ]
 
 
 def exact_invert(model: nn.Module, output: torch.Tensor, input_shape: Sequence[int] | None = None) -> torch.Tensor:
@@ -136,13 +152,13 @@ def exact_invert(model: nn.Module, output: torch.Tensor, input_shape: Sequence[i
 class ShiftedOutput:
     """Per draw: ‖a − a''‖ for outputs shifted by N(0, σ_out), against ‖a − a'‖ for inputs shifted by N(0, σ_in)."""
 
-    input_error_shifted_output: torch.Tensor   # ‖a − a''‖, O(a'') = O(a) + N(0, σ_out)
-    output_shift: torch.Tensor                 # ‖O(a'') − O(a)‖ recomputed through the model
-    input_shift: torch.Tensor                  # ‖a − a'‖, a' = a + N(0, σ_in)
-    output_error_shifted_input: torch.Tensor   # ‖O(a') − O(a)‖
-    reconstruction_error: float                # ‖a − O⁻¹(O(a))‖ without any shift
-    examples: torch.Tensor                     # a few a'' images (k, C, H, W)
-    shifted_input_examples: torch.Tensor       # the matching a' images
+    input_error_shifted_output: torch.Tensor  # ‖a − a''‖, O(a'') = O(a) + N(0, σ_out)
+    output_shift: torch.Tensor  # ‖O(a'') − O(a)‖ recomputed through the model
+    input_shift: torch.Tensor  # ‖a − a'‖, a' = a + N(0, σ_in)
+    output_error_shifted_input: torch.Tensor  # ‖O(a') − O(a)‖
+    reconstruction_error: float  # ‖a − O⁻¹(O(a))‖ without any shift
+    examples: torch.Tensor  # a few a'' images (k, C, H, W)
+    shifted_input_examples: torch.Tensor  # the matching a' images
 
     @property
     def ratio(self) -> torch.Tensor:

@@ -4,15 +4,22 @@ colour bar, image grids."""
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import matplotlib
 import torch
 from matplotlib.figure import Figure
 
 
-def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None, layout: str | None = None,
-             squeeze: bool = True, **kwargs: Any) -> tuple[Figure, Any]:
+def subplots(
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    figsize: tuple[float, float] | None = None,
+    layout: Literal["constrained", "compressed", "tight"] | None = None,
+    squeeze: bool = True,
+    **kwargs: Any,
+) -> tuple[Figure, Any]:
     """``plt.subplots`` on matplotlib's object API: a Figure no global pyplot state tracks, no backend chosen.
 
     Save it with :func:`invert.io.save_figure` (or ``fig.savefig``); nothing needs closing.
@@ -41,8 +48,12 @@ def _distance_axes(ax_g: Any, ax_i: Any, history: list[dict[str, float]], m_s: S
     for t, ms in enumerate(m_s):
         ax_g.axhline(ms, color=colors[t % len(colors)], ls="--", lw=1, label=f"m_s image {t}" if t < 4 else None)
     ax_g.set(yscale="log", xlabel="iteration", ylabel="m_g = ‖O(a_g) − O(a)‖₂", title="embedding distance")
-    ax_i.set(yscale=span_scale([h["m_i"] for h in history]), xlabel="iteration", ylabel="m_i = ‖a − a_g‖₂",
-             title="input distance")
+    ax_i.set(
+        yscale=span_scale([h["m_i"] for h in history]),
+        xlabel="iteration",
+        ylabel="m_i = ‖a − a_g‖₂",
+        title="input distance",
+    )
     for ax in (ax_g, ax_i):
         ax.grid(True, which="both", alpha=0.3)
     ax_g.legend(fontsize=7)
@@ -68,8 +79,14 @@ def _show(ax: Any, img: torch.Tensor) -> None:
     ax.set_yticks([])
 
 
-def overview_figure(targets: torch.Tensor, images: torch.Tensor, history: list[dict[str, float]], m_s: Sequence[float],
-                    title: str = "", max_rows: int = 4) -> Figure:
+def overview_figure(
+    targets: torch.Tensor,
+    images: torch.Tensor,
+    history: list[dict[str, float]],
+    m_s: Sequence[float],
+    title: str = "",
+    max_rows: int = 4,
+) -> Figure:
     """One picture of a run: each target beside its reconstruction (first restart), and the distance curves."""
     n = min(len(targets), max_rows)
     fig = Figure(figsize=(13, max(3.2, 2.2 * n)), layout="constrained")
@@ -88,8 +105,14 @@ def overview_figure(targets: torch.Tensor, images: torch.Tensor, history: list[d
     return fig
 
 
-def attribution_figure(images: torch.Tensor, maps: torch.Tensor, captions: Sequence[str] = (), title: str = "",
-                       method: str = "grad-cam", cell: float = 2.2) -> Figure:
+def attribution_figure(
+    images: torch.Tensor,
+    maps: torch.Tensor,
+    captions: Sequence[str] = (),
+    title: str = "",
+    method: str = "grad-cam",
+    cell: float = 2.2,
+) -> Figure:
     """Images over their heat maps (inferno, half transparent) with a colour bar: evidence as 0…1 of each map's peak."""
     n = len(images)
     fig = Figure(figsize=(max(cell * n + 1.2, 4.5), 2 * cell + 0.6), layout="constrained")

@@ -1,1 +1,1 @@
-"""Command groups attached to the `invert` CLI: each module defines ``register(app)``."""
+"""Command groups attached to the `invert` CLI, imported only when used: ``invert.cli.COMMANDS`` names each."""

@@ -8,7 +8,7 @@ rule of :func:`invert.settings.choose` (explicit options win over ``--quick``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional, TypeAlias
 
 import typer
 from rich.console import Console
@@ -17,11 +17,15 @@ from rich.table import Table
 from invert.commands import options
 from invert.decoder.training import QUICK, DecoderTrainConfig
 
-decoder_app = typer.Typer(help="Learned decoders that map a layer's activation back to the image: `train`, `eval`.",
-                          no_args_is_help=True)
+decoder_app = typer.Typer(
+    help="Learned decoders that map a layer's activation back to the image: `train`, `eval`.", no_args_is_help=True
+)
 console = Console()
 _T = DecoderTrainConfig()
-_Preset = options.choices("Preset", __import__("invert.inversion.config", fromlist=["PRESETS"]).PRESETS)
+if TYPE_CHECKING:  # str Enums built from the registries at run time: to the type checker their members are str
+    _Preset: TypeAlias = str
+else:
+    _Preset = options.choices("Preset", __import__("invert.inversion.config", fromlist=["PRESETS"]).PRESETS)
 #: ``--quick``'s change outside :class:`DecoderTrainConfig`: the training images used.
 QUICK_LIMIT = 2000
 
@@ -41,52 +45,117 @@ def _device(name: str):
 @decoder_app.command("train")
 def train(
     out: Path = typer.Option(..., help="Run folder: checkpoints per layer; re-running the same command resumes."),
-    model: str = typer.Option("cifar_resnet20", help="ResNet to invert: cifar_resnet20/32/56 (trained weights offline), cifar_resnet18, torchvision resnet*."),
-    weights: str = typer.Option("trained", help="Encoder weights: trained/imagenet, untrained, or a state-dict file (e.g. from `invert train classifier`)."),
-    layer: Optional[List[str]] = typer.Option(None, "--layer", help="Checkpoint (repeatable): conv2…, avgpool, fc or any graph node. Default: the thesis's checkpoints."),
-    quick: bool = options.quick(f"{QUICK.epochs} epochs, batch {QUICK.batch_size}, {QUICK_LIMIT} images: minutes on two CPU cores"),
+    model: str = typer.Option(
+        "cifar_resnet20",
+        help="ResNet to invert: cifar_resnet20/32/56 (trained weights offline), cifar_resnet18, torchvision resnet*.",
+    ),
+    weights: str = typer.Option(
+        "trained",
+        help=(
+            "Encoder weights: trained/imagenet, untrained, or a state-dict file (e.g. from `invert train classifier`)."
+        ),
+    ),
+    layer: Optional[List[str]] = typer.Option(
+        None,
+        "--layer",
+        help="Checkpoint (repeatable): conv2…, avgpool, fc or any graph node. Default: the thesis's checkpoints.",
+    ),
+    quick: bool = options.quick(
+        f"{QUICK.epochs} epochs, batch {QUICK.batch_size}, {QUICK_LIMIT} images: minutes on two CPU cores"
+    ),
     epochs: Optional[int] = typer.Option(None, help="Maximum epochs per decoder" + _both("epochs") + "."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size" + _both("batch_size") + "."),
     lr: Optional[float] = typer.Option(None, parser=options.positive, help="Adam learning rate" + _both("lr") + "."),
     patience: Optional[int] = typer.Option(None, help="Early-stopping patience in epochs" + _both("patience") + "."),
-    val_fraction: Optional[float] = typer.Option(None, parser=options.fraction, help="Fraction of the training images held out for early stopping" + _both("val_fraction") + "."),
-    ce_weight: Optional[float] = typer.Option(None, parser=options.non_negative, help="c in eq. 14: weight of the classifier's cross-entropy on the reconstruction, 0 = thesis MSE only" + _both("ce_weight") + "."),
-    feature_weight: Optional[float] = typer.Option(None, parser=options.non_negative, help="Weight of feature consistency ‖O(x̂)−O(a)‖/‖O(a)‖, 0 = off" + _both("feature_weight") + "."),
-    limit: Optional[int] = typer.Option(None, help=f"Use the first N training images (default: all; --quick {QUICK_LIMIT})."),
-    data: Optional[str] = typer.Option(None, help="CIFAR-10 source: torchvision folder or .npz (default: shared arrays)."),
+    val_fraction: Optional[float] = typer.Option(
+        None,
+        parser=options.fraction,
+        help="Fraction of the training images held out for early stopping" + _both("val_fraction") + ".",
+    ),
+    ce_weight: Optional[float] = typer.Option(
+        None,
+        parser=options.non_negative,
+        help="c in eq. 14: weight of the classifier's cross-entropy on the reconstruction, 0 = thesis MSE only"
+        + _both("ce_weight")
+        + ".",
+    ),
+    feature_weight: Optional[float] = typer.Option(
+        None,
+        parser=options.non_negative,
+        help="Weight of feature consistency ‖O(x̂)−O(a)‖/‖O(a)‖, 0 = off" + _both("feature_weight") + ".",
+    ),
+    limit: Optional[int] = typer.Option(
+        None, help=f"Use the first N training images (default: all; --quick {QUICK_LIMIT})."
+    ),
+    data: Optional[str] = typer.Option(
+        None, help="CIFAR-10 source: torchvision folder or .npz (default: shared arrays)."
+    ),
     download: bool = typer.Option(False, help="Download CIFAR-10 with torchvision when no local copy is found."),
-    warm: bool = typer.Option(True, "--warm-start/--no-warm-start", help="Initialise each decoder from the previous checkpoint's (thesis §3.2)."),
-    learn_unpool: bool = typer.Option(True, "--learn-unpool/--fixed-unpool", help="Train the unpooling multiplier (thesis text) or keep it at 1 (what the thesis code does in effect)."),
-    seed: Optional[int] = typer.Option(None, help="Seed for the decoder init, split and shuffling" + _both("seed") + "."),
+    warm: bool = typer.Option(
+        True,
+        "--warm-start/--no-warm-start",
+        help="Initialise each decoder from the previous checkpoint's (thesis §3.2).",
+    ),
+    learn_unpool: bool = typer.Option(
+        True,
+        "--learn-unpool/--fixed-unpool",
+        help="Train the unpooling multiplier (thesis text) or keep it at 1 (what the thesis code does in effect).",
+    ),
+    seed: Optional[int] = typer.Option(
+        None, help="Seed for the decoder init, split and shuffling" + _both("seed") + "."
+    ),
     device: str = options.device(),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over in an --out folder that holds another run."),
     quiet: bool = options.quiet(),
-    tensorboard: Optional[Path] = typer.Option(None, help="Also log each decoder's losses per epoch to TensorBoard: a new run folder under this folder."),
+    tensorboard: Optional[Path] = typer.Option(
+        None, help="Also log each decoder's losses per epoch to TensorBoard: a new run folder under this folder."
+    ),
 ) -> None:
-    """Train one decoder per checkpoint, in order, each warm-started from the previous."""
+    """Train one decoder per checkpoint, in order, each warm-started from the previous.
+
+    OUT holds config.json (the manifest), metrics.json, training.csv, loss_curves.png and one folder per layer.
+    """
     from invert.decoder.runs import train_run
-    from invert.io import lock_folder, make_folder, write_config
+    from invert.io import lock_folder, make_folder
     from invert.settings import choose
 
-    given = dict(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, val_fraction=val_fraction,
-                 ce_weight=ce_weight, feature_weight=feature_weight, seed=seed)
+    given = dict(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        patience=patience,
+        val_fraction=val_fraction,
+        ce_weight=ce_weight,
+        feature_weight=feature_weight,
+        seed=seed,
+    )
     config = choose(_T, QUICK, quick, given, "decoder training")
     limit = choose({"limit": None}, {"limit": QUICK_LIMIT}, quick, {"limit": limit})["limit"]
     lock_folder(make_folder(out))
     from invert.tensorboard import logging_epochs
 
     with logging_epochs(tensorboard, f"decoder-{model}"):
-        result = train_run(out, model=model, weights=weights, layers=layer, config=config, limit=limit, data=data, download=download,
-                           warm=warm, learn_unpool=learn_unpool, overwrite=overwrite, device=_device(device), progress=not quiet)
+        result = train_run(
+            out,
+            model=model,
+            weights=weights,
+            layers=layer,
+            config=config,
+            limit=limit,
+            data=data,
+            download=download,
+            warm=warm,
+            learn_unpool=learn_unpool,
+            overwrite=overwrite,
+            device=_device(device),
+            progress=not quiet,
+        )
     table = Table(title=f"decoders for {model} ({weights})")
     for col in ("layer", "best epoch", "val MSE", "epochs", "seconds"):
         table.add_column(col, justify="right")
     for l, (_, r) in result.items():
         table.add_row(l, str(r.best_epoch), f"{r.best_val_mse:.4g}", str(len(r.history)), f"{r.seconds:.0f}")
     console.print(table)
-    write_config(out, "decoder train", seed=config.seed, device=_device(device), settings=dict(
-        model=model, weights=weights, layers=layer, config=config, limit=limit, data=data, warm_start=warm, learn_unpool=learn_unpool),
-        quick=quick)
     console.print(f"decoders in [bold]{out}[/bold]; next: `invert decoder eval {out}`")
 
 
@@ -102,32 +171,52 @@ def evaluate(
     overwrite: bool = options.overwrite(),
     quiet: bool = options.quiet(),
 ) -> None:
-    """Per checkpoint on the test set: MSE, PSNR, SSIM, classifier accuracy/agreement, m_g vs m_s; the thesis's figures."""
+    """Per checkpoint on the test set: MSE, PSNR, SSIM, classifier accuracy/agreement, m_g vs m_s;
+    the thesis's figures.
+    """
     from invert.decoder.runs import evaluate_run
     from invert.io import prepare_out_dir, write_config
 
     folder = prepare_out_dir(out or run / "eval", run, "eval", overwrite)
     settings = dict(run=str(run), limit=limit or None, data=data)
     write_config(folder, "decoder eval", seed=seed, device=_device(device), status="running", settings=settings)
-    rows = evaluate_run(run, folder, limit=limit or None, data=data, download=download, seed=seed, device=_device(device))
+    rows = evaluate_run(
+        run, folder, limit=limit or None, data=data, download=download, seed=seed, device=_device(device)
+    )
     write_config(folder, "decoder eval", seed=seed, device=_device(device), settings=settings)
-    table = Table(title=f"decoders of {run} on {rows[0]['images']} test images (mean-image MSE {rows[0]['baseline_mse']:.4f})")
+    table = Table(
+        title=f"decoders of {run} on {rows[0]['images']} test images (mean-image MSE {rows[0]['baseline_mse']:.4f})"
+    )
     for col in ("layer", "MSE", "PSNR dB", "SSIM", "accuracy", "agreement", "m_g/m_s", "m_g < m_s"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(r["layer"], f"{r['mse']:.4f}", f"{r['psnr']:.2f}", f"{r['ssim']:.3f}", f"{100 * r.get('accuracy', float('nan')):.1f}%",
-                      f"{100 * r['agreement']:.1f}%", f"{r['m_g_over_m_s']:.3g}", f"{100 * r['below_ms']:.0f}%")
+        table.add_row(
+            r["layer"],
+            f"{r['mse']:.4f}",
+            f"{r['psnr']:.2f}",
+            f"{r['ssim']:.3f}",
+            f"{100 * r.get('accuracy', float('nan')):.1f}%",
+            f"{100 * r['agreement']:.1f}%",
+            f"{r['m_g_over_m_s']:.3g}",
+            f"{100 * r['below_ms']:.0f}%",
+        )
     console.print(table)
     console.print(f"results in [bold]{folder}[/bold]")
 
 
 def compare(
     run: Path = typer.Option(..., help="Decoder run folder from `invert decoder train`."),
-    layer: Optional[List[str]] = typer.Option(None, "--layer", help="Layer(s) to compare (default: every trained decoder)."),
+    layer: Optional[List[str]] = typer.Option(
+        None, "--layer", help="Layer(s) to compare (default: every trained decoder)."
+    ),
     images: int = typer.Option(16, help="Test images to invert with every method."),
     iterations: Optional[int] = typer.Option(100, help="Optimisation iterations (optimisation and hybrid)."),
-    lr: Optional[float] = typer.Option(None, parser=options.positive, help="Optimisation learning rate (default: the preset's)."),
-    preset: Optional[_Preset] = typer.Option(None, help="Inversion settings preset (`invert presets`; default: default)."),  # type: ignore[valid-type]
+    lr: Optional[float] = typer.Option(
+        None, parser=options.positive, help="Optimisation learning rate (default: the preset's)."
+    ),
+    preset: Optional[_Preset] = typer.Option(
+        None, help="Inversion settings preset (`invert presets`; default: default)."
+    ),
     amortise_over: int = typer.Option(10_000, help="Images over which the decoder's training time is amortised."),
     data: Optional[str] = typer.Option(None, help="CIFAR-10 source (default: shared arrays)."),
     download: bool = typer.Option(False, help="Download CIFAR-10 when no local copy is found."),
@@ -145,22 +234,44 @@ def compare(
     config = resolve_config(options.value(preset), {"iterations": iterations, "lr": lr, "seed": seed})
     folder = prepare_out_dir(out, "results/compare", "compare", overwrite)
     settings = dict(run=str(run), layers=layer, images=images, amortise_over=amortise_over, data=data)
-    write_config(folder, "compare", seed=seed, device=_device(device), status="running", settings=settings, inversion=config.to_dict())
-    rows, comps = compare_run(run, folder, layers=layer, count=images, config=config, amortise_over=amortise_over, data=data,
-                              download=download, device=_device(device), progress=not quiet)
+    write_config(
+        folder,
+        "compare",
+        seed=seed,
+        device=_device(device),
+        status="running",
+        settings=settings,
+        inversion=config.to_dict(),
+    )
+    rows, comps = compare_run(
+        run,
+        folder,
+        layers=layer,
+        count=images,
+        config=config,
+        amortise_over=amortise_over,
+        data=data,
+        download=download,
+        device=_device(device),
+        progress=not quiet,
+    )
     table = Table(title=f"{images} test images, {config.iterations} optimisation iterations")
     for col in ("layer", "method", "MSE", "PSNR dB", "SSIM", "m_g/m_s", "accuracy", "s/image", "amortised s/image"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(r["layer"], r["method"], f"{r['mse']:.4f}", f"{r['psnr']:.2f}", f"{r['ssim']:.3f}", f"{r['m_g_over_m_s']:.3g}",
-                      f"{100 * r.get('accuracy', float('nan')):.0f}%", f"{r['seconds_per_image']:.3g}", f"{r['amortised_seconds_per_image']:.3g}")
+        table.add_row(
+            r["layer"],
+            r["method"],
+            f"{r['mse']:.4f}",
+            f"{r['psnr']:.2f}",
+            f"{r['ssim']:.3f}",
+            f"{r['m_g_over_m_s']:.3g}",
+            f"{100 * r.get('accuracy', float('nan')):.0f}%",
+            f"{r['seconds_per_image']:.3g}",
+            f"{r['amortised_seconds_per_image']:.3g}",
+        )
     console.print(table)
     for c in comps:
         console.print(f"[bold]{c.layer}[/bold] wins: " + ", ".join(f"{k}={v}" for k, v in c.winners.items()))
     write_config(folder, "compare", seed=seed, device=_device(device), settings=settings, inversion=config.to_dict())
     console.print(f"results in [bold]{folder}[/bold]")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(decoder_app, name="decoder")
-    app.command("compare")(compare)

@@ -17,7 +17,9 @@ from invert.commands import options
 from invert.training.noise import QUICK as NOISE_QUICK
 from invert.training.noise import NoiseTraining
 
-train_app = typer.Typer(help="Train models: `noise` (memorise labelled noise), `classifier` (CIFAR-10).", no_args_is_help=True)
+train_app = typer.Typer(
+    help="Train models: `noise` (memorise labelled noise), `classifier` (CIFAR-10).", no_args_is_help=True
+)
 
 _N = NoiseTraining()
 _NOISE_SMALL = NoiseTraining(**{**_N.to_dict(), **NOISE_QUICK})
@@ -26,13 +28,13 @@ CLASSIFIER_FULL: dict[str, Any] = dict(epochs=30, batch_size=128, lr=1e-3, val_f
 CLASSIFIER_QUICK: dict[str, Any] = dict(epochs=3, limit=2000)
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(train_app, name="train")
-
-
 def _both(name: str, full: Any, small: Any) -> str:
     """Help text: the full default and the --quick one, read from the settings."""
-    f, s = full[name] if isinstance(full, dict) else getattr(full, name), small[name] if isinstance(small, dict) else getattr(small, name)
+    f, s = (
+        full[name] if isinstance(full, dict) else getattr(full, name),
+        small[name] if isinstance(small, dict) else getattr(small, name),
+    )
+
     def fmt(v: Any) -> str:
         return "all" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
 
@@ -43,29 +45,68 @@ def _say_overridden(changed: dict[str, tuple[Any, Any]], quiet: bool) -> None:
     if changed and not quiet:
         from rich.console import Console
 
-        Console(stderr=True).print("--quick: explicit " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, (_, v) in changed.items())
-                                   + " kept (quick would set " + ", ".join(f"{k}={q}" for k, (q, _) in changed.items()) + ")",
-                                   highlight=False)
+        Console(stderr=True).print(
+            "--quick: explicit "
+            + ", ".join(f"--{k.replace('_', '-')} {v}" for k, (_, v) in changed.items())
+            + " kept (quick would set "
+            + ", ".join(f"{k}={q}" for k, (q, _) in changed.items())
+            + ")",
+            highlight=False,
+        )
 
 
 @train_app.command("noise")
 def noise(
-    model: Optional[str] = typer.Option(None, help="Architecture to train (any `invert models` name)" + _both("model", _N, _NOISE_SMALL) + "."),
-    n: Optional[int] = typer.Option(None, "--n", "--images", help="Noise images in the fixed set" + _both("n", _N, _NOISE_SMALL) + " (under torchrun spell it --images: torchrun takes --n for its own --nnodes)."),
+    model: Optional[str] = typer.Option(
+        None, help="Architecture to train (any `invert models` name)" + _both("model", _N, _NOISE_SMALL) + "."
+    ),
+    n: Optional[int] = typer.Option(
+        None,
+        "--n",
+        "--images",
+        help="Noise images in the fixed set"
+        + _both("n", _N, _NOISE_SMALL)
+        + " (under torchrun spell it --images: torchrun takes --n for its own --nnodes).",
+    ),
     size: Optional[int] = typer.Option(None, help="Image side in pixels" + _both("size", _N, _NOISE_SMALL) + "."),
-    sigma: str = typer.Option("text", help="Noise σ of N(0.5, σ): 'text' = 1/3 (report §5), 'code' = 1/4 (its randomized_training.py), or a number/fraction."),
+    sigma: str = typer.Option(
+        "text",
+        help=(
+            "Noise σ of N(0.5, σ): 'text' = 1/3 (report §5), 'code' = 1/4 (its randomized_training.py), "
+            "or a number/fraction."
+        ),
+    ),
     classes: Optional[int] = typer.Option(None, help="Random label classes" + _both("classes", _N, _NOISE_SMALL) + "."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs" + _both("epochs", _N, _NOISE_SMALL) + ". Raising it on a finished run trains on."),
+    epochs: Optional[int] = typer.Option(
+        None, help="Epochs" + _both("epochs", _N, _NOISE_SMALL) + ". Raising it on a finished run trains on."
+    ),
     batch_size: Optional[int] = typer.Option(None, help="Batch size" + _both("batch_size", _N, _NOISE_SMALL) + "."),
-    lr: Optional[float] = typer.Option(None, parser=options.positive, help="Adam learning rate" + _both("lr", _N, _NOISE_SMALL) + "."),
+    lr: Optional[float] = typer.Option(
+        None, parser=options.positive, help="Adam learning rate" + _both("lr", _N, _NOISE_SMALL) + "."
+    ),
     seed: int = options.seed(_N.seed, "the noise set, the labels, the initial weights and the shuffling"),
-    normalize: bool = typer.Option(_N.normalize, "--normalize/--raw", help="Feed the model (noise − mean)/std as `--weights FILE` encoders do, or raw noise as the reference code does (then invert with --no-normalize)."),
-    quick: bool = options.quick("ResNet-20, 1000 images of 32 px, 10 classes, 10 epochs at lr 2e-3 — minutes on two CPU cores"),
-    out: Optional[Path] = typer.Option(None, help="Run folder (default: a new folder under results/train/). An existing run folder is resumed."),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the folder's last checkpoint, or start over."),
+    normalize: bool = typer.Option(
+        _N.normalize,
+        "--normalize/--raw",
+        help=(
+            "Feed the model (noise − mean)/std as `--weights FILE` encoders do, "
+            "or raw noise as the reference code does (then invert with --no-normalize)."
+        ),
+    ),
+    quick: bool = options.quick(
+        "ResNet-20, 1000 images of 32 px, 10 classes, 10 epochs at lr 2e-3 — minutes on two CPU cores"
+    ),
+    out: Optional[Path] = typer.Option(
+        None, help="Run folder (default: a new folder under results/train/). An existing run folder is resumed."
+    ),
+    resume: bool = typer.Option(
+        True, "--resume/--no-resume", help="Continue from the folder's last checkpoint, or start over."
+    ),
     device: str = options.device(),
     quiet: bool = options.quiet(),
-    tensorboard: Optional[Path] = typer.Option(None, help="Also log loss and accuracy per epoch to TensorBoard: a new run folder under this folder."),
+    tensorboard: Optional[Path] = typer.Option(
+        None, help="Also log loss and accuracy per epoch to TensorBoard: a new run folder under this folder."
+    ),
 ) -> None:
     """Train a model to memorise labelled Gaussian noise (report §5); writes OUT/model.pt for `--weights`."""
     from rich.console import Console
@@ -75,7 +116,13 @@ def noise(
     from invert.training.noise import parse_sigma, train_noise
 
     given = dict(model=model, n=n, size=size, classes=classes, epochs=epochs, batch_size=batch_size, lr=lr)
-    cfg = choose(_N, NOISE_QUICK, quick, {**given, "sigma": parse_sigma(sigma), "seed": seed, "normalize": normalize}, "noise training")
+    cfg = choose(
+        _N,
+        NOISE_QUICK,
+        quick,
+        {**given, "sigma": parse_sigma(sigma), "seed": seed, "normalize": normalize},
+        "noise training",
+    )
     _say_overridden(overridden(_N, NOISE_QUICK, quick, given), quiet)
     folder = _run_folder(out, "noise", resume)
     dev = resolve_device(device)
@@ -84,12 +131,16 @@ def noise(
     with logging_epochs(tensorboard, f"train-noise-{cfg.model}"):
         net, history = train_noise(cfg, folder, resume=resume, device=dev, progress=not quiet)
     last = history[-1]
-    Console().print(f"{cfg.model} memorised noise: training accuracy {last['train_acc']:.3f} after epoch {last['epoch']} "
-                    f"(chance {1 / cfg.classes:.3f}); weights in [bold]{folder / 'model.pt'}[/bold] (use --weights)")
+    Console().print(
+        f"{cfg.model} memorised noise: training accuracy {last['train_acc']:.3f} after epoch {last['epoch']} "
+        f"(chance {1 / cfg.classes:.3f}); weights in [bold]{folder / 'model.pt'}[/bold] (use --weights)"
+    )
 
 
 def _run_folder(out: Optional[Path], stem: str, resume: bool) -> Path:
-    """The training folder, locked for this run: a fresh one by default; an existing ``--out`` only if it holds a checkpoint."""
+    """The training folder, locked for this run: a fresh one by default;
+    an existing ``--out`` only if it holds a checkpoint.
+    """
     from invert.errors import InvertError
     from invert.io import lock_folder, make_folder, prepare_out_dir
 
@@ -101,7 +152,9 @@ def _run_folder(out: Optional[Path], stem: str, resume: bool) -> Path:
     lock_folder(out)
     held = [p for p in out.iterdir() if not p.name.startswith(".")]
     if held and not (out / "last.pt").is_file() and not (out / "config.json").is_file():
-        raise InvertError(f"--out {out} already holds files but no training checkpoint (last.pt) — choose another folder")
+        raise InvertError(
+            f"--out {out} already holds files but no training checkpoint (last.pt) — choose another folder"
+        )
     return out
 
 
@@ -110,28 +163,62 @@ _C_SMALL = {**CLASSIFIER_FULL, **CLASSIFIER_QUICK}
 
 @train_app.command("classifier")
 def classifier(
-    model: str = typer.Option("cifar_resnet20", help="cifar_resnet18 (the thesis encoder: 3×3 stem, no max-pool) or cifar_resnet20/32/56 (He et al.)."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs" + _both("epochs", CLASSIFIER_FULL, _C_SMALL) + ". Raising it on a finished run trains on."),
-    batch_size: Optional[int] = typer.Option(None, help="Batch size" + _both("batch_size", CLASSIFIER_FULL, _C_SMALL) + "."),
-    lr: Optional[float] = typer.Option(None, parser=options.positive, help="Adam learning rate (the thesis trained its ResNet-18 with Adam)" + _both("lr", CLASSIFIER_FULL, _C_SMALL) + "."),
-    val_fraction: Optional[float] = typer.Option(None, parser=options.fraction, help="Fraction of the training images held out to pick the best epoch" + _both("val_fraction", CLASSIFIER_FULL, _C_SMALL) + "."),
+    model: str = typer.Option(
+        "cifar_resnet20",
+        help="cifar_resnet18 (the thesis encoder: 3×3 stem, no max-pool) or cifar_resnet20/32/56 (He et al.).",
+    ),
+    epochs: Optional[int] = typer.Option(
+        None, help="Epochs" + _both("epochs", CLASSIFIER_FULL, _C_SMALL) + ". Raising it on a finished run trains on."
+    ),
+    batch_size: Optional[int] = typer.Option(
+        None, help="Batch size" + _both("batch_size", CLASSIFIER_FULL, _C_SMALL) + "."
+    ),
+    lr: Optional[float] = typer.Option(
+        None,
+        parser=options.positive,
+        help="Adam learning rate (the thesis trained its ResNet-18 with Adam)"
+        + _both("lr", CLASSIFIER_FULL, _C_SMALL)
+        + ".",
+    ),
+    val_fraction: Optional[float] = typer.Option(
+        None,
+        parser=options.fraction,
+        help="Fraction of the training images held out to pick the best epoch"
+        + _both("val_fraction", CLASSIFIER_FULL, _C_SMALL)
+        + ".",
+    ),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Random flips and 4-pixel crops."),
-    limit: Optional[int] = typer.Option(None, help="Use the first N training images" + _both("limit", CLASSIFIER_FULL, _C_SMALL) + "."),
-    test_limit: Optional[int] = typer.Option(None, help="Measure test accuracy on the first N test images (default: all)."),
-    data: Optional[str] = typer.Option(None, help="CIFAR-10 source: torchvision folder or .npz (default: the shared arrays)."),
+    limit: Optional[int] = typer.Option(
+        None, help="Use the first N training images" + _both("limit", CLASSIFIER_FULL, _C_SMALL) + "."
+    ),
+    test_limit: Optional[int] = typer.Option(
+        None, help="Measure test accuracy on the first N test images (default: all)."
+    ),
+    data: Optional[str] = typer.Option(
+        None, help="CIFAR-10 source: torchvision folder or .npz (default: the shared arrays)."
+    ),
     download: bool = typer.Option(False, help="Download CIFAR-10 with torchvision when no local copy is found."),
     quick: bool = options.quick("2000 images, 3 epochs — a few minutes on two CPU cores"),
     seed: int = options.seed(0, "the initial weights, split, shuffling and augmentation"),
-    out: Optional[Path] = typer.Option(None, help="Run folder (default: a new folder under results/train/). An existing run folder is resumed."),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the folder's last checkpoint, or start over."),
+    out: Optional[Path] = typer.Option(
+        None, help="Run folder (default: a new folder under results/train/). An existing run folder is resumed."
+    ),
+    resume: bool = typer.Option(
+        True, "--resume/--no-resume", help="Continue from the folder's last checkpoint, or start over."
+    ),
     device: str = options.device(),
     quiet: bool = options.quiet(),
-    tensorboard: Optional[Path] = typer.Option(None, help="Also log loss and accuracy per epoch to TensorBoard: a new run folder under this folder."),
+    tensorboard: Optional[Path] = typer.Option(
+        None, help="Also log loss and accuracy per epoch to TensorBoard: a new run folder under this folder."
+    ),
 ) -> None:
-    """Train a CIFAR-10 classifier; writes OUT/model.pt (use as --weights, e.g. for `invert decoder train`)."""
+    """Train a CIFAR-10 classifier; writes OUT/model.pt (use as --weights, e.g. for `invert decoder train`).
+
+    OUT also holds config.json (the manifest) and metrics.json (test accuracy, per-epoch history).
+    """
     from rich.console import Console
 
-    from invert.io import resolve_device, write_config
+    from invert.io import resolve_device
     from invert.settings import choose, overridden
     from invert.training.cifar import train_cifar_classifier
 
@@ -140,13 +227,23 @@ def classifier(
     _say_overridden(overridden(CLASSIFIER_FULL, CLASSIFIER_QUICK, quick, given), quiet)
     folder = _run_folder(out, "classifier", resume)
     dev = resolve_device(device)
-    settings = dict(model=model, **s, augment=augment, test_limit=test_limit, data=data, seed=seed)
-    write_config(folder, "train classifier", seed=seed, device=dev, status="running", settings=settings, quick=quick)
     from invert.tensorboard import logging_epochs
 
     with logging_epochs(tensorboard, f"train-classifier-{model}"):
-        result = train_cifar_classifier(folder, model=model, augment=augment, test_limit=test_limit, data=data, download=download,
-                                        seed=seed, resume=resume, device=dev, progress=not quiet, **s)
-    write_config(folder, "train classifier", seed=seed, device=dev, status="complete", settings=settings, quick=quick)
-    Console().print(f"{model}: test accuracy {100 * result['test_accuracy']:.1f}% on {result['test_images']} images after {result['epochs']} epochs; "
-                    f"weights in [bold]{result['weights']}[/bold] (use --weights)")
+        result = train_cifar_classifier(
+            folder,
+            model=model,
+            augment=augment,
+            test_limit=test_limit,
+            data=data,
+            download=download,
+            seed=seed,
+            resume=resume,
+            device=dev,
+            progress=not quiet,
+            **s,
+        )
+    Console().print(
+        f"{model}: test accuracy {100 * result['test_accuracy']:.1f}% on {result['test_images']} images after "
+        f"{result['epochs']} epochs; weights in [bold]{result['weights']}[/bold] (use --weights)"
+    )

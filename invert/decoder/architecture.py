@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -21,6 +21,8 @@ from torchvision.models.feature_extraction import create_feature_extractor
 
 from invert.encoders.registry import ModelSpec, _last_node, build_model, get_spec, graph_nodes, resolve_layer
 from invert.errors import InvertError
+
+M = TypeVar("M", bound=nn.Module)
 
 
 def mirror_conv(conv: nn.Conv2d, bias: bool = False) -> nn.ConvTranspose2d:
@@ -30,9 +32,13 @@ def mirror_conv(conv: nn.Conv2d, bias: bool = False) -> nn.ConvTranspose2d:
     """
     k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
     if not isinstance(p, int):
-        raise InvertError(f"cannot mirror a convolution with padding={conv.padding!r}: use a ResNet with numeric padding")
+        raise InvertError(
+            f"cannot mirror a convolution with padding={conv.padding!r}: use a ResNet with numeric padding"
+        )
     op = max(0, min(s + 2 * p - k, s - 1))
-    return nn.ConvTranspose2d(conv.out_channels, conv.in_channels, k, s, p, output_padding=op, groups=conv.groups, bias=bias)
+    return nn.ConvTranspose2d(
+        conv.out_channels, conv.in_channels, k, s, p, output_padding=op, groups=conv.groups, bias=bias
+    )
 
 
 class LearnedUnpool(nn.Module):
@@ -81,7 +87,8 @@ class DecoderBlock(nn.Module):
         self.shortcut: nn.Module = nn.Identity()
         if c_in != c_out or stride != 1:
             self.shortcut = nn.Sequential(
-                nn.ConvTranspose2d(c_out, c_in, 1, stride, 0, output_padding=stride - 1, bias=False), nn.BatchNorm2d(c_in)
+                nn.ConvTranspose2d(c_out, c_in, 1, stride, 0, output_padding=stride - 1, bias=False),
+                nn.BatchNorm2d(c_in),
             )
         self.relu = nn.ReLU(inplace=True)
 
@@ -97,13 +104,20 @@ class Adapter(nn.Module):
         self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
         if len(in_shape) == 1:
             if len(out_shape) == 1 or tuple(out_shape[1:]) == (1, 1):
-                self.net: nn.Module = nn.Linear(in_shape[0], out_shape[0]) if in_shape[0] != out_shape[0] else nn.Identity()
+                self.net: nn.Module = (
+                    nn.Linear(in_shape[0], out_shape[0]) if in_shape[0] != out_shape[0] else nn.Identity()
+                )
                 return
-            raise InvertError(f"cannot decode a vector of {in_shape[0]} into a {out_shape} map at this layer: pick a stage boundary (conv*/avgpool/fc)")
+            raise InvertError(
+                f"cannot decode a vector of {in_shape[0]} into a {out_shape} map at this layer: pick a stage boundary "
+                "(conv*/avgpool/fc)"
+            )
         c, h, w = in_shape
         c2, h2, w2 = out_shape
         if h2 % h or w2 % w or h2 // h != w2 // w:
-            raise InvertError(f"cannot mirror a {h}×{w} activation onto {h2}×{w2}: pick a stage boundary layer (conv*/avgpool/fc)")
+            raise InvertError(
+                f"cannot mirror a {h}×{w} activation onto {h2}×{w2}: pick a stage boundary layer (conv*/avgpool/fc)"
+            )
         s = h2 // h
         layers: list[nn.Module] = [nn.ConvTranspose2d(c, c2, 3, s, 1, output_padding=s - 1, bias=final)]
         if not final:
@@ -127,13 +141,21 @@ class Stage:
     kind: str  # stem | maxpool | block | avgpool | fc
 
 
-def resnet_stages(net: nn.Module, input_shape: tuple[int, int, int], shapes: dict[str, tuple[int, ...]] | None = None) -> list[Stage]:
+def resnet_stages(
+    net: nn.Module, input_shape: tuple[int, int, int], shapes: dict[str, tuple[int, ...]] | None = None
+) -> list[Stage]:
     """The ResNet's stage boundaries in forward order with their output shapes (probed on a zero image)."""
     fc_name = "fc" if isinstance(getattr(net, "fc", None), nn.Linear) else "linear"
-    if not (isinstance(getattr(net, "conv1", None), nn.Conv2d) and hasattr(net, "layer1") and hasattr(net, "avgpool")
-            and isinstance(getattr(net, fc_name, None), nn.Linear)):
-        raise InvertError(f"decoders mirror ResNet-family models (torchvision resnet*, cifar_resnet*); "
-                          f"{net.__class__.__name__} has no conv1/layer1/avgpool/fc structure")
+    if not (
+        isinstance(getattr(net, "conv1", None), nn.Conv2d)
+        and hasattr(net, "layer1")
+        and hasattr(net, "avgpool")
+        and isinstance(getattr(net, fc_name, None), nn.Linear)
+    ):
+        raise InvertError(
+            f"decoders mirror ResNet-family models (torchvision resnet*, cifar_resnet*); "
+            f"{net.__class__.__name__} has no conv1/layer1/avgpool/fc structure"
+        )
     nodes = graph_nodes(net)
     stages = [Stage("stem", _last_node("relu", nodes), (), "stem")]
     if isinstance(getattr(net, "maxpool", None), nn.MaxPool2d):
@@ -156,21 +178,67 @@ def _probe_shapes(net: nn.Module, nodes: list[str], input_shape: tuple[int, ...]
     return {k: tuple(v.shape[1:]) for k, v in out.items() if isinstance(v, torch.Tensor)}
 
 
-def _module(net: nn.Module, key: str) -> nn.Module:
-    return net.get_submodule(key)
+def _module(net: nn.Module, key: str, kind: type[M]) -> M:
+    """Submodule ``key`` of ``net``, checked to be a ``kind``."""
+    m = net.get_submodule(key)
+    if not isinstance(m, kind):
+        raise InvertError(
+            f"cannot mirror {key} of {net.__class__.__name__}: a {m.__class__.__name__}, not {kind.__name__}"
+        )
+    return m
+
+
+def _shape_before(stage: Stage, prev: Stage | None) -> tuple[int, ...]:
+    """The output shape of the stage before ``stage``: the input the mirror of ``stage`` restores."""
+    if prev is None:
+        raise InvertError(f"cannot mirror {stage.key}: it is the first stage")
+    return prev.shape
+
+
+TARGETS = ("normalized", "pixels")
+"""What a decoder's last layer predicts: the classifier's normalised input (thesis §3.2, code) or [0, 1] pixels."""
 
 
 class ResNetDecoder(nn.Module):
-    """Maps the activation at one checkpoint of a ResNet back to an image (raw output; clamp to view).
+    """Maps the activation at one checkpoint of a ResNet back to an image in [0, 1] pixel units (clamp to view).
 
     ``mirrors`` holds one module per encoder stage up to the checkpoint, keyed by the stage's name
     (dots replaced by underscores); ``order`` is the decoding order, deepest stage first.
+    With ``target="normalized"`` (the thesis's, text §3.2 and code) the mirrors predict the image as the
+    classifier sees it, (x − mean)/std per channel, and ``forward`` maps that back to pixels with the
+    model's mean/std (fixed buffers, not trained, not in the state dict). ``"pixels"`` predicts [0, 1]
+    pixels directly (this package's earlier decoders): its output layer starts at ~2× the images' spread
+    and takes many more steps to learn (quick conv2 test MSE 0.016 against 0.004 after 3 epochs).
     """
 
-    def __init__(self, mirrors: dict[str, nn.Module], order: list[str], *, model: str, layer: str, node: str,
-                 input_shape: tuple[int, ...], image_shape: tuple[int, int, int], learn_unpool: bool = True):
+    out_mean: torch.Tensor  # buffers, registered in __init__: declared so they type as tensors
+    out_std: torch.Tensor
+
+    def __init__(
+        self,
+        mirrors: dict[str, nn.Module],
+        order: list[str],
+        *,
+        model: str,
+        layer: str,
+        node: str,
+        input_shape: tuple[int, ...],
+        image_shape: tuple[int, int, int],
+        learn_unpool: bool = True,
+        target: str = "normalized",
+        mean: tuple[float, ...] = (0.0, 0.0, 0.0),
+        std: tuple[float, ...] = (1.0, 1.0, 1.0),
+    ):
         super().__init__()
+        if target not in TARGETS:
+            raise InvertError(f"decoder target {target!r}: use one of {', '.join(TARGETS)}")
         self.learn_unpool = learn_unpool
+        self.target = target
+        c = image_shape[0]
+        if len(mean) != c or len(std) != c:
+            raise InvertError(f"mean/std have {len(mean)}/{len(std)} entries for a {c}-channel image")
+        self.register_buffer("out_mean", torch.tensor(mean, dtype=torch.float32).view(1, c, 1, 1), persistent=False)
+        self.register_buffer("out_std", torch.tensor(std, dtype=torch.float32).view(1, c, 1, 1), persistent=False)
         self.mirrors = nn.ModuleDict(mirrors)
         self.order = list(order)
         self.model_name, self.layer, self.node = model, layer, node
@@ -180,7 +248,11 @@ class ResNetDecoder(nn.Module):
         x = a
         for key in self.order:
             x = self.mirrors[key](x)
-        return x
+        return x * self.out_std + self.out_mean if self.target == "normalized" else x
+
+    def pixel_scale(self) -> torch.Tensor:
+        """Per-channel (1, C, 1, 1) scale of the predicted quantity in pixels: std for normalised targets, else 1."""
+        return self.out_std if self.target == "normalized" else torch.ones_like(self.out_std)
 
     @torch.no_grad()
     def decode(self, a: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
@@ -188,43 +260,62 @@ class ResNetDecoder(nn.Module):
         was = self.training
         self.eval()
         p = next(self.parameters())
-        out = torch.cat([self(a[i:i + batch_size].to(p.device, p.dtype)).clamp(0, 1) for i in range(0, len(a), batch_size)])
+        out = torch.cat(
+            [self(a[i : i + batch_size].to(p.device, p.dtype)).clamp(0, 1) for i in range(0, len(a), batch_size)]
+        )
         self.train(was)
         return out
 
     def meta(self) -> dict[str, Any]:
-        return {"model": self.model_name, "layer": self.layer, "node": self.node,
-                "input_shape": list(self.input_shape), "image_shape": list(self.image_shape), "order": self.order,
-                "learn_unpool": self.learn_unpool}
+        return {
+            "model": self.model_name,
+            "layer": self.layer,
+            "node": self.node,
+            "input_shape": list(self.input_shape),
+            "image_shape": list(self.image_shape),
+            "order": self.order,
+            "learn_unpool": self.learn_unpool,
+            "target": self.target,
+        }
 
     def extra_repr(self) -> str:
-        return f"model={self.model_name}, layer={self.layer} (node {self.node}), {self.input_shape} -> {self.image_shape}"
+        return (
+            f"model={self.model_name}, layer={self.layer} (node {self.node}), "
+            f"{self.input_shape} -> {self.image_shape}, target={self.target}"
+        )
 
 
 def _mirror_for(net: nn.Module, stage: Stage, prev: Stage | None, learn_unpool: bool = True) -> nn.Module:
-    if stage.kind == "stem":
-        return mirror_conv(net.conv1, bias=True)  # the output layer: back to RGB, no norm or activation
+    if stage.kind == "stem":  # the output layer: back to RGB, no norm or activation
+        return mirror_conv(_module(net, "conv1", nn.Conv2d), bias=True)
     if stage.kind == "maxpool":
-        pool = net.maxpool
+        pool = _module(net, "maxpool", nn.MaxPool2d)
         k = pool.kernel_size if isinstance(pool.kernel_size, int) else pool.kernel_size[0]
         s = pool.stride if isinstance(pool.stride, int) else pool.stride[0]
         p = pool.padding if isinstance(pool.padding, int) else pool.padding[0]
-        c = prev.shape[0]
-        return nn.Sequential(nn.ConvTranspose2d(c, c, k, s, p, output_padding=max(0, min(s + 2 * p - k, s - 1)), bias=False),
-                             nn.BatchNorm2d(c), nn.ReLU(inplace=True))
+        c = _shape_before(stage, prev)[0]
+        return nn.Sequential(
+            nn.ConvTranspose2d(c, c, k, s, p, output_padding=max(0, min(s + 2 * p - k, s - 1)), bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
+        )
     if stage.kind == "block":
-        return DecoderBlock(_module(net, stage.key))
+        return DecoderBlock(_module(net, stage.key, nn.Module))
     if stage.kind == "avgpool":
-        return LearnedUnpool(*prev.shape, learn=learn_unpool)
-    fc: nn.Linear = _module(net, stage.key)
+        c, h, w = _shape_before(stage, prev)
+        return LearnedUnpool(c, h, w, learn=learn_unpool)
+    fc = _module(net, stage.key, nn.Linear)
     return nn.Sequential(nn.Linear(fc.out_features, fc.in_features), nn.Unflatten(1, (fc.in_features, 1, 1)))
 
 
 def _image_shape(spec: ModelSpec, input_size: int | None) -> tuple[int, int, int]:
-    return tuple(spec.input_shape) if input_size is None else (spec.input_shape[0], input_size, input_size)
+    c, h, w = spec.input_shape
+    return (c, h, w) if input_size is None else (c, input_size, input_size)
 
 
-def _analyse(net: nn.Module, image_shape: tuple[int, int, int]) -> tuple[list[str], list[Stage], dict[str, tuple[int, ...]]]:
+def _analyse(
+    net: nn.Module, image_shape: tuple[int, int, int]
+) -> tuple[list[str], list[Stage], dict[str, tuple[int, ...]]]:
     nodes = graph_nodes(net)
     shapes = _probe_shapes(net, nodes, image_shape)
     return nodes, resnet_stages(net, image_shape, shapes), shapes
@@ -239,20 +330,33 @@ def _structure(model: str, input_size: int | None):
 
 
 def checkpoint_layers(model: str) -> list[str]:
-    """The thesis's checkpoints for ``model``: after each residual stage, after average pooling, after the classifier."""
+    """The thesis's checkpoints for ``model``: after each residual stage, after average pooling,
+    after the classifier.
+    """
     spec = get_spec(model)
     return [a for a in spec.aliases if a != "conv1"]
 
 
-def build_decoder(model: str | nn.Module, layer: str, *, spec: ModelSpec | None = None, input_size: int | None = None,
-                  seed: int = 0, learn_unpool: bool = True) -> ResNetDecoder:
-    """A decoder for the activation of ``model`` at ``layer`` (alias like ``conv3``/``avgpool``/``fc`` or any graph node).
+def build_decoder(
+    model: str | nn.Module,
+    layer: str,
+    *,
+    spec: ModelSpec | None = None,
+    input_size: int | None = None,
+    seed: int = 0,
+    learn_unpool: bool = True,
+    target: str = "normalized",
+) -> ResNetDecoder:
+    """A decoder for the activation of ``model`` at ``layer``
+    (alias like ``conv3``/``avgpool``/``fc`` or any graph node).
 
     ``model`` is a registered name (e.g. ``cifar_resnet20``) or an ``nn.Module`` with ``spec`` describing it.
     Parameters are drawn from ``seed`` with PyTorch's default initialisation, U(−√t, √t) with t = 1/fan-in —
     the thesis's t = 1/(c_out·k²) for transposed convolutions; for the linear layer its text says t = 10,
     its code uses this default (t = 1/10). ``learn_unpool=False`` freezes the unpooling multiplier at 1,
-    as the thesis code does in effect (see :class:`LearnedUnpool`).
+    as the thesis code does in effect (see :class:`LearnedUnpool`). ``target``: what the last layer predicts —
+    ``"normalized"`` (thesis: the image normalised with the model's mean/std) or ``"pixels"``
+    (see :class:`ResNetDecoder`).
     """
     if isinstance(model, str):
         net, spec, nodes, stages, shapes = _structure(model, input_size)
@@ -272,27 +376,42 @@ def build_decoder(model: str | nn.Module, layer: str, *, spec: ModelSpec | None 
         torch.manual_seed(seed)
         node_shape = shapes[node]
         if not before or before[-1].node != node:
-            target = before[-1].shape if before else image_shape
+            boundary = before[-1].shape if before else image_shape
             key = "adapter_" + node.replace(".", "_")
-            mirrors[key] = Adapter(node_shape, target, final=not before)
+            mirrors[key] = Adapter(node_shape, boundary, final=not before)
             order.append(key)
         for i in range(len(before) - 1, -1, -1):
             st = before[i]
             key = st.key.replace(".", "_")
             mirrors[key] = _mirror_for(net, st, before[i - 1] if i > 0 else None, learn_unpool)
             order.append(key)
-    dec = ResNetDecoder(mirrors, order, model=spec.name, layer=layer, node=node, input_shape=node_shape, image_shape=image_shape,
-                        learn_unpool=learn_unpool)
+    dec = ResNetDecoder(
+        mirrors,
+        order,
+        model=spec.name,
+        layer=layer,
+        node=node,
+        input_shape=node_shape,
+        image_shape=image_shape,
+        learn_unpool=learn_unpool,
+        target=target,
+        mean=tuple(spec.mean),
+        std=tuple(spec.std),
+    )
     with torch.no_grad():  # shape check on the meta device: no arithmetic
         out = copy.deepcopy(dec).to("meta").eval()(torch.zeros(2, *node_shape, device="meta"))
     if tuple(out.shape[1:]) != image_shape:
-        raise InvertError(f"the decoder for {spec.name} {layer} produces {tuple(out.shape[1:])}, not {image_shape}: "
-                          f"use an input size divisible by the network's total stride (e.g. 32 or 224)")
+        raise InvertError(
+            f"the decoder for {spec.name} {layer} produces {tuple(out.shape[1:])}, not {image_shape}: "
+            f"use an input size divisible by the network's total stride (e.g. 32 or 224)"
+        )
     return dec.train()
 
 
 def warm_start(decoder: ResNetDecoder, previous: ResNetDecoder | dict[str, torch.Tensor]) -> list[str]:
-    """Copy every parameter and buffer of ``previous`` whose name and shape match (thesis §3.2); returns the names copied."""
+    """Copy every parameter and buffer of ``previous`` whose name and shape match (thesis §3.2);
+    returns the names copied.
+    """
     src = previous.state_dict() if isinstance(previous, nn.Module) else previous
     own = decoder.state_dict()
     take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}

@@ -23,7 +23,15 @@ from invert.inversion import InversionConfig, build_inverter
 
 METHODS = ("decoder", "optimisation", "hybrid")
 # metric -> True when larger is better
-QUALITY = {"mse": False, "psnr": True, "ssim": True, "m_g_over_m_s": False, "below_ms": True, "accuracy": True, "agreement": True}
+QUALITY = {
+    "mse": False,
+    "psnr": True,
+    "ssim": True,
+    "m_g_over_m_s": False,
+    "below_ms": True,
+    "accuracy": True,
+    "agreement": True,
+}
 
 
 @dataclass
@@ -64,7 +72,9 @@ def compare_inverters(
     # one m_s per image for every method, drawn exactly as invert() draws it (generator seeded with config.seed)
     with torch.no_grad():
         goal = encoder(x)
-    m_s, _ = shifted_distance(encoder, x, config.ms_sigma, config.ms_draws, torch.Generator().manual_seed(config.seed), goal)
+    m_s, _ = shifted_distance(
+        encoder, x, config.ms_sigma, config.ms_draws, torch.Generator().manual_seed(config.seed), goal
+    )
     m_s = m_s.cpu()
     if "decoder" in methods or "hybrid" in methods:
         decoder.to(dev).eval()
@@ -89,9 +99,19 @@ def compare_inverters(
     for name in methods:
         per_image = secs[name] / n
         train = train_seconds if name in ("decoder", "hybrid") else 0.0
-        rows.append({"method": name, "layer": decoder.layer, "images": n, "iterations": iters[name], **res[name].summary(),
-                     "seconds_per_image": per_image, "training_seconds": train,
-                     "amortised_seconds_per_image": per_image + train / max(amortise_over, 1), "amortised_over": amortise_over})
+        rows.append(
+            {
+                "method": name,
+                "layer": decoder.layer,
+                "images": n,
+                "iterations": iters[name],
+                **res[name].summary(),
+                "seconds_per_image": per_image,
+                "training_seconds": train,
+                "amortised_seconds_per_image": per_image + train / max(amortise_over, 1),
+                "amortised_over": amortise_over,
+            }
+        )
     return Comparison(decoder.layer, res, rows, winners(rows))
 
 
@@ -108,8 +128,9 @@ def winners(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-def comparison_grid(comparisons: Sequence[Comparison], originals: torch.Tensor, count: int = 6,
-                    classes: Sequence[str] | None = None):
+def comparison_grid(
+    comparisons: Sequence[Comparison], originals: torch.Tensor, count: int = 6, classes: Sequence[str] | None = None
+):
     """Side by side: per image a row with the original, then decoder / optimisation / hybrid per layer."""
     from invert.analysis.plots import image_grid
     from invert.datasets import CIFAR10_CLASSES
@@ -119,14 +140,28 @@ def comparison_grid(comparisons: Sequence[Comparison], originals: torch.Tensor, 
     rows, caps = [], []
     for i in range(min(count, len(originals))):
         rows.append([originals[i]] + [r.images[i] for c in comparisons for r in c.results.values()])
-        caps.append([""] + [f"PSNR {float(r.psnr[i]):.1f}, " + (classes[int(r.pred[i])] if int(r.pred[i]) >= 0 else "")
-                            for c in comparisons for r in c.results.values()])
-    return image_grid(rows, [f"image {i}" for i in range(len(rows))], cols, caps, cell=1.4,
-                      title="decoder vs optimisation vs hybrid (optimisation started from the decoder)")
+        caps.append(
+            [""]
+            + [
+                f"PSNR {float(r.psnr[i]):.1f}, " + (classes[int(r.pred[i])] if int(r.pred[i]) >= 0 else "")
+                for c in comparisons
+                for r in c.results.values()
+            ]
+        )
+    return image_grid(
+        rows,
+        [f"image {i}" for i in range(len(rows))],
+        cols,
+        caps,
+        cell=1.4,
+        title="decoder vs optimisation vs hybrid (optimisation started from the decoder)",
+    )
 
 
 def cost_quality_figure(rows: Sequence[dict[str, Any]]):
-    """PSNR against seconds per image (log x), one marker per method and layer, amortised decoder cost as open markers."""
+    """PSNR against seconds per image (log x), one marker per method and layer,
+    amortised decoder cost as open markers.
+    """
     import matplotlib
 
     from invert.analysis.plots import subplots
@@ -137,13 +172,29 @@ def cost_quality_figure(rows: Sequence[dict[str, Any]]):
     colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for r in rows:
         c = colors[layers.index(r["layer"]) % len(colors)]
-        ax.scatter(r["seconds_per_image"], r["psnr"], marker=markers.get(r["method"], "x"), color=c, s=50,
-                   label=f"{r['layer']} {r['method']}")
+        ax.scatter(
+            r["seconds_per_image"],
+            r["psnr"],
+            marker=markers.get(r["method"], "x"),
+            color=c,
+            s=50,
+            label=f"{r['layer']} {r['method']}",
+        )
         if r["training_seconds"] > 0:
-            ax.scatter(r["amortised_seconds_per_image"], r["psnr"], marker=markers.get(r["method"], "x"), facecolors="none",
-                       edgecolors=c, s=50)
-    ax.set(xscale="log", xlabel="seconds per image (open: + training amortised)", ylabel="PSNR (dB)",
-           title="quality against cost")
+            ax.scatter(
+                r["amortised_seconds_per_image"],
+                r["psnr"],
+                marker=markers.get(r["method"], "x"),
+                facecolors="none",
+                edgecolors=c,
+                s=50,
+            )
+    ax.set(
+        xscale="log",
+        xlabel="seconds per image (open: + training amortised)",
+        ylabel="PSNR (dB)",
+        title="quality against cost",
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     return fig

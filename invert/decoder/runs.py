@@ -1,8 +1,11 @@
-"""Run folders for decoders: train a sweep, evaluate it, compare it with optimisation — the functions the CLI and experiments call.
+"""Decoder run folders: train a sweep, evaluate it, compare it with optimisation (what the CLI and experiments call).
 
-A training run folder holds ``run.json`` (model, weights, layers, settings, data, environment), one
-sub-folder per layer (``last.pt``/``best.pt`` checkpoints, ``decoder.pt``, ``result.json``),
-``training.csv`` and ``loss_curves.png`` (thesis fig. 11).
+A training run folder holds ``config.json`` (the manifest every command writes: command line, seed, ``--out``,
+versions, device, ``world_size`` and backend, and under ``settings`` the model, weights, layers, training settings
+and data), ``metrics.json`` (results only: per layer the best epoch and its validation MSE, epochs run, seconds),
+one sub-folder per layer (``last.pt``/``best.pt`` checkpoints, ``decoder.pt``, ``result.json``), ``training.csv`` and
+``loss_curves.png`` (thesis fig. 11). Folders written before config.json was the manifest hold ``run.json`` instead;
+they are still read.
 """
 
 from __future__ import annotations
@@ -32,10 +35,9 @@ from invert.encoders import build_encoder
 from invert.encoders.registry import get_spec
 from invert.errors import InvertError
 from invert.inversion import InversionConfig
+from invert.io import environment_info, folder_contents, save_figure, write_config, write_csv, write_json, write_text
 from invert.training import distributed
 from invert.training.cifar import train_cifar_classifier  # noqa: F401 - moved to invert.training; importable here as before
-from invert.io import environment_info, folder_contents, save_figure, write_csv, write_json, write_text
-
 
 _save_fig = save_figure
 
@@ -48,22 +50,30 @@ def prepare_run_folder(out: Path, spec: dict[str, Any], overwrite: bool) -> bool
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InvertError(f"--out {out} is a file, not a folder — choose another path")
-    meta = out / "run.json"
-    if meta.is_file():
-        old = json.loads(meta.read_text()).get("spec")
+    try:
+        old = read_run(out) if _manifest(out) is not None else None
+    except InvertError:  # another command's config.json: other results, refused below unless --overwrite
+        old = None
+    if old is not None:
         if old == spec:
             return not overwrite
         if not overwrite:
-            diff = sorted(k for k in set(old or {}) | set(spec) if (old or {}).get(k) != spec.get(k))
-            raise InvertError(f"{out} holds a decoder run with different settings ({', '.join(diff)}): "
-                              f"choose another --out, or pass --overwrite to start over")
+            diff = sorted(k for k in set(old) | set(spec) if old.get(k) != spec.get(k))
+            raise InvertError(
+                f"{out} holds a decoder run with different settings ({', '.join(diff)}): "
+                f"choose another --out, or pass --overwrite to start over"
+            )
         return False
     if out.exists() and folder_contents(out) and not overwrite:
-        raise InvertError(f"output folder {out} already holds other results — pass --overwrite, or choose another --out")
+        raise InvertError(
+            f"output folder {out} already holds other results — pass --overwrite, or choose another --out"
+        )
     return False
 
 
-def load_data(split: str, limit: int | None, data: str | None = None, download: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def load_data(
+    split: str, limit: int | None, data: str | None = None, download: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-10 images/labels: ``data`` (torchvision folder or .npz), else the shared arrays, else a download."""
     return load_cifar10(split, limit, root=data, download=download)
 
@@ -84,33 +94,76 @@ def train_run(
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> dict[str, tuple[Any, DecoderTrainResult]]:
-    """Train decoders for ``layers`` (default: the thesis checkpoints of ``model``) into ``out``; resumes a same-settings run."""
+    """Train decoders for ``layers`` (default: the thesis checkpoints of ``model``) into ``out``; resumes same settings.
+
+    Writes ``config.json`` (status ``running``, then ``complete``, or ``interrupted`` on Ctrl-C) and, when done,
+    ``metrics.json``, ``training.csv`` and ``loss_curves.png``; under torchrun rank 0 alone writes.
+    """
     layers = list(layers or checkpoint_layers(model))
     get_spec(model)
-    spec = {"model": model, "weights": weights, "layers": layers, "config": asdict(config), "limit": limit,
-            "data": data, "warm_start": warm, "learn_unpool": learn_unpool}
+    spec = {
+        "model": model,
+        "weights": weights,
+        "layers": layers,
+        "config": asdict(config),
+        "limit": limit,
+        "data": data,
+        "warm_start": warm,
+        "learn_unpool": learn_unpool,
+    }
     out = Path(out)
     device = distributed.setup(device)  # under torchrun: join the group; rank 0 alone writes files
     resume = prepare_run_folder(out, spec, overwrite)
-    distributed.barrier()  # every rank has decided whether to resume before rank 0 writes run.json
+    distributed.barrier()  # every rank has decided whether to resume before rank 0 writes config.json
     main = distributed.is_main()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    if main:
-        write_json(out / "run.json", {"spec": spec, "environment": environment_info(device), "status": "training",
-                                      "distributed": distributed.describe()})
+
+    def manifest(status: str) -> None:  # rank 0 alone writes (write_config skips the others)
+        write_config(out, "decoder train", seed=config.seed, device=device, status=status, settings=spec)
+
+    manifest("running")
     images, labels = load_data("train", limit, data, download)
-    result = train_decoders(model, layers, images, labels, weights=weights, config=config, folder=out, warm=warm,
-                            resume=resume, device=device, progress=progress, learn_unpool=learn_unpool)
+    try:
+        result = train_decoders(
+            model,
+            layers,
+            images,
+            labels,
+            weights=weights,
+            config=config,
+            folder=out,
+            warm=warm,
+            resume=resume,
+            device=device,
+            progress=progress,
+            learn_unpool=learn_unpool,
+        )
+    except KeyboardInterrupt:  # TrainingInterrupted included: the finished epochs are on disk, the same call resumes
+        if main:
+            manifest("interrupted")
+        raise
     if not main:
         return result
-    rows = [{"layer": l, "best_epoch": r.best_epoch, "best_val_mse": r.best_val_mse, "epochs_run": len(r.history),
-             "seconds": r.seconds, "stopped_early": r.stopped_early, "warm_started_tensors": r.warm_started} for l, (_, r) in result.items()]
+    rows = [
+        {
+            "layer": l,
+            "best_epoch": r.best_epoch,
+            "best_val_mse": r.best_val_mse,
+            "epochs_run": len(r.history),
+            "seconds": r.seconds,
+            "stopped_early": r.stopped_early,
+            "warm_started_tensors": r.warm_started,
+        }
+        for l, (_, r) in result.items()
+    ]
     write_csv(out / "training.csv", rows)
     _save_fig(loss_curves_figure({l: r for l, (_, r) in result.items()}), out / "loss_curves.png")
-    write_json(out / "run.json", {"spec": spec, "environment": environment_info(device), "status": "done",
-                                  "distributed": distributed.describe(),
-                                  "train_images": len(images), "seconds_this_call": round(time.perf_counter() - t0, 2)})
+    write_json(
+        out / "metrics.json",
+        {"layers": rows, "train_images": len(images), "seconds_this_call": round(time.perf_counter() - t0, 2)},
+    )
+    manifest("complete")
     return result
 
 
@@ -133,12 +186,36 @@ def loss_curves_figure(results: dict[str, DecoderTrainResult]):
     return fig
 
 
+def _manifest(run: Path) -> Path | None:
+    """The file that says ``run`` is a decoder training run: its ``config.json``, or an older folder's ``run.json``."""
+    config = run / "config.json"
+    if config.is_file():
+        return config
+    return run / "run.json" if (run / "run.json").is_file() else None
+
+
 def read_run(run: str | Path) -> dict[str, Any]:
-    """The ``run.json`` spec of a training run folder; a clear error when it is not one."""
-    meta = Path(run) / "run.json"
-    if not meta.is_file():
-        raise InvertError(f"{run} is not a decoder run folder (no run.json): train one with `invert decoder train --out {run}`")
-    return json.loads(meta.read_text())["spec"]
+    """The settings of a decoder training run folder (model, weights, layers, ...); a one-line error when it is not one.
+
+    Read from ``config.json`` (``settings``), or from ``run.json`` (``spec``) in a folder written before
+    config.json was the manifest.
+    """
+    run = Path(run)
+    meta = _manifest(run)
+    try:
+        record = json.loads(meta.read_text()) if meta is not None else {}
+    except (OSError, ValueError):
+        record = {}
+    if meta is not None and meta.name == "run.json":
+        spec = record.get("spec")
+    else:
+        spec = record.get("settings") if record.get("command") == "invert decoder train" else None
+    if not isinstance(spec, dict) or "layers" not in spec:
+        what = f"its {meta.name} is not a decoder run's" if meta is not None else "no config.json"
+        raise InvertError(
+            f"{run} is not a decoder run folder ({what}): train one with `invert decoder train --out {run}`"
+        )
+    return spec
 
 
 def trained_layers(run: str | Path) -> list[str]:
@@ -177,18 +254,45 @@ def evaluate_run(
         rec = evaluate_decoder(decoders[layer], enc, clf, x, y, seed=seed)
         recs[layer] = rec
         s = rec.summary()
-        rows.append({"layer": layer, "images": len(x), **s, "baseline_mse": base["mse"], "beats_baseline": s["mse"] < base["mse"]})
+        rows.append(
+            {
+                "layer": layer,
+                "images": len(x),
+                **s,
+                "baseline_mse": base["mse"],
+                "beats_baseline": s["mse"] < base["mse"],
+            }
+        )
     write_csv(out / "metrics.csv", rows)
-    write_json(out / "metrics.json", {"model": model, "weights": weights, "run": str(run), "baseline": base, "rows": rows,
-                                      "environment": environment_info(device), "seed": seed})
-    _save_fig(error_figure(rows, base, f"{model} ({weights}) decoders, {len(x)} test images"), out / "error_per_checkpoint.png")
+    write_json(
+        out / "metrics.json",
+        {
+            "model": model,
+            "weights": weights,
+            "run": str(run),
+            "baseline": base,
+            "rows": rows,
+            "environment": environment_info(device),
+            "seed": seed,
+        },
+    )
+    _save_fig(
+        error_figure(rows, base, f"{model} ({weights}) decoders, {len(x)} test images"),
+        out / "error_per_checkpoint.png",
+    )
     first = recs[layers[0]]
     correct = [i for i in range(len(x)) if int(first.pred_original[i]) == int(y[i])][:grid_images]
     wrong = [i for i in range(len(x)) if int(first.pred_original[i]) != int(y[i])][:grid_images]
     if correct:
-        _save_fig(reconstruction_grid(x, recs, correct, y, title="correctly classified originals (fig. 14)"), out / "grid_correct.png")
+        _save_fig(
+            reconstruction_grid(x, recs, correct, y, title="correctly classified originals (fig. 14)"),
+            out / "grid_correct.png",
+        )
     if wrong:
-        _save_fig(reconstruction_grid(x, recs, wrong, y, title="misclassified originals (fig. 15)"), out / "grid_incorrect.png")
+        _save_fig(
+            reconstruction_grid(x, recs, wrong, y, title="misclassified originals (fig. 15)"),
+            out / "grid_incorrect.png",
+        )
     logit_layers = [l for l in layers if decoders[l].input_shape == (n_classes,)]
     if logit_layers:  # thesis fig. 17 and class mixing between confident logit vectors
         dec = decoders[logit_layers[-1]]
@@ -202,12 +306,15 @@ def evaluate_run(
         last = spatial[-1]
         enc = build_encoder(model, last, weights, device=device)
         with torch.no_grad():
-            acts = torch.cat([enc(x[i:i + 256].to(device)).cpu() for i in range(0, len(x), 256)])
+            acts = torch.cat([enc(x[i : i + 256].to(device)).cpu() for i in range(0, len(x), 256)])
         classes = [c for c in range(n_classes) if (y == c).any()]
         means = torch.stack([acts[y == c].mean(0) if (y == c).any() else acts.mean(0) for c in range(n_classes)])
         pairs = [(classes[i], classes[i + 1]) for i in range(0, len(classes) - 1, 2)]
         if pairs:
-            _save_fig(class_mixing_figure(decoders[last], clf, pairs, means, what=f"mean {last}"), out / f"class_mixing_{last}.png")
+            _save_fig(
+                class_mixing_figure(decoders[last], clf, pairs, means, what=f"mean {last}"),
+                out / f"class_mixing_{last}.png",
+            )
     return rows
 
 
@@ -215,7 +322,9 @@ def _num_classes(model: str) -> int:
     from invert.encoders.registry import build_model
 
     net, _ = build_model(model)
-    fc = getattr(net, "fc", None) or getattr(net, "linear")
+    fc = getattr(net, "fc", None) or getattr(net, "linear", None)  # torchvision ResNets / the CIFAR ResNets
+    if not isinstance(fc, torch.nn.Linear):
+        raise InvertError(f"{model} has no linear classifier (fc or linear) to count its classes")
     return fc.out_features
 
 
@@ -232,14 +341,16 @@ def compare_run(
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> tuple[list[dict[str, Any]], list[Comparison]]:
-    """Decoder vs optimisation vs hybrid on the first ``count`` test images for each layer of ``run``; writes the table and figures."""
+    """Decoder vs optimisation vs hybrid on the first ``count`` test images per layer of ``run``: table and figures."""
     spec = read_run(run)
     have = trained_layers(run)
     layers = list(layers or have)
     missing = [l for l in layers if l not in have]
     if missing:
-        raise InvertError(f"no trained decoder for layer(s) {', '.join(missing)} in {run} (have: {', '.join(have) or 'none'}) — "
-                          f"train them with `invert decoder train --layer ...`")
+        raise InvertError(
+            f"no trained decoder for layer(s) {', '.join(missing)} in {run} (have: {', '.join(have) or 'none'}) — "
+            f"train them with `invert decoder train --layer ...`"
+        )
     model, weights = spec["model"], spec["weights"]
     x, y = load_data("test", count, data, download)
     clf = classifier_for(model, weights, device)
@@ -250,14 +361,32 @@ def compare_run(
         res = json.loads((Path(run) / layer / "result.json").read_text())
         enc = build_encoder(model, layer, weights, device=device)
         dec = load_decoder(Path(run) / layer / "decoder.pt", device)
-        comp = compare_inverters(dec, enc, clf, x, y, config=config, train_seconds=res["seconds"], amortise_over=amortise_over,
-                                 progress=progress)
+        comp = compare_inverters(
+            dec,
+            enc,
+            clf,
+            x,
+            y,
+            config=config,
+            train_seconds=res["seconds"],
+            amortise_over=amortise_over,
+            progress=progress,
+        )
         comps.append(comp)
         rows += comp.rows
     write_csv(out / "comparison.csv", rows)
-    write_json(out / "comparison.json", {"model": model, "weights": weights, "run": str(run), "rows": rows,
-                                         "winners": {c.layer: c.winners for c in comps}, "inversion_config": config.to_dict(),
-                                         "environment": environment_info(device)})
+    write_json(
+        out / "comparison.json",
+        {
+            "model": model,
+            "weights": weights,
+            "run": str(run),
+            "rows": rows,
+            "winners": {c.layer: c.winners for c in comps},
+            "inversion_config": config.to_dict(),
+            "environment": environment_info(device),
+        },
+    )
     write_text(out / "comparison.md", comparison_markdown(rows, comps))
     _save_fig(comparison_grid(comps, x), out / "side_by_side.png")
     _save_fig(cost_quality_figure(rows), out / "cost_quality.png")
@@ -266,8 +395,19 @@ def compare_run(
 
 def comparison_markdown(rows: Sequence[dict[str, Any]], comps: Sequence[Comparison]) -> str:
     """The comparison table and, per layer, which method wins each metric."""
-    cols = ["layer", "method", "mse", "psnr", "ssim", "m_g_over_m_s", "below_ms", "accuracy", "agreement",
-            "seconds_per_image", "amortised_seconds_per_image"]
+    cols = [
+        "layer",
+        "method",
+        "mse",
+        "psnr",
+        "ssim",
+        "m_g_over_m_s",
+        "below_ms",
+        "accuracy",
+        "agreement",
+        "seconds_per_image",
+        "amortised_seconds_per_image",
+    ]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")

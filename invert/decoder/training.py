@@ -23,9 +23,9 @@ from invert.decoder.architecture import ResNetDecoder, build_decoder, warm_start
 from invert.encoders import Encoder, build_encoder
 from invert.encoders.registry import get_spec
 from invert.errors import Interrupted, InvertError
-from invert.settings import updated
 from invert.io import atomic_path, write_json
 from invert.progress import ProgressBar
+from invert.settings import updated
 from invert.tensorboard import epoch_done
 from invert.training import distributed
 from invert.training.checkpoint import Checkpointer
@@ -36,8 +36,12 @@ from invert.training.classifier import split_indices
 class DecoderTrainConfig:
     """Decoder training settings; defaults follow the thesis (Adam lr 1e-3, batch 10, patience 10, ≤30 epochs).
 
-    ``ce_weight`` is c in eq. 14 (cross-entropy of the classifier on the reconstruction against the
-    true label); ``feature_weight`` weighs ‖O(x̂) − O(a)‖₂ / ‖O(a)‖₂ (relative, so one weight suits
+    ``target`` is what the decoder predicts and eq. 13's MSE is taken on: ``"normalized"`` — the image
+    normalised per channel with the model's mean/std, as the thesis's text (§3.2) and code do — or
+    ``"pixels"``, raw [0, 1] images (slow to learn: see :class:`~invert.decoder.architecture.ResNetDecoder`).
+    Reported MSE (``mse``, ``val_mse``) is always on [0, 1] pixels. ``ce_weight`` is c in eq. 14
+    (cross-entropy of the classifier on the reconstruction against the true label, added to the MSE in
+    ``target`` units); ``feature_weight`` weighs ‖O(x̂) − O(a)‖₂ / ‖O(a)‖₂ (relative, so one weight suits
     every layer). ``val_fraction`` of the training images is held out for early stopping.
     """
 
@@ -49,22 +53,31 @@ class DecoderTrainConfig:
     ce_weight: float = 0.0
     feature_weight: float = 0.0
     seed: int = 0
+    target: str = "normalized"
 
     def __post_init__(self) -> None:
+        from invert.decoder.architecture import TARGETS
+
+        if self.target not in TARGETS:
+            raise InvertError(f"decoder target {self.target!r}: use one of {', '.join(TARGETS)}")
         if self.epochs < 1:
             raise InvertError(f"epochs {self.epochs} < 1: train for at least one epoch")
         if self.batch_size < 2:
-            raise InvertError(f"batch size {self.batch_size} < 2: the decoder's BatchNorm needs at least 2 images per batch")
+            raise InvertError(
+                f"batch size {self.batch_size} < 2: the decoder's BatchNorm needs at least 2 images per batch"
+            )
         if not self.lr > 0:
             raise InvertError(f"learning rate {self.lr} must be positive (thesis: 1e-3)")
         if self.patience < 1:
             raise InvertError(f"patience {self.patience} < 1: early stopping needs at least one epoch of patience")
         if not 0.0 < self.val_fraction < 1.0:
-            raise InvertError(f"val fraction {self.val_fraction} must be in (0, 1): early stopping needs a validation split, e.g. 0.1")
+            raise InvertError(
+                f"val fraction {self.val_fraction} must be in (0, 1): early stopping needs a validation split, e.g. 0.1"
+            )
         if self.ce_weight < 0 or self.feature_weight < 0:
             raise InvertError("loss weights (--ce-weight, --feature-weight) must be ≥ 0")
 
-    def updated(self, **changes: Any) -> "DecoderTrainConfig":
+    def updated(self, **changes: Any) -> DecoderTrainConfig:
         """A copy with ``changes`` applied (``None`` keeps the current value)."""
         return updated(self, "decoder", **changes)
 
@@ -96,12 +109,21 @@ class DecoderTrainResult:
     warm_started: int = 0
 
 
-def decoder_loss(decoder: ResNetDecoder, encoder: Encoder, images: torch.Tensor, acts: torch.Tensor, labels: torch.Tensor | None,
-                 config: DecoderTrainConfig, classifier: Encoder | None) -> tuple[torch.Tensor, dict[str, float]]:
-    """Loss of one batch and its parts: mse (eq. 13) + c·ce (eq. 14) + w·relative feature distance."""
+def decoder_loss(
+    decoder: ResNetDecoder,
+    encoder: Encoder,
+    images: torch.Tensor,
+    acts: torch.Tensor,
+    labels: torch.Tensor | None,
+    config: DecoderTrainConfig,
+    classifier: Encoder | None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Loss of one batch and its parts: MSE (eq. 13, in the decoder's target units) + c·ce (eq. 14) + w·relative
+    feature distance; ``parts['mse']`` is the MSE on [0, 1] pixels whatever the target."""
     out = decoder(acts)
     mse = F.mse_loss(out, images)
-    loss = mse
+    scale = getattr(decoder, "module", decoder).pixel_scale()  # under DDP the decoder is wrapped
+    loss = mse if config.target == "pixels" else ((out - images) / scale).pow(2).mean()
     parts = {"mse": float(mse.detach())}
     if config.ce_weight > 0:
         if classifier is None or labels is None:
@@ -121,16 +143,23 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 @torch.no_grad()
-def validation_loss(decoder: ResNetDecoder, encoder: Encoder, images: torch.Tensor, labels: torch.Tensor | None,
-                    config: DecoderTrainConfig, classifier: Encoder | None, batch_size: int = 256) -> dict[str, float]:
+def validation_loss(
+    decoder: ResNetDecoder,
+    encoder: Encoder,
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    config: DecoderTrainConfig,
+    classifier: Encoder | None,
+    batch_size: int = 256,
+) -> dict[str, float]:
     """Mean loss and MSE (eq. 13, raw output) over ``images`` in eval mode."""
     was = decoder.training
     decoder.eval()
     dev = encoder.device
     tot = {"loss": 0.0, "mse": 0.0}
     for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size].to(dev)
-        y = labels[i:i + batch_size].to(dev) if labels is not None else None
+        x = images[i : i + batch_size].to(dev)
+        y = labels[i : i + batch_size].to(dev) if labels is not None else None
         loss, parts = decoder_loss(decoder, encoder, x, encoder(x), y, config, classifier)
         tot["loss"] += float(loss) * len(x)
         tot["mse"] += parts["mse"] * len(x)
@@ -156,8 +185,12 @@ def train_decoder(
     ``resume`` a second call continues from there and ends with the same weights as an uninterrupted
     run. Stops early after ``patience`` epochs without improvement. Writes ``folder/decoder.pt``.
     """
+    if config.target != decoder.target:
+        raise InvertError(f"the decoder predicts {decoder.target!r}, the training settings say {config.target!r}")
     if images.dim() != 4 or tuple(images.shape[1:]) != tuple(decoder.image_shape):
-        raise InvertError(f"training images have shape {tuple(images.shape[1:])}, the decoder expects {tuple(decoder.image_shape)}")
+        raise InvertError(
+            f"training images have shape {tuple(images.shape[1:])}, the decoder expects {tuple(decoder.image_shape)}"
+        )
     if labels is not None and len(labels) != len(images):
         raise InvertError(f"{len(images)} images but {len(labels)} labels: pass one label per image")
     if len(images) < 4:
@@ -167,14 +200,18 @@ def train_decoder(
     distributed.check_batch(config.batch_size)
     decoder.to(dev)
     if distributed.active():
-        distributed.globalize_batchnorm(decoder)  # BatchNorm over the global batch; before the optimiser sees the parameters
+        distributed.globalize_batchnorm(
+            decoder
+        )  # BatchNorm over the global batch; before the optimiser sees the parameters
     optimizer = torch.optim.Adam(decoder.parameters(), lr=config.lr)
     ckpt = Checkpointer(folder, {"decoder": decoder, "optimizer": optimizer})
     run = {**config.run_key(), "n": len(images), "layer": decoder.layer, "model": decoder.model_name}
     start, history, extra = ckpt.resume() if resume else (0, [], {})
     if start and extra.get("run") != run:
-        raise InvertError(f"{folder} holds a decoder checkpoint of a different run ({extra.get('run')}): "
-                          f"choose another --out, or pass --overwrite to start over")
+        raise InvertError(
+            f"{folder} holds a decoder checkpoint of a different run ({extra.get('run')}): "
+            f"choose another --out, or pass --overwrite to start over"
+        )
     train_idx, val_idx = split_indices(len(images), config.val_fraction, config.seed)
     xv = images[val_idx]
     yv = labels[val_idx] if labels is not None else None
@@ -183,7 +220,9 @@ def train_decoder(
     bad = extra.get("bad", 0)
     seconds = extra.get("seconds", 0.0)
     n_batches = len(train_idx) // config.batch_size + (1 if len(train_idx) % config.batch_size >= 2 else 0)
-    bar = ProgressBar(f"decoder {decoder.layer}", n_batches * (config.epochs - start), enabled=progress and distributed.is_main())
+    bar = ProgressBar(
+        f"decoder {decoder.layer}", n_batches * (config.epochs - start), enabled=progress and distributed.is_main()
+    )
     net = distributed.wrap(decoder, dev)
     stopped = bad >= config.patience
     try:
@@ -197,7 +236,7 @@ def train_decoder(
             sums = {"loss": 0.0, "mse": 0.0}
             seen = 0
             for b in range(n_batches):
-                batch = order[b * config.batch_size:(b + 1) * config.batch_size]
+                batch = order[b * config.batch_size : (b + 1) * config.batch_size]
                 idx = batch[distributed.shard(torch.arange(len(batch)))]  # under torchrun: this rank's slice
                 x = images[idx].to(dev)
                 y = labels[idx].to(dev) if labels is not None else None
@@ -205,19 +244,30 @@ def train_decoder(
                     a = encoder(x)
                 loss, parts = decoder_loss(net, encoder, x, a, y, config, classifier)  # type: ignore[arg-type]
                 if not torch.isfinite(loss):
-                    raise InvertError(f"decoder training diverged at epoch {epoch + 1} (loss {float(loss)}): lower --lr (was {config.lr:g})")
+                    raise InvertError(
+                        f"decoder training diverged at epoch {epoch + 1} (loss {float(loss)}): lower --lr "
+                        f"(was {config.lr:g})"
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 (loss * distributed.shard_weight(len(idx), len(batch))).backward()
                 optimizer.step()
                 sums["loss"] += float(loss.detach()) * len(x)
                 sums["mse"] += parts["mse"] * len(x)
                 seen += len(x)
-                bar.advance(description=f"decoder {decoder.layer} epoch {epoch + 1}/{config.epochs} mse {parts['mse']:.4f}")
-            sums["loss"], sums["mse"], seen = distributed.all_sum(sums["loss"], sums["mse"], seen)
+                bar.advance(
+                    description=f"decoder {decoder.layer} epoch {epoch + 1}/{config.epochs} mse {parts['mse']:.4f}"
+                )
+            sums["loss"], sums["mse"], n_seen = distributed.all_sum(sums["loss"], sums["mse"], seen)  # over ranks
             val = validation_loss(decoder, encoder, xv, yv, config, classifier)
             seconds += time.perf_counter() - t0
-            row = {"epoch": epoch + 1, "train_loss": sums["loss"] / seen, "train_mse": sums["mse"] / seen,
-                   "val_loss": val["loss"], "val_mse": val["mse"], "seconds": seconds}
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": sums["loss"] / n_seen,
+                "train_mse": sums["mse"] / n_seen,
+                "val_loss": val["loss"],
+                "val_mse": val["mse"],
+                "seconds": seconds,
+            }
             history.append(row)
             epoch_done(row, f"decoder_{decoder.layer}")  # --tensorboard: one curve set per checkpoint
             improved = val["loss"] < best
@@ -225,11 +275,18 @@ def train_decoder(
                 best, best_epoch, bad = val["loss"], epoch + 1, 0
             else:
                 bad += 1
-            ckpt.save(epoch, history, {"run": run, "best": best, "best_epoch": best_epoch, "bad": bad, "seconds": seconds}, best=improved)
+            ckpt.save(
+                epoch,
+                history,
+                {"run": run, "best": best, "best_epoch": best_epoch, "bad": bad, "seconds": seconds},
+                best=improved,
+            )
     except KeyboardInterrupt:
         done = len(history)
-        raise TrainingInterrupted(f"decoder training for {decoder.layer} interrupted after {done} epoch(s): "
-                                  f"run the same command again to resume from {folder / 'last.pt'}") from None
+        raise TrainingInterrupted(
+            f"decoder training for {decoder.layer} interrupted after {done} epoch(s): "
+            f"run the same command again to resume from {folder / 'last.pt'}"
+        ) from None
     finally:
         bar.close()
         distributed.localize_batchnorm(decoder)
@@ -239,7 +296,14 @@ def train_decoder(
         save_decoder(decoder, folder / "decoder.pt", {"history": history, "config": asdict(config)})
     distributed.barrier()  # decoder.pt exists before any rank reads it
     best_mse = next((h["val_mse"] for h in history if h["epoch"] == best_epoch), math.nan)
-    return DecoderTrainResult(decoder.layer, history, best_epoch, best_mse, seconds, stopped or (len(history) < config.epochs))
+    return DecoderTrainResult(
+        decoder.layer,
+        history,
+        best_epoch,
+        best_mse,
+        seconds,
+        stopped or bad >= config.patience or len(history) < config.epochs,  # the rule fired, if only at the cap
+    )
 
 
 def save_decoder(decoder: ResNetDecoder, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
@@ -262,7 +326,13 @@ def load_decoder(path: str | Path, device: torch.device | str = "cpu") -> ResNet
         meta = blob["meta"]
     except (KeyError, TypeError) as exc:
         raise InvertError(f"{path} is not a decoder file written by invert ({exc.__class__.__name__})") from None
-    dec = build_decoder(meta["model"], meta["layer"], input_size=meta["image_shape"][-1], learn_unpool=meta.get("learn_unpool", True))
+    dec = build_decoder(
+        meta["model"],
+        meta["layer"],
+        input_size=meta["image_shape"][-1],
+        learn_unpool=meta.get("learn_unpool", True),
+        target=meta.get("target", "pixels"),  # files from before the target was recorded predicted pixels
+    )
     dec.load_state_dict(blob["state_dict"])
     return dec.to(device).eval()
 
@@ -310,10 +380,28 @@ def train_decoders(
             dec = load_decoder(sub / "decoder.pt", device)
             res = DecoderTrainResult(**json.loads(done.read_text()))
         else:
-            dec = build_decoder(model, layer, seed=config.seed, learn_unpool=learn_unpool, input_size=images.shape[-1]).to(device)
-            copied = warm_start(dec, prev) if (warm and prev is not None and not (resume and (sub / "last.pt").is_file())) else []
-            res = train_decoder(dec, encoder, images, labels, config=config, folder=sub, classifier=classifier,
-                                resume=resume, progress=progress)
+            dec = build_decoder(
+                model,
+                layer,
+                seed=config.seed,
+                learn_unpool=learn_unpool,
+                input_size=images.shape[-1],
+                target=config.target,
+            ).to(device)
+            # warm-start even when resuming this layer: last.pt then overwrites every weight, and the count
+            # recorded (warm_started) is the uninterrupted run's
+            copied = warm_start(dec, prev) if (warm and prev is not None) else []
+            res = train_decoder(
+                dec,
+                encoder,
+                images,
+                labels,
+                config=config,
+                folder=sub,
+                classifier=classifier,
+                resume=resume,
+                progress=progress,
+            )
             res.warm_started = len(copied)
             if distributed.is_main():
                 write_json(done, asdict(res))

@@ -1,6 +1,8 @@
 """Encoders: any model cut at a layer, frozen, with its input normalisation built in."""
 
+from invert.encoders import timm as _timm_family  # noqa: E402,F401  (registers "timm:"; imports timm only when used)
 from invert.encoders.base import Encoder, Normalize
+from invert.encoders.mlp import MLP, mlp_spec  # noqa: E402  (registers the "mlp" family)
 from invert.encoders.registry import (
     ModelSpec,
     available_models,
@@ -14,8 +16,6 @@ from invert.encoders.registry import (
     register_model,
     resolve_layer,
 )
-from invert.encoders.mlp import MLP, mlp_spec  # noqa: E402  (registers the "mlp" family)
-from invert.encoders import timm as _timm_family  # noqa: E402,F401  (registers "timm:"; imports timm only when used)
 
 __all__ = [
     "Encoder",

@@ -22,6 +22,9 @@ def same_layout(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class Normalize(nn.Module):
     """Per-channel ``(x - mean) / std``; part of the encoder so images stay in pixel space."""
 
+    mean: torch.Tensor  # buffers, registered below: declared so they type as tensors, not ``Tensor | Module``
+    std: torch.Tensor
+
     def __init__(self, mean: Sequence[float], std: Sequence[float]):
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
@@ -66,11 +69,11 @@ class Encoder(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> "Encoder":
+    def train(self, mode: bool = True) -> Encoder:
         """Always eval: BatchNorm uses running statistics so images in a batch stay independent."""
         return super().train(False)
 
-    def __deepcopy__(self, memo: dict) -> "Encoder":
+    def __deepcopy__(self, memo: dict) -> Encoder:
         """Copies stay frozen and in eval mode (an FX GraphModule's copy is rebuilt in training mode)."""
         cls = self.__class__
         new = cls.__new__(cls)
@@ -84,7 +87,9 @@ class Encoder(nn.Module):
         return out["out"] if "out" in out else next(iter(out.values()))
 
     def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every output of one pass: the layer under ``out``, plus the ``extra`` ones it was built with (e.g. ``logits``)."""
+        """Every output of one pass: the layer under ``out``, plus the ``extra`` ones it was built with
+        (e.g. ``logits``).
+        """
         if self.normalize is not None:
             x = self.normalize(x)
         if self._uses_channels_last(x):
@@ -103,8 +108,8 @@ class Encoder(nn.Module):
     def device(self) -> torch.device:
         for t in self.parameters():
             return t.device
-        for t in self.buffers():
-            return t.device
+        for b in self.buffers():
+            return b.device
         return torch.device("cpu")
 
     @property
@@ -114,4 +119,7 @@ class Encoder(nn.Module):
         return torch.get_default_dtype()
 
     def extra_repr(self) -> str:
-        return f"model={self.model_name}, layer={self.layer} (node {self.node}), weights={self.weights}, input={self.input_shape}"
+        return (
+            f"model={self.model_name}, layer={self.layer} (node {self.node}), weights={self.weights}, "
+            f"input={self.input_shape}"
+        )

@@ -30,8 +30,15 @@ from invert.errors import InvertError
 
 DEFAULT_INPUT_SHAPE: tuple[int, int, int] = (3, 29, 29)
 ACTIVATIONS: dict[str, type[nn.Module] | None] = {
-    "linear": None, "none": None, "relu": nn.ReLU, "leakyrelu": nn.LeakyReLU, "gelu": nn.GELU,
-    "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": nn.ELU, "silu": nn.SiLU,
+    "linear": None,
+    "none": None,
+    "relu": nn.ReLU,
+    "leakyrelu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "elu": nn.ELU,
+    "silu": nn.SiLU,
 }
 GRAMMAR = "mlp[-WxD | -W1,W2,...][-linear|-relu|-gelu|-tanh|...][-nobias][-inCxHxW]"
 
@@ -54,7 +61,9 @@ class MLP(nn.Module):
         n_in = math.prod(self.input_shape)
         self.widths = tuple(int(w) for w in (widths if widths is not None else (n_in,) * 3))
         if not self.widths or min(self.widths) < 1 or min(self.input_shape) < 1:
-            raise InvertError(f"MLP needs at least one layer and positive sizes (got widths {self.widths}, input {self.input_shape})")
+            raise InvertError(
+                f"MLP needs at least one layer and positive sizes (got widths {self.widths}, input {self.input_shape})"
+            )
         if activation not in ACTIVATIONS:
             raise InvertError(f"unknown activation {activation!r}: choose from {', '.join(ACTIVATIONS)}")
         self.bias = bool(bias)
@@ -99,7 +108,9 @@ def parse_mlp_name(name: str) -> dict[str, object]:
         raise InvertError(f"{name!r} is not an MLP name: use {GRAMMAR}")
     rest = name[3:]
     if rest and not rest.startswith("-"):
-        raise InvertError(f"malformed MLP name {name!r}: tokens follow 'mlp-' separated by '-', e.g. mlp-2000x3-relu ({GRAMMAR})")
+        raise InvertError(
+            f"malformed MLP name {name!r}: tokens follow 'mlp-' separated by '-', e.g. mlp-2000x3-relu ({GRAMMAR})"
+        )
     input_shape: tuple[int, ...] = DEFAULT_INPUT_SHAPE
     widths: list[int] | None = None
     bias, activation = True, "linear"
@@ -117,7 +128,10 @@ def parse_mlp_name(name: str) -> dict[str, object]:
         elif re.fullmatch(r"\d+(,\d+)*", t):
             widths = [int(v) for v in t.split(",")]
         else:
-            raise InvertError(f"unknown token {tok!r} in MLP name {name!r}: expected {GRAMMAR}, e.g. mlp-2000x3 or mlp-4000,2523,2523-relu")
+            raise InvertError(
+                f"unknown token {tok!r} in MLP name {name!r}: expected {GRAMMAR}, "
+                "e.g. mlp-2000x3 or mlp-4000,2523,2523-relu"
+            )
     if widths is not None and (not widths or min(widths) < 1):
         raise InvertError(f"MLP {name!r} needs at least one layer of positive width (e.g. mlp-2523x3)")
     if len(input_shape) == 1:
@@ -125,7 +139,12 @@ def parse_mlp_name(name: str) -> dict[str, object]:
     if len(input_shape) != 3 or min(input_shape) < 1:
         raise InvertError(f"input shape in {name!r} must be CxHxW with positive sizes, e.g. in3x29x29")
     n_in = math.prod(input_shape)
-    return {"input_shape": tuple(input_shape), "widths": tuple(widths or (n_in,) * 3), "bias": bias, "activation": activation}
+    return {
+        "input_shape": tuple(input_shape),
+        "widths": tuple(widths or (n_in,) * 3),
+        "bias": bias,
+        "activation": activation,
+    }
 
 
 def mlp_name(input_shape: Sequence[int], widths: Sequence[int], bias: bool = True, activation: str = "linear") -> str:
@@ -158,8 +177,11 @@ def _spec(name: str, shape: tuple[int, ...], widths: tuple[int, ...], bias: bool
         aliases=mlp_aliases(len(widths), act),
         mean=(0.0,) * shape[0],
         std=(1.0,) * shape[0],
-        description=(f"fully connected, input {'×'.join(map(str, shape))} = {math.prod(shape):,}, widths "
-                     f"{','.join(map(str, widths))}, {act}, {'bias' if bias else 'no bias'}; other sizes: mlp-WxD, mlp-W1,W2,…, add -relu, -nobias, -inCxHxW"),
+        description=(
+            f"fully connected, input {'×'.join(map(str, shape))} = {math.prod(shape):,}, "
+            f"widths {','.join(map(str, widths))}, {act}, {'bias' if bias else 'no bias'}; other sizes: mlp-WxD, "
+            "mlp-W1,W2,…, add -relu, -nobias, -inCxHxW"
+        ),
     )
 
 
@@ -170,4 +192,11 @@ def mlp_spec(name: str) -> ModelSpec:
 
 
 register_model(mlp_spec("mlp"))  # listed by `invert models`
-register_family("mlp", mlp_spec, usage="mlp[-WxD|-W1,W2,…][-relu|-gelu|…][-nobias][-inCxHxW] — fully connected, e.g. mlp-2000x3, mlp-4000,2523,2523-relu")  # every other mlp-… name is parsed on demand
+register_family(
+    "mlp",
+    mlp_spec,
+    usage=(
+        "mlp[-WxD|-W1,W2,…][-relu|-gelu|…][-nobias][-inCxHxW] — fully connected, e.g. mlp-2000x3, "
+        "mlp-4000,2523,2523-relu"
+    ),
+)  # every other mlp-… name is parsed on demand

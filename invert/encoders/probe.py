@@ -26,7 +26,9 @@ class ProbeFailed(Exception):
 
 
 def meta_forward(module: nn.Module, input_shape: tuple[int, ...]) -> Any:
-    """``module`` on one meta-device input of ``input_shape`` that requires grad; the module's own tensors are untouched."""
+    """``module`` on one meta-device input of ``input_shape`` that requires grad;
+    the module's own tensors are untouched.
+    """
     from torch.func import functional_call
 
     state = {k: torch.empty_like(v, device="meta") for k, v in module.named_parameters()}
@@ -63,16 +65,23 @@ def first_line(exc: BaseException) -> str:
     return text.rstrip("!. ") or exc.__class__.__name__
 
 
-def size_error(model: str, layer: str | None, input_shape: tuple[int, ...], default_shape: tuple[int, ...], cause: BaseException) -> InvertError:
+def size_error(
+    model: str, layer: str | None, input_shape: tuple[int, ...], default_shape: tuple[int, ...], cause: BaseException
+) -> InvertError:
     """The one-line refusal for an input size the model cannot take, naming the size it needs."""
     h, w = input_shape[-2:]
-    need = f"use --size {default_shape[-1]} (its own size)" if tuple(default_shape) != tuple(input_shape) else "use another --size"
+    need = (
+        f"use --size {default_shape[-1]} (its own size)"
+        if tuple(default_shape) != tuple(input_shape)
+        else "use another --size"
+    )
     where = f" at layer {layer!r}" if layer else ""
     return InvertError(f"{model} cannot take a {h}×{w} input{where} ({first_line(cause)}) — {need}")
 
 
-def check_layer(body: nn.Module, *, model: str, layer: str, node: str, input_shape: tuple[int, ...],
-                default_shape: tuple[int, ...]) -> tuple[int, ...] | None:
+def check_layer(
+    body: nn.Module, *, model: str, layer: str, node: str, input_shape: tuple[int, ...], default_shape: tuple[int, ...]
+) -> tuple[int, ...] | None:
     """Refuse a node that cannot be inverted or an input size the model cannot take; return the layer's output shape.
 
     Returns None when the dry run cannot tell (an operation without a meta kernel at every size):
@@ -91,6 +100,8 @@ def check_layer(body: nn.Module, *, model: str, layer: str, node: str, input_sha
     value = out.get("out") if isinstance(out, dict) else out
     problem = node_problem(value)
     if problem is not None:
-        raise InvertError(f"layer {layer!r} of {model} (graph node {node}) cannot be inverted: it is {problem} — "
-                          f"choose a tensor layer from `invert layers {model}`")
+        raise InvertError(
+            f"layer {layer!r} of {model} (graph node {node}) cannot be inverted: it is {problem} — "
+            f"choose a tensor layer from `invert layers {model}`"
+        )
     return output_shape(value)

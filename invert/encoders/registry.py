@@ -8,6 +8,7 @@ Layer names are resolved in one place (:func:`resolve_layer`): a family alias (t
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from invert.encoders.probe import ProbeFailed, check_layer, meta_forward, node_p
 from invert.errors import InvertError
 
 RESNET_ALIASES: dict[str, str] = {
-    "conv1": "relu",      # stem after its ReLU, before max-pool
+    "conv1": "relu",  # stem after its ReLU, before max-pool
     "conv2": "layer1",
     "conv3": "layer2",
     "conv4": "layer3",
@@ -176,6 +177,7 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     p = Path(path)
     if not p.is_file():
         raise InvertError(f"weights file not found: {p} — pass 'untrained', 'imagenet' or a path to a state-dict file")
+    obj: object  # a state dict, or a checkpoint wrapping one: checked below
     try:
         if p.suffix == ".safetensors":  # the format timm's weights come in from the Hugging Face hub
             from safetensors.torch import load_file
@@ -184,7 +186,9 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise InvertError(f"cannot load weights from {p}: {exc.__class__.__name__} — expected a torch state dict (.pt/.pth)") from None
+        raise InvertError(
+            f"cannot load weights from {p}: {exc.__class__.__name__} — expected a torch state dict (.pt/.pth)"
+        ) from None
     for key in ("state_dict", "model_state", "model", "encoder"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
@@ -271,7 +275,15 @@ def build_encoder(
     """
     net, spec = build_model(model, weights, seed)
     return encoder_from_module(
-        net, layer, spec=spec, weights=weights, normalize=normalize, input_size=input_size, device=device, dtype=dtype, exact=exact
+        net,
+        layer,
+        spec=spec,
+        weights=weights,
+        normalize=normalize,
+        input_size=input_size,
+        device=device,
+        dtype=dtype,
+        exact=exact,
     )
 
 
@@ -293,8 +305,9 @@ def encoder_from_module(
     ``extra`` (name → layer) adds outputs computed in the same pass, read with :meth:`Encoder.outputs`
     (Grad-CAM needs the layer and the logits together).
     """
-    if spec is None and callable(getattr(net, "model_spec", None)):
-        spec = net.model_spec()  # modules that know their input shape and aliases (e.g. MLP)
+    model_spec = getattr(net, "model_spec", None)
+    if spec is None and callable(model_spec):
+        spec = model_spec()  # modules that know their input shape and aliases (e.g. MLP)
     spec = spec or ModelSpec(name=net.__class__.__name__, build=lambda: net)
     net = net.eval()
     nodes = graph_nodes(net)
@@ -310,8 +323,16 @@ def encoder_from_module(
     if input_size is not None:
         shape = (shape[0], input_size, input_size)
     check_layer(body, model=spec.name, layer=layer, node=node, input_shape=shape, default_shape=spec.input_shape)
-    enc = Encoder(body, model_name=spec.name, layer=layer, node=node, input_shape=shape, weights=str(weights), normalize=norm,
-                  channels_last=False if exact else None)
+    enc = Encoder(
+        body,
+        model_name=spec.name,
+        layer=layer,
+        node=node,
+        input_shape=shape,
+        weights=str(weights),
+        normalize=norm,
+        channels_last=False if exact else None,
+    )
     return enc.to(device=device, dtype=dtype)
 
 
@@ -339,7 +360,9 @@ def fuse_batchnorm(body: nn.Module) -> nn.Module:
     return fused.requires_grad_(False).eval()
 
 
-def layer_table(model: str, input_size: int | None = None, weights: str = "untrained", all_nodes: bool = False) -> list[dict[str, object]]:
+def layer_table(
+    model: str, input_size: int | None = None, weights: str = "untrained", all_nodes: bool = False
+) -> list[dict[str, object]]:
     """Every addressable layer of ``model`` with its output shape (for one input of ``input_size``).
 
     Shapes are computed on the ``meta`` device, so listing a large model costs no arithmetic.
@@ -358,8 +381,15 @@ def layer_table(model: str, input_size: int | None = None, weights: str = "untra
     for n in nodes:
         if n in problems and not all_nodes:
             continue
-        rows.append({"name": n, "node": n, "shape": None if n in problems else shapes.get(n), "alias": alias_of.get(n, ""),
-                     **({"note": problems[n]} if n in problems else {})})
+        rows.append(
+            {
+                "name": n,
+                "node": n,
+                "shape": None if n in problems else shapes.get(n),
+                "alias": alias_of.get(n, ""),
+                **({"note": problems[n]} if n in problems else {}),
+            }
+        )
     return rows
 
 
@@ -369,8 +399,9 @@ def _last_node(name: str, nodes: list[str]) -> str:
     return inside[-1] if name not in nodes and inside else name
 
 
-def _node_outputs(net: nn.Module, nodes: list[str], input_shape: tuple[int, ...],
-                  spec: ModelSpec) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
+def _node_outputs(
+    net: nn.Module, nodes: list[str], input_shape: tuple[int, ...], spec: ModelSpec
+) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
     """Per node: its per-sample output shape, and for nodes that cannot be inverted, why (a dry run on ``meta``)."""
     extractor = feature_extractor(net, {n: n for n in nodes})
     try:
@@ -394,28 +425,6 @@ def _node_outputs(net: nn.Module, nodes: list[str], input_shape: tuple[int, ...]
     return shapes, problems
 
 
-for _name, _fn, _n in (("cifar_resnet20", cifar.cifar_resnet20, 20), ("cifar_resnet32", cifar.cifar_resnet32, 32), ("cifar_resnet56", cifar.cifar_resnet56, 56)):
-    register_model(
-        ModelSpec(
-            name=_name,
-            build=_fn,
-            input_shape=(3, 32, 32),
-            aliases=CIFAR_RESNET_ALIASES,
-            trained_weights=(lambda n=_n: _cifar_shared_weights(n)),
-            description=f"He et al. CIFAR-10 ResNet-{_n} (option-A shortcuts)",
-        )
-    )
-register_model(
-    ModelSpec(
-        name="cifar_resnet18",
-        build=cifar.cifar_resnet18,
-        input_shape=(3, 32, 32),
-        aliases=RESNET_ALIASES,
-        description="ResNet-18 for CIFAR-10 (3×3 stem, no max-pool), the thesis encoder",
-    )
-)
-
-
 def _cifar_shared_weights(depth: int) -> dict[str, torch.Tensor]:
     """The trained CIFAR-10 ResNet-{20,32,56} from the offline ``shared/weights`` folder."""
     from invert.io import shared_dir
@@ -428,3 +437,29 @@ def _cifar_shared_weights(depth: int) -> dict[str, torch.Tensor]:
             f"weights/cifar10-resnet/resnet{depth}-*.th, or pass --weights FILE"
         )
     return load_state_dict_file(found[0])
+
+
+for _name, _fn, _n in (
+    ("cifar_resnet20", cifar.cifar_resnet20, 20),
+    ("cifar_resnet32", cifar.cifar_resnet32, 32),
+    ("cifar_resnet56", cifar.cifar_resnet56, 56),
+):
+    register_model(
+        ModelSpec(
+            name=_name,
+            build=_fn,
+            input_shape=(3, 32, 32),
+            aliases=CIFAR_RESNET_ALIASES,
+            trained_weights=functools.partial(_cifar_shared_weights, _n),
+            description=f"He et al. CIFAR-10 ResNet-{_n} (option-A shortcuts)",
+        )
+    )
+register_model(
+    ModelSpec(
+        name="cifar_resnet18",
+        build=cifar.cifar_resnet18,
+        input_shape=(3, 32, 32),
+        aliases=RESNET_ALIASES,
+        description="ResNet-18 for CIFAR-10 (3×3 stem, no max-pool), the thesis encoder",
+    )
+)

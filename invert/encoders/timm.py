@@ -30,8 +30,9 @@ def _timm() -> ModuleType:
     try:
         import timm
     except ImportError:
-        raise InvertError("timm models need the timm package: pip install 'invert[timm]' (or pip install timm)") \
-            from None
+        raise InvertError(
+            "timm models need the timm package: pip install 'invert[timm]' (or pip install timm)"
+        ) from None
     return timm
 
 
@@ -119,6 +120,10 @@ def _tracer_hook(net: nn.Module) -> dict | None:
     return {"leaf_modules": list(get_notrace_modules()), "autowrap_functions": list(get_notrace_functions())}
 
 
-register_family(PREFIX, timm_spec, usage="any timm architecture (timm:convnext_tiny, timm:resnet50d, "
-                "timm:vit_small_patch16_224; timm.list_models() names them all); needs timm")
+register_family(
+    PREFIX,
+    timm_spec,
+    usage="any timm architecture (timm:convnext_tiny, timm:resnet50d, "
+    "timm:vit_small_patch16_224; timm.list_models() names them all); needs timm",
+)
 register_tracer_hook(_tracer_hook)

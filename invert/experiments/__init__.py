@@ -14,4 +14,13 @@ from invert.experiments.registry import (
     run_experiment,
 )
 
-__all__ = ["EXPERIMENTS", "Experiment", "ExperimentContext", "Verdict", "experiment", "get_experiment", "list_experiments", "run_experiment"]
+__all__ = [
+    "EXPERIMENTS",
+    "Experiment",
+    "ExperimentContext",
+    "Verdict",
+    "experiment",
+    "get_experiment",
+    "list_experiments",
+    "run_experiment",
+]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -59,6 +59,15 @@ QUICK = Cifar64Training(images=512, epochs=1, batch_size=64, test_images=500)
 FULL = Cifar64Training()
 
 
+def given_training(training: Cifar64Training, params: Mapping[str, Any]) -> Cifar64Training:
+    """``training`` with the explicit ``classifier_images`` / ``classifier_epochs`` of an experiment's params."""
+    from invert.settings import updated
+
+    return updated(
+        training, "classifier", images=params.get("classifier_images"), epochs=params.get("classifier_epochs")
+    )
+
+
 class Upsampled:
     """CIFAR images (N, 3, 32, 32) in [0, 1], served normalised and bilinearly upsampled to 64 px per batch."""
 
@@ -78,7 +87,9 @@ class Upsampled:
 def trained_cifar64(
     cfg: Cifar64Training, cache_root: Path, *, device: torch.device | str = "cpu", progress: bool = False
 ) -> tuple[str, dict[str, Any]]:
-    """Weights of ``MODEL`` trained by ``cfg`` in ``cache_root/KEY`` (trained there on first use, resumed, then reused) and a summary."""
+    """Weights of ``MODEL`` trained by ``cfg`` in ``cache_root/KEY`` (trained there on first use, resumed, then reused)
+    and a summary.
+    """
     import json
 
     from invert.datasets import load_cifar10
@@ -125,5 +136,7 @@ def trained_cifar64(
 
 
 def cache_root(out: Path, params: dict[str, Any]) -> Path:
-    """Where trained helper models are cached: ``params['cache']`` or ``results/cache`` beside the experiment's folder."""
+    """Where trained helper models are cached: ``params['cache']`` or ``results/cache`` beside the experiment's
+    folder.
+    """
     return Path(params.get("cache", Path(out).resolve().parent / "cache"))

@@ -54,7 +54,9 @@ def gabor_jacobian(p: np.ndarray, k: int) -> np.ndarray:
 
 
 def fit_gabor(space: np.ndarray) -> tuple[np.ndarray, float]:
-    """Best least-squares Gabor for one k×k array from a few starts (FFT peak orientation/frequency, two phases, a blob)."""
+    """Best least-squares Gabor for one k×k array from a few starts (FFT peak orientation/frequency, two phases,
+    a blob).
+    """
     from scipy.optimize import least_squares
 
     k = space.shape[-1]
@@ -91,7 +93,9 @@ def fit_gabor(space: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def gabor_scores(kernels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per kernel (out, C, k, k): explained variance by a colour-separable Gabor, and the fitted frequency (cycles/px)."""
+    """Per kernel (out, C, k, k): explained variance by a colour-separable Gabor, and the fitted frequency
+    (cycles/px).
+    """
     w = kernels.detach().double().cpu().numpy()
     scores, freqs = [], []
     for kern in w:

@@ -120,7 +120,9 @@ def run_tasks(
     params: dict[str, Any],
     description: str,
 ) -> list[dict[str, Any]]:
-    """Run ``fn`` over ``tasks`` with ``params``' executor (local|ray), ``workers`` (local default 1: this process), ``address``."""
+    """Run ``fn`` over ``tasks`` with ``params``' executor (local|ray), ``workers`` (local default 1: this process),
+    ``address``.
+    """
     from invert.sweep.executors import map_tasks
 
     executor = params.get("executor") or "local"
@@ -141,18 +143,11 @@ def run_tasks(
 
 
 def spread_verdict(diffs: Sequence[float]) -> tuple[bool | None, float, float]:
-    """(held, mean, spread) for paired differences over images × seeds: held if mean > spread (their std), None if < 2 pairs."""
+    """(held, mean, spread) for paired differences over images × seeds: held if mean > spread (their std),
+    None if < 2 pairs.
+    """
     vals = torch.tensor(list(diffs), dtype=torch.float64)
     if len(vals) < 2:
         return None, float(vals.mean()) if len(vals) else float("nan"), float("nan")
     mean, spread = float(vals.mean()), float(vals.std())
     return mean > spread, mean, spread
-
-
-def combine(parts: Sequence[bool | None]) -> bool | None:
-    """Overall outcome of separately judged parts: NOT REPRODUCED if any failed, else INCONCLUSIVE if any could not decide."""
-    if any(p is False for p in parts):
-        return False
-    if any(p is None for p in parts):
-        return None
-    return True

@@ -32,8 +32,17 @@ def spread(values: list[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def matched_inversion(enc: Encoder, img: torch.Tensor, *, iterations: int, seed: int, level: float = 1.0,
-                      trials: int = 4, trial_iterations: int = 40, record_every: int = 10) -> dict[str, float | bool]:
+def matched_inversion(
+    enc: Encoder,
+    img: torch.Tensor,
+    *,
+    iterations: int,
+    seed: int,
+    level: float = 1.0,
+    trials: int = 4,
+    trial_iterations: int = 40,
+    record_every: int = 10,
+) -> dict[str, float | bool]:
     """Eq. 4 (L1, plain GD, ε line-searched then decayed linearly to 0): m_i where m_g first falls below ``level``·m_s.
 
     Nets differ in output scale, so ε comes from the appendix's random line search and the match is in units of each
@@ -41,22 +50,43 @@ def matched_inversion(enc: Encoder, img: torch.Tensor, *, iterations: int, seed:
     """
     from invert.inversion import InversionConfig, invert, line_search_lr
 
-    cfg = InversionConfig(objective="l1", optimizer="gd", lr=0.01, lr_schedule="linear", lr_end=0.0, blur=0.0, clamp=False,
-                          iterations=iterations, size=max(8, img.shape[-1]), seed=seed, record_every=record_every)
-    lr, _ = line_search_lr(enc, img, cfg, trials=trials, trial_iterations=trial_iterations, low=1e-4, high=1.0, seed=seed)
+    cfg = InversionConfig(
+        objective="l1",
+        optimizer="gd",
+        lr=0.01,
+        lr_schedule="linear",
+        lr_end=0.0,
+        blur=0.0,
+        clamp=False,
+        iterations=iterations,
+        size=max(8, img.shape[-1]),
+        seed=seed,
+        record_every=record_every,
+    )
+    lr, _ = line_search_lr(
+        enc, img, cfg, trials=trials, trial_iterations=trial_iterations, low=1e-4, high=1.0, seed=seed
+    )
     res = invert(enc, img, cfg, lr=lr)
     m_s = float(res.m_s)
     hit = next((h for h in res.history if h["m_g"] < level * m_s), None)
-    return {"lr": lr, "m_s": m_s, "m_g_start": res.history[0]["m_g"], "m_g_end": float(res.m_g), "m_i_end": float(res.m_i),
-            "matched": hit is not None, "m_i_matched": hit["m_i"] if hit else float("nan"),
-            "iteration_matched": int(hit["iteration"]) if hit else -1}
+    return {
+        "lr": lr,
+        "m_s": m_s,
+        "m_g_start": res.history[0]["m_g"],
+        "m_g_end": float(res.m_g),
+        "m_i_end": float(res.m_i),
+        "matched": hit is not None,
+        "m_i_matched": hit["m_i"] if hit else float("nan"),
+        "iteration_matched": int(hit["iteration"]) if hit else -1,
+    }
 
 
 def smallest_singular_value(enc: torch.nn.Module, img: torch.Tensor) -> float:
-    """σ_min of the Jacobian ∂O/∂a at ``img`` (1, C, H, W), in float64: 0 (to rounding) where the map loses a direction."""
+    """σ_min of the Jacobian ∂O/∂a at ``img`` (1, C, H, W), in float64: 0 (to rounding)
+    where the map loses a direction.
+    """
     from torch.func import jacrev
 
     x = img.reshape(-1).double()
     jac = jacrev(lambda v: enc(v.to(img.dtype).reshape(img.shape)).reshape(-1))(x.to(img.dtype))
     return float(torch.linalg.svdvals(jac.double())[-1]) if jac.shape[0] >= jac.shape[1] else 0.0
-

@@ -9,19 +9,21 @@ correlation r of a_g with a (lower r = worse) and m_i. Procedure: eq. 4 with a l
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from invert.experiments._matched import PROCEDURE, combine, invert_matched, run_tasks, spread_verdict
+from invert.experiments._matched import PROCEDURE, invert_matched, run_tasks, spread_verdict
 from invert.experiments._support import report_image
-from invert.experiments.registry import ExperimentContext, Verdict, experiment
+from invert.experiments.registry import ExperimentContext, Verdict, experiment, joint_verdict
 
 MODELS = ("resnet18", "resnet50", "resnet152")
 
 
 @dataclass(frozen=True)
 class ArchitectureSettings:
-    """Sizes of one ``architectures`` run: image size, layers, iterations, line search and seeds (the spread of part b)."""
+    """Sizes of one ``architectures`` run: image size, layers, iterations, line search and seeds
+    (the spread of part b).
+    """
 
     size: int
     layers: tuple[str, ...]
@@ -35,25 +37,13 @@ QUICK = ArchitectureSettings(32, ("conv5",), 100, 3, 8, 1)
 FULL = ArchitectureSettings(224, ("conv4", "conv5"), 500, 6, 30, 3)
 
 
-def settings(ctx: ExperimentContext) -> ArchitectureSettings:
-    """QUICK or FULL with any field overridden from ``params``."""
-    s = QUICK if ctx.quick else FULL
-    p = ctx.params
-    changes: dict[str, Any] = {
-        k: (tuple(p[k]) if k == "layers" else int(p[k]))
-        for k in ("size", "layers", "iterations", "trials", "trial_iterations", "seeds")
-        if k in p
-    }
-    return replace(s, **changes)
-
-
 @experiment(
     "architectures",
     "Untrained ResNet-18/50/152 at conv5: m_g < m_s for each; ResNet-152 worse than ResNet-50 (fig. 3).",
     "report §3, fig. 3",
 )
 def architectures(ctx: ExperimentContext) -> Verdict:
-    s = settings(ctx)
+    s = ctx.settings(FULL, QUICK)
     target, name = report_image(s.size)
     ctx.params.update(
         models=list(MODELS),
@@ -121,7 +111,8 @@ def _verdict(rows: list[dict[str, Any]], s: ArchitectureSettings) -> Verdict:
     ratio = {m: max(r["m_g"] / r["m_s"] for r in rows if r["model"] == m) for m in MODELS}
     all_below = all(below[m] == count[m] for m in MODELS)
     part_a = Verdict(
-        "Each untrained ResNet-18/50/152 inversion at the deepest layers reaches m_g < m_s regardless of visual quality (fig. 3).",
+        "Each untrained ResNet-18/50/152 inversion at the deepest layers reaches m_g < m_s regardless of visual "
+        "quality (fig. 3).",
         "m_g < m_s reached in "
         + ", ".join(f"{m} {below[m]}/{count[m]}" for m in MODELS)
         + f" inversions within {s.iterations} iterations (largest final m_g/m_s: "
@@ -129,7 +120,10 @@ def _verdict(rows: list[dict[str, Any]], s: ArchitectureSettings) -> Verdict:
         + ")",
         all_below,
         {"reached": below, "inversions": count, "max_final_mg_over_ms": ratio},
-        criterion=f"every inversion (3 models × {len(s.layers)} layer(s) × {s.seeds} seeds) reaches m_g < m_s within {s.iterations} iterations",
+        criterion=(
+            f"every inversion (3 models × {len(s.layers)} layer(s) × {s.seeds} seeds) "
+            f"reaches m_g < m_s within {s.iterations} iterations"
+        ),
     )
     deepest = s.layers[-1]
 
@@ -150,16 +144,14 @@ def _verdict(rows: list[dict[str, Any]], s: ArchitectureSettings) -> Verdict:
         + f"; r(ResNet-50) − r(ResNet-152) {mean:+.3f} vs spread {spread:.3f} over {len(common)} seed(s)",
         held,
         {"pearson": rr, "m_i": mi, "r50_minus_r152": mean, "spread": spread, "pairs": len(common)},
-        criterion=f"at {deepest}, over seeds where both converged: mean of r(ResNet-50) − r(ResNet-152) exceeds its std; "
-        "fewer than 2 seeds → INCONCLUSIVE",
+        criterion=f"at {deepest}, over seeds where both converged: mean of r(ResNet-50) − r(ResNet-152) "
+        "exceeds its std; fewer than 2 seeds → INCONCLUSIVE",
     )
-    return Verdict(
-        claim="Untrained ResNet-18/50/152 at their deepest layers all reach m_g < m_s whatever the picture, and ResNet-152's "
-        "conv5 picture is worse than ResNet-50's (fig. 3).",
-        measured=f"{PROCEDURE}; {s.size} px, the report's Dalmatian (or the embedded photograph). (a) {part_a.measured}. (b) {part_b.measured}.",
-        held=combine([part_a.held, part_b.held]),
-        parts=[part_a, part_b],
-        criterion="both parts must hold (NOT REPRODUCED if either fails, INCONCLUSIVE if either cannot be decided)",
+    return joint_verdict(
+        "Untrained ResNet-18/50/152 at their deepest layers all reach m_g < m_s whatever the picture, "
+        "and ResNet-152's conv5 picture is worse than ResNet-50's (fig. 3).",
+        f"{PROCEDURE}; {s.size} px, the report's Dalmatian (or the embedded photograph).",
+        [part_a, part_b],
         details={
             "below_ms": part_a.details,
             "deeper_is_worse": part_b.details,

@@ -30,7 +30,9 @@ from invert.experiments._decoders import (
 from invert.experiments.registry import ExperimentContext, Verdict, experiment
 
 EPOCH_RANK = 0.5
-"""'More epochs for later checkpoints': Spearman rank correlation of checkpoint order and epochs-to-best at least this."""
+"""'More epochs for later checkpoints': Spearman rank correlation of checkpoint order and epochs-to-best at least
+this.
+"""
 FEW_CLASSES = 3
 """'Few classes': decoded artificial logits fall into at most this many of the 10 classes (thesis: 2, ship and frog)."""
 RAISED_SHARE = 0.3
@@ -46,45 +48,74 @@ def _spearman(a: list[float], b: list[float]) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-@experiment("decoder-epochs", "Epochs each checkpoint's decoder needs before its validation loss stops improving (thesis fig. 11).",
-            THESIS + ", §3.2, fig. 11")
+@experiment(
+    "decoder-epochs",
+    "Epochs each checkpoint's decoder needs before its validation loss stops improving (thesis fig. 11).",
+    THESIS + ", §3.2, fig. 11",
+)
 def decoder_epochs(ctx: ExperimentContext) -> Verdict:
     s = settings(ctx, QUICK_RUN, FULL_RUN)
     run = decoder_run(ctx, s)
     ctx.files += ["decoders/loss_curves.png", "decoders/training.csv"]
-    layers = json.loads((run / "run.json").read_text())["spec"]["layers"]
+    from invert.decoder.runs import read_run
+
+    layers = read_run(run)["layers"]
     res = {l: json.loads((run / l / "result.json").read_text()) for l in layers}
-    rows = [{"layer": l, "checkpoint": i + 1, "best_epoch": res[l]["best_epoch"], "epochs_run": len(res[l]["history"]),
-             "stopped_early": res[l]["stopped_early"], "best_val_mse": res[l]["best_val_mse"]} for i, l in enumerate(layers)]
+    rows = [
+        {
+            "layer": l,
+            "checkpoint": i + 1,
+            "best_epoch": res[l]["best_epoch"],
+            "epochs_run": len(res[l]["history"]),
+            "stopped_early": res[l]["stopped_early"],
+            "best_val_mse": res[l]["best_val_mse"],
+        }
+        for i, l in enumerate(layers)
+    ]
     ctx.save_csv(rows, "epochs.csv")
     done = [r for r in rows if r["stopped_early"]]
     rho = _spearman([r["checkpoint"] for r in done], [r["best_epoch"] for r in done])
-    figures = ", ".join(f"{r['layer']} {r['best_epoch']}" + ("" if r["stopped_early"] else f" (still improving at {r['epochs_run']})")
-                        for r in rows)
-    measured = (f"{s['model']}, ≤ {s['epochs']} epochs, patience {s['patience']}, {s['train'] or 'all'} training images: "
-                f"epoch of the lowest validation loss per checkpoint {figures}; rank correlation over the {len(done)} "
-                f"saturated decoders ρ = {rho:.2f}")
+    figures = ", ".join(
+        f"{r['layer']} {r['best_epoch']}" + ("" if r["stopped_early"] else f" (still improving at {r['epochs_run']})")
+        for r in rows
+    )
+    measured = (
+        f"{s['model']}, ≤ {s['epochs']} epochs, patience {s['patience']}, {s['train'] or 'all'} training images: "
+        f"epoch of the lowest validation loss per checkpoint {figures}; rank correlation over the {len(done)} "
+        f"saturated decoders ρ = {rho:.2f}"
+    )
     held: bool | None
     if len(done) < 3:
         held = None
-        measured += f" — INCONCLUSIVE: only {len(done)} of {len(rows)} decoders saturated (early-stopped) within {s['epochs']} epochs"
+        measured += (
+            f" — INCONCLUSIVE: only {len(done)} of {len(rows)} decoders saturated (early-stopped) "
+            f"within {s['epochs']} epochs"
+        )
     else:
         held = rho >= EPOCH_RANK and done[-1]["best_epoch"] > done[0]["best_epoch"]
     return Verdict(
         claim="Training a decoder until its loss saturates takes more epochs for later checkpoints (fig. 11).",
-        criterion=f"counts only decoders that early-stopped (patience {s['patience']}) within the epoch cap, at least 3 of them, "
-                  f"else INCONCLUSIVE; HELD when the rank correlation of checkpoint order and best epoch is ≥ {EPOCH_RANK:g} "
-                  f"and the last such checkpoint needed more epochs than the first",
-        measured=measured, held=held, details={"rows": rows, "spearman": rho})
+        criterion=f"counts only decoders that early-stopped (patience {s['patience']}) within the epoch cap, "
+        "at least 3 of them, else INCONCLUSIVE; HELD when the rank correlation of checkpoint order and best epoch is "
+        f"≥ {EPOCH_RANK:g} and the last such checkpoint needed more epochs than the first",
+        measured=measured,
+        held=held,
+        details={"rows": rows, "spearman": rho},
+    )
 
 
 def _logits(classifier, images: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
-        return torch.cat([classifier(images[i:i + 256].to(classifier.device)).cpu() for i in range(0, len(images), 256)])
+        return torch.cat(
+            [classifier(images[i : i + 256].to(classifier.device)).cpu() for i in range(0, len(images), 256)]
+        )
 
 
-@experiment("decoder-artificial-logits", "Decoded artificial logit vectors fall into few classes, not the raised one (thesis fig. 17).",
-            THESIS + ", §3.5, fig. 17")
+@experiment(
+    "decoder-artificial-logits",
+    "Decoded artificial logit vectors fall into few classes, not the raised one (thesis fig. 17).",
+    THESIS + ", §3.5, fig. 17",
+)
 def decoder_artificial_logits(ctx: ExperimentContext) -> Verdict:
     from invert.datasets import CIFAR10_CLASSES as names
     from invert.datasets import load_cifar10
@@ -117,53 +148,87 @@ def decoder_artificial_logits(ctx: ExperimentContext) -> Verdict:
     mse = float((dec.decode(real) - x).pow(2).mean())
     rand_classes = sorted({int(p) for p in pred_rand})
     real_classes = sorted({int(p) for p in pred_real})
-    counts = {"one_hot": torch.bincount(pred.flatten(), minlength=n).tolist(), "random": torch.bincount(pred_rand, minlength=n).tolist(),
-              "real": torch.bincount(pred_real, minlength=n).tolist()}
-    ctx.save_json({"values": values, "predictions_one_hot": pred.tolist(), "class_counts": counts}, "artificial_logits.json")
+    counts = {
+        "one_hot": torch.bincount(pred.flatten(), minlength=n).tolist(),
+        "random": torch.bincount(pred_rand, minlength=n).tolist(),
+        "real": torch.bincount(pred_real, minlength=n).tolist(),
+    }
+    ctx.save_json(
+        {"values": values, "predictions_one_hot": pred.tolist(), "class_counts": counts}, "artificial_logits.json"
+    )
 
     def _names(cs: list[int]) -> str:
         return ", ".join(names[c] if c < len(names) else str(c) for c in cs)
 
     parts = [
-        Verdict("one-hot logits decode into few classes", f"{len(one_hot_classes)} of {n} ({_names(one_hot_classes)})",
-                len(one_hot_classes) <= FEW_CLASSES, criterion=f"≤ {FEW_CLASSES} distinct predicted classes over {n}×{len(values)} images"),
-        Verdict("confident artificial logits do not decode to their class", f"{100 * raised:.0f}% classified as the raised class at z_i ≥ 8",
-                raised <= RAISED_SHARE, criterion=f"≤ {100 * RAISED_SHARE:.0f}% classified as the raised class"),
+        Verdict(
+            "one-hot logits decode into few classes",
+            f"{len(one_hot_classes)} of {n} ({_names(one_hot_classes)})",
+            len(one_hot_classes) <= FEW_CLASSES,
+            criterion=f"≤ {FEW_CLASSES} distinct predicted classes over {n}×{len(values)} images",
+        ),
+        Verdict(
+            "confident artificial logits do not decode to their class",
+            f"{100 * raised:.0f}% classified as the raised class at z_i ≥ 8",
+            raised <= RAISED_SHARE,
+            criterion=f"≤ {100 * RAISED_SHARE:.0f}% classified as the raised class",
+        ),
     ]
     learnt = mse < base
-    measured = (f"{s['model']} logit decoder (test MSE {mse:.4f}, mean image {base:.4f}): one-hot z (z_i = {values[0]}…{values[-1]}) → "
-                f"{len(one_hot_classes)} classes ({_names(one_hot_classes)}), {100 * raised:.0f}% as the raised class at z_i ≥ 8; "
-                f"random logits (N(mean, std) of the real ones, {s['random']} draws) → {len(rand_classes)} classes; the {len(x)} "
-                f"test images' own logits → {len(real_classes)} classes, accuracy {100 * float((pred_real == y).float().mean()):.0f}%")
+    measured = (
+        f"{s['model']} logit decoder (test MSE {mse:.4f}, mean image {base:.4f}): one-hot z "
+        f"(z_i = {values[0]}…{values[-1]}) → {len(one_hot_classes)} classes ({_names(one_hot_classes)}), "
+        f"{100 * raised:.0f}% as the raised class at z_i ≥ 8; random logits (N(mean, std) of the real ones, "
+        f"{s['random']} draws) → {len(rand_classes)} classes; the {len(x)} test images' own logits → "
+        f"{len(real_classes)} classes, accuracy {100 * float((pred_real == y).float().mean()):.0f}%"
+    )
     if not learnt:
-        measured += " — INCONCLUSIVE: the logit decoder does not beat the mean image, so few classes say nothing about the logits"
+        measured += (
+            " — INCONCLUSIVE: the logit decoder does not beat the mean image, "
+            "so few classes say nothing about the logits"
+        )
         for p in parts:  # reported, not judged
             p.details["would_hold"], p.held = p.held, None
     return Verdict(
-        claim="Images decoded from artificial logits (z_i raised, the rest 0) are classified into very few classes — in the "
-              "thesis all as ship or frog — rather than as the raised class (fig. 17).",
+        claim="Images decoded from artificial logits (z_i raised, the rest 0) are classified into very few classes — "
+        "in the thesis all as ship or frog — rather than as the raised class (fig. 17).",
         criterion="judged only when the logit decoder beats the mean training image in test MSE (else INCONCLUSIVE); "
-                  "HELD when both parts hold",
-        measured=measured, held=all(p.held for p in parts) if learnt else None, parts=parts,
-        details={"test_mse": mse, "mean_image_mse": base, "one_hot_classes": one_hot_classes, "random_classes": rand_classes, "real_classes": real_classes,
-                 "raised_share": raised, "class_counts": counts})
+        "HELD when both parts hold",
+        measured=measured,
+        held=all(p.held for p in parts) if learnt else None,
+        parts=parts,
+        details={
+            "test_mse": mse,
+            "mean_image_mse": base,
+            "one_hot_classes": one_hot_classes,
+            "random_classes": rand_classes,
+            "real_classes": real_classes,
+            "raised_share": raised,
+            "class_counts": counts,
+        },
+    )
 
 
 def _spread(v: list[float]) -> float:
     return float(torch.tensor(v, dtype=torch.float64).std(unbiased=True)) if len(v) > 1 else float("nan")
 
 
-@experiment("decoder-ce-weight", "Eq. 14: MSE + c·cross-entropy on the reconstruction vs MSE alone — classifier accuracy on reconstructions.",
-            THESIS + ", §5, eq. 14")
+@experiment(
+    "decoder-ce-weight",
+    "Eq. 14: MSE + c·cross-entropy on the reconstruction vs MSE alone — classifier accuracy on reconstructions.",
+    THESIS + ", §5, eq. 14",
+)
 def decoder_ce_weight(ctx: ExperimentContext) -> Verdict:
     from invert.datasets import load_cifar10
     from invert.decoder.evaluation import evaluate_decoder
     from invert.decoder.training import classifier_for, load_decoder
     from invert.encoders import build_encoder
 
-    s = settings(ctx, {**QUICK_RUN, "layer": "avgpool", "train": 96, "epochs": 1, "ce_weight": 0.05,
-                       "seeds": [0, 1]},
-                 {**FULL_RUN, "layer": "conv5", "ce_weight": 0.05, "seeds": [0, 1, 2]})
+    s = settings(
+        ctx,
+        {**QUICK_RUN, "layer": "avgpool", "train": 500, "ce_weight": 0.05, "seeds": [0, 1]},
+        {**FULL_RUN, "layer": "conv5", "ce_weight": 0.05, "seeds": [0, 1, 2]},
+    )
     layer, c = s["layer"], float(s["ce_weight"])
     if not c > 0:
         from invert.errors import InvertError
@@ -174,15 +239,28 @@ def decoder_ce_weight(ctx: ExperimentContext) -> Verdict:
     rows: list[dict[str, Any]] = []
     for seed in s["seeds"]:
         for weight in (0.0, c):
-            run = decoder_run(ctx, s, layers=[layer], config=train_config(s, int(seed), ce_weight=weight), warm=False,
-                              into=f"decoders/ce{weight:g}_seed{seed}")
+            run = decoder_run(
+                ctx,
+                s,
+                layers=[layer],
+                config=train_config(s, int(seed), ce_weight=weight),
+                warm=False,
+                into=f"decoders/ce{weight:g}_seed{seed}",
+            )
             weights = s["weights"]
             enc = build_encoder(s["model"], layer, weights, device=ctx.device)
             clf = classifier_for(s["model"], weights, ctx.device)
             rec = evaluate_decoder(load_decoder(run / layer / "decoder.pt", ctx.device), enc, clf, x, y, seed=ctx.seed)
             trained = json.loads((run / layer / "result.json").read_text())
-            rows.append({"seed": seed, "ce_weight": weight, **rec.summary(), "stopped_early": trained["stopped_early"],
-                         "best_epoch": trained["best_epoch"]})
+            rows.append(
+                {
+                    "seed": seed,
+                    "ce_weight": weight,
+                    **rec.summary(),
+                    "stopped_early": trained["stopped_early"],
+                    "best_epoch": trained["best_epoch"],
+                }
+            )
     ctx.save_csv(rows, "ce_weight.csv")
     acc = {w: [r["accuracy"] for r in rows if r["ce_weight"] == w] for w in (0.0, c)}
     mse = {w: [r["mse"] for r in rows if r["ce_weight"] == w] for w in (0.0, c)}
@@ -197,17 +275,30 @@ def decoder_ce_weight(ctx: ExperimentContext) -> Verdict:
             held = True
         elif diff < -need or saturated:
             held = False
-    measured = (f"{s['model']} {layer}, {len(s['seeds'])} seeds, {len(x)} test images: accuracy on reconstructions "
-                f"{100 * mean[0.0]:.1f} ± {100 * spread[0.0]:.1f}% (MSE only) → {100 * mean[c]:.1f} ± {100 * spread[c]:.1f}% "
-                f"(c = {c:g}); difference {100 * diff:+.1f} points vs spread {100 * need:.1f}; MSE "
-                f"{sum(mse[0.0]) / len(mse[0.0]):.4f} → {sum(mse[c]) / len(mse[c]):.4f}; originals {100 * rows[0]['accuracy_original']:.0f}%; "
-                f"decoders trained to saturation: {sum(r['stopped_early'] for r in rows)} of {len(rows)}")
+    measured = (
+        f"{s['model']} {layer}, {len(s['seeds'])} seeds, {len(x)} test images: "
+        f"accuracy on reconstructions {100 * mean[0.0]:.1f} ± {100 * spread[0.0]:.1f}% (MSE only) "
+        f"→ {100 * mean[c]:.1f} ± {100 * spread[c]:.1f}% (c = {c:g}); "
+        f"difference {100 * diff:+.1f} points vs spread {100 * need:.1f}; "
+        f"MSE {sum(mse[0.0]) / len(mse[0.0]):.4f} → {sum(mse[c]) / len(mse[c]):.4f}; "
+        f"originals {100 * rows[0]['accuracy_original']:.0f}%; decoders trained to saturation: "
+        f"{sum(r['stopped_early'] for r in rows)} of {len(rows)}"
+    )
     return Verdict(
         claim="Adding c·cross-entropy of the classifier on the reconstruction to the decoder's MSE (eq. 14) makes the "
-              "reconstructions keep what the classifier needs: higher accuracy on them than with MSE alone.",
-        criterion="over seeds (≥ 2): HELD when the mean accuracy gain exceeds the sum of the two groups' standard deviations "
-                  "and every seed with the term beats every seed without it; NOT REPRODUCED when accuracy falls by more than "
-                  "that spread, or shows no such gain although every decoder trained to saturation (early-stopped); "
-                  "otherwise INCONCLUSIVE (undertrained decoders, no separation)",
-        measured=measured, held=held,
-        details={"rows": rows, "accuracy_mse_only": acc[0.0], "accuracy_with_ce": acc[c], "difference": diff, "spread": need})
+        "reconstructions keep what the classifier needs: higher accuracy on them than with MSE alone.",
+        criterion="over seeds (≥ 2): HELD when the mean accuracy gain exceeds the sum of the two groups' standard "
+        "deviations and every seed with the term beats every seed without it; "
+        "NOT REPRODUCED when accuracy falls by more than that spread, "
+        "or shows no such gain although every decoder trained to saturation (early-stopped); otherwise INCONCLUSIVE "
+        "(undertrained decoders, no separation)",
+        measured=measured,
+        held=held,
+        details={
+            "rows": rows,
+            "accuracy_mse_only": acc[0.0],
+            "accuracy_with_ce": acc[c],
+            "difference": diff,
+            "spread": need,
+        },
+    )

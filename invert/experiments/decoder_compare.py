@@ -53,46 +53,70 @@ def checkpoint_verdict(rows: list[dict[str, Any]], training: dict[str, dict[str,
         claim="MSE stays low at the early checkpoints and rises sharply after them (fig. 12)",
         criterion=f"every late MSE above every early MSE, and late mean ≥ {MSE_JUMP:g}× early mean",
         measured=f"early ({', '.join(early)}) {', '.join(f'{v:.4f}' for v in mse_e)}; late ({', '.join(late)}) "
-                 f"{', '.join(f'{v:.4f}' for v in mse_l)}; ratio {jump:.1f}×",
-        held=min(mse_l) > max(mse_e) and jump >= MSE_JUMP)
+        f"{', '.join(f'{v:.4f}' for v in mse_l)}; ratio {jump:.1f}×",
+        held=min(mse_l) > max(mse_e) and jump >= MSE_JUMP,
+    )
     acc_e = [by[l]["accuracy"] for l in early]
     acc_l = [by[l]["accuracy"] for l in late]
     early_part = Verdict(
         claim="the classifier recognises early reconstructions (high accuracy at the early checkpoints, fig. 16)",
         criterion=f"every early accuracy ≥ {EARLY_ACCURACY:g} × the accuracy on the originals ({_pct(acc_o)})",
         measured=", ".join(f"{l} {_pct(a)}" for l, a in zip(early, acc_e, strict=True)),
-        held=min(acc_e) >= EARLY_ACCURACY * acc_o)
+        held=min(acc_e) >= EARLY_ACCURACY * acc_o,
+    )
     late_part = Verdict(
         claim="accuracy on late reconstructions drops to around 20 % (fig. 16)",
         criterion=f"every late accuracy ≤ {_pct(LATE_ACCURACY)} (chance 10 %)",
         measured=", ".join(f"{l} {_pct(a)}" for l, a in zip(late, acc_l, strict=True)),
-        held=max(acc_l) <= LATE_ACCURACY)
+        held=max(acc_l) <= LATE_ACCURACY,
+    )
     parts = [mse_part, early_part, late_part]
     held: bool | None = all(p.held for p in parts) if ready else None
     if not ready:  # an undertrained decoder's figures are reported, not judged
         for p in parts:
             p.details["would_hold"], p.held = p.held, None
-    measured = (f"{model} on {first['images']} test images: MSE " + ", ".join(f"{l} {by[l]['mse']:.4f}" for l in layers)
-                + f" (mean image {first['baseline_mse']:.4f}); accuracy on reconstructions "
-                + ", ".join(f"{l} {_pct(by[l]['accuracy'])}" for l in layers) + f" (originals {_pct(acc_o)}); "
-                + f"decoders trained to saturation: {', '.join(saturated) or 'none'}")
+    measured = (
+        f"{model} on {first['images']} test images: MSE "
+        + ", ".join(f"{l} {by[l]['mse']:.4f}" for l in layers)
+        + f" (mean image {first['baseline_mse']:.4f}); accuracy on reconstructions "
+        + ", ".join(f"{l} {_pct(by[l]['accuracy'])}" for l in layers)
+        + f" (originals {_pct(acc_o)}); "
+        + f"decoders trained to saturation: {', '.join(saturated) or 'none'}"
+    )
     if not ready:
-        measured += (" — INCONCLUSIVE: the first checkpoint's decoder is " +
-                     ("not the best of all checkpoints" if not first_best else "still improving at its last epoch")
-                     + ", so these decoders are undertrained and cannot show the thesis's shape")
+        measured += (
+            " — INCONCLUSIVE: the first checkpoint's decoder is "
+            + ("not the best of all checkpoints" if not first_best else "still improving at its last epoch")
+            + ", so these decoders are undertrained and cannot show the thesis's shape"
+        )
     return Verdict(
-        claim="Decoders reconstruct the early checkpoints nearly perfectly and recognisably (high classifier accuracy on "
-              "checkpoints 1–3); after them MSE rises sharply and the accuracy falls to around 20 % (thesis figs. 12, 16).",
-        criterion=f"judged only when the first checkpoint's decoder is the best (lowest MSE, highest accuracy) and trained to "
-                  f"saturation (early-stopped), else INCONCLUSIVE; early = the residual stages before the last "
-                  f"({', '.join(early)}), late = {', '.join(late)}; HELD when all three parts hold",
-        measured=measured, held=held, parts=parts,
-        details={"rows": rows, "early": early, "late": late, "first_is_best": first_best, "saturated": saturated,
-                 "mse_jump": jump, "accuracy_original": acc_o})
+        claim="Decoders reconstruct the early checkpoints nearly perfectly and recognisably "
+        "(high classifier accuracy on checkpoints 1–3); after them MSE rises sharply and the accuracy falls to around "
+        "20 % (thesis figs. 12, 16).",
+        criterion="judged only when the first checkpoint's decoder is the best (lowest MSE, highest accuracy) "
+        "and trained to saturation (early-stopped), else INCONCLUSIVE; early = the residual stages before the last "
+        f"({', '.join(early)}), late = {', '.join(late)}; HELD when all three parts hold",
+        measured=measured,
+        held=held,
+        parts=parts,
+        details={
+            "rows": rows,
+            "early": early,
+            "late": late,
+            "first_is_best": first_best,
+            "saturated": saturated,
+            "mse_jump": jump,
+            "accuracy_original": acc_o,
+        },
+    )
 
 
-@experiment("decoder-checkpoints", "Decoders per ResNet checkpoint: close and classifiable early, a sharp rise in error and ~20 % accuracy late (thesis figs. 11–17).",
-            THESIS + ", §3.3–3.4")
+@experiment(
+    "decoder-checkpoints",
+    "Decoders per ResNet checkpoint: close and classifiable early, a sharp rise in error and ~20 % accuracy late "
+    "(thesis figs. 11–17).",
+    THESIS + ", §3.3–3.4",
+)
 def decoder_checkpoints(ctx: ExperimentContext) -> Verdict:
     import json
 
@@ -101,54 +125,101 @@ def decoder_checkpoints(ctx: ExperimentContext) -> Verdict:
     s = settings(ctx, QUICK_RUN, FULL_RUN)
     run = decoder_run(ctx, s)
     rows = evaluate_run(run, ctx.out / "eval", limit=s["test"], seed=ctx.seed, device=ctx.device)
-    ctx.files += ["eval/metrics.csv", "eval/error_per_checkpoint.png", "eval/grid_correct.png", "decoders/loss_curves.png"]
+    ctx.files += [
+        "eval/metrics.csv",
+        "eval/error_per_checkpoint.png",
+        "eval/grid_correct.png",
+        "decoders/loss_curves.png",
+    ]
     ctx.save_csv(rows, "metrics.csv")
     training = {r["layer"]: json.loads((run / r["layer"] / "result.json").read_text()) for r in rows}
     return checkpoint_verdict(rows, training, s["model"])
 
 
-@experiment("decoder-vs-optimisation", "Learned decoder vs optimisation vs hybrid on the same images and layers: quality and cost.",
-            THESIS + " §3.3 + Badger")
+@experiment(
+    "decoder-vs-optimisation",
+    "Learned decoder vs optimisation vs hybrid on the same images and layers: quality and cost.",
+    THESIS + " §3.3 + Badger",
+)
 def decoder_vs_optimisation(ctx: ExperimentContext) -> Verdict:
     from invert.decoder.runs import compare_run
     from invert.inversion import InversionConfig
 
-    s = settings(ctx, {**QUICK_RUN, "compare": ["conv2", "conv4"], "images": 4, "iterations": 60},
-                 {**FULL_RUN, "compare": ["conv2", "conv3", "conv4", "conv5", "avgpool", "fc"], "images": 64, "iterations": 200})
+    s = settings(
+        ctx,
+        {**QUICK_RUN, "compare": ["conv2", "conv4"], "images": 4, "iterations": 60},
+        {**FULL_RUN, "compare": ["conv2", "conv3", "conv4", "conv5", "avgpool", "fc"], "images": 64, "iterations": 200},
+    )
     run = decoder_run(ctx, s)
     config = InversionConfig(iterations=s["iterations"], seed=ctx.seed)
     layers = list(s["compare"])
     rows, comps = compare_run(run, ctx.out, layers=layers, count=s["images"], config=config, device=ctx.device)
-    ctx.files += ["comparison.csv", "comparison.json", "comparison.md", "side_by_side.png", "cost_quality.png", "decoders/loss_curves.png"]
+    ctx.files += [
+        "comparison.csv",
+        "comparison.json",
+        "comparison.md",
+        "side_by_side.png",
+        "cost_quality.png",
+        "decoders/loss_curves.png",
+    ]
     by = {(r["layer"], r["method"]): r for r in rows}
-    cheaper = all(by[(l, "decoder")]["amortised_seconds_per_image"] < by[(l, "optimisation")]["seconds_per_image"] for l in layers)
+    cheaper = all(
+        by[(l, "decoder")]["amortised_seconds_per_image"] < by[(l, "optimisation")]["seconds_per_image"] for l in layers
+    )
     opt_closer = all(by[(l, "optimisation")]["m_g_over_m_s"] < by[(l, "decoder")]["m_g_over_m_s"] for l in layers)
     hybrid_ok = all(by[(l, "hybrid")]["m_g_over_m_s"] <= by[(l, "decoder")]["m_g_over_m_s"] for l in layers)
     lines = []
     for l in layers:
         d, o, h = by[(l, "decoder")], by[(l, "optimisation")], by[(l, "hybrid")]
-        lines.append(f"{l}: PSNR dec {d['psnr']:.1f} / opt {o['psnr']:.1f} / hybrid {h['psnr']:.1f} dB, m_g/m_s {d['m_g_over_m_s']:.2g} / "
-                     f"{o['m_g_over_m_s']:.2g} / {h['m_g_over_m_s']:.2g}, s/image {d['seconds_per_image']:.2g} "
-                     f"(amortised {d['amortised_seconds_per_image']:.2g}) / {o['seconds_per_image']:.2g}")
+        lines.append(
+            f"{l}: PSNR dec {d['psnr']:.1f} / opt {o['psnr']:.1f} / hybrid {h['psnr']:.1f} dB, "
+            f"m_g/m_s {d['m_g_over_m_s']:.2g} / {o['m_g_over_m_s']:.2g} / {h['m_g_over_m_s']:.2g}, "
+            f"s/image {d['seconds_per_image']:.2g} (amortised {d['amortised_seconds_per_image']:.2g}) "
+            f"/ {o['seconds_per_image']:.2g}"
+        )
     parts = [
-        Verdict("the decoder is cheaper per image, training amortised over 10,000 images",
-                "; ".join(f"{l} {by[(l, 'decoder')]['amortised_seconds_per_image']:.2g} vs {by[(l, 'optimisation')]['seconds_per_image']:.2g} s"
-                          for l in layers), cheaper,
-                criterion="decoder's amortised s/image < optimisation's s/image at every layer"),
-        Verdict("optimisation matches the representation more closely",
-                "; ".join(f"{l} m_g/m_s {by[(l, 'optimisation')]['m_g_over_m_s']:.2g} vs {by[(l, 'decoder')]['m_g_over_m_s']:.2g}"
-                          for l in layers), opt_closer,
-                criterion="optimisation's median m_g/m_s < the decoder's at every layer"),
-        Verdict("the hybrid matches it at least as closely as the decoder",
-                "; ".join(f"{l} m_g/m_s {by[(l, 'hybrid')]['m_g_over_m_s']:.2g} vs {by[(l, 'decoder')]['m_g_over_m_s']:.2g}"
-                          for l in layers), hybrid_ok,
-                criterion="hybrid's median m_g/m_s ≤ the decoder's at every layer"),
+        Verdict(
+            "the decoder is cheaper per image, training amortised over 10,000 images",
+            "; ".join(
+                f"{l} {by[(l, 'decoder')]['amortised_seconds_per_image']:.2g} vs "
+                f"{by[(l, 'optimisation')]['seconds_per_image']:.2g} s"
+                for l in layers
+            ),
+            cheaper,
+            criterion="decoder's amortised s/image < optimisation's s/image at every layer",
+        ),
+        Verdict(
+            "optimisation matches the representation more closely",
+            "; ".join(
+                f"{l} m_g/m_s {by[(l, 'optimisation')]['m_g_over_m_s']:.2g} vs {by[(l, 'decoder')]['m_g_over_m_s']:.2g}"
+                for l in layers
+            ),
+            opt_closer,
+            criterion="optimisation's median m_g/m_s < the decoder's at every layer",
+        ),
+        Verdict(
+            "the hybrid matches it at least as closely as the decoder",
+            "; ".join(
+                f"{l} m_g/m_s {by[(l, 'hybrid')]['m_g_over_m_s']:.2g} vs {by[(l, 'decoder')]['m_g_over_m_s']:.2g}"
+                for l in layers
+            ),
+            hybrid_ok,
+            criterion="hybrid's median m_g/m_s ≤ the decoder's at every layer",
+        ),
     ]
     return Verdict(
-        claim="The decoder is the cheaper inverter per image even with its training amortised over 10,000 images, while "
-              "optimisation matches the representation more closely (lower m_g/m_s); optimisation started from the "
-              "decoder's output (hybrid) matches it at least as closely as the decoder.",
+        claim="The decoder is the cheaper inverter per image even with its training amortised over 10,000 images, "
+        "while optimisation matches the representation more closely (lower m_g/m_s); "
+        "optimisation started from the decoder's output (hybrid) matches it at least as closely as the decoder.",
         criterion="HELD when all three parts hold at every compared layer",
-        measured="; ".join(lines), held=cheaper and opt_closer and hybrid_ok, parts=parts,
-        details={"rows": rows, "decoder_cheaper": cheaper, "optimisation_closer_in_representation": opt_closer, "hybrid_not_worse": hybrid_ok,
-                 "winners": {c.layer: c.winners for c in comps}})
+        measured="; ".join(lines),
+        held=cheaper and opt_closer and hybrid_ok,
+        parts=parts,
+        details={
+            "rows": rows,
+            "decoder_cheaper": cheaper,
+            "optimisation_closer_in_representation": opt_closer,
+            "hybrid_not_worse": hybrid_ok,
+            "winners": {c.layer: c.winners for c in comps},
+        },
+    )

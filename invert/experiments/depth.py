@@ -20,9 +20,9 @@ import torch
 from invert.encoders import build_model
 from invert.errors import InvertError
 from invert.experiments import _cifar64
-from invert.experiments._matched import PROCEDURE, combine, invert_matched, run_tasks, spread_verdict
+from invert.experiments._matched import PROCEDURE, invert_matched, run_tasks, spread_verdict
 from invert.experiments._support import report_targets
-from invert.experiments.registry import ExperimentContext, Verdict, experiment
+from invert.experiments.registry import ExperimentContext, Verdict, combine, experiment, joint_verdict
 
 MIN_ACCURACY = 0.6  # a trained model below this CIFAR-10 test accuracy is too weak to test claim (b)
 PROCEDURES = (("eq. 4", False), ("eq. 5", True))
@@ -58,22 +58,20 @@ FULL = DepthSettings(4, ("conv1", "conv2", "conv3", "conv4", "conv5"), 500, 6, 3
 
 
 def settings(ctx: ExperimentContext) -> DepthSettings:
-    """QUICK or FULL, with ``params`` overriding fields (``classifier_images``/``classifier_epochs`` the training)."""
-    s = QUICK if ctx.quick else FULL
-    p = ctx.params
-    clf = replace(
-        s.classifier, **{k: int(p[f"classifier_{k}"]) for k in ("images", "epochs") if f"classifier_{k}" in p}
-    )
-    changes: dict[str, Any] = {
-        k: (tuple(p[k]) if k == "layers" else int(p[k]))
-        for k in ("targets", "layers", "iterations", "trials", "trial_iterations")
-        if k in p
-    }
-    return replace(s, classifier=clf, **changes)
+    """QUICK or FULL by the one rule (:meth:`ExperimentContext.settings`); ``classifier_images``/``_epochs`` train."""
+    s = ctx.settings(FULL, QUICK)
+    return replace(s, classifier=_cifar64.given_training(s.classifier, ctx.params))
+
+
+#: The trained backbone's settings (when ImageNet weights are there: its input size; else which CIFAR ResNet).
+BACKBONE_FULL: dict[str, Any] = {"imagenet_size": 224, "cifar_model": "cifar_resnet56"}
+BACKBONE_QUICK: dict[str, Any] = {"imagenet_size": 96, "cifar_model": "cifar_resnet20"}
 
 
 def imagenet_available(model: str, quick: bool) -> tuple[bool, str]:
-    """Whether ImageNet weights for ``model`` can be had: quick runs look only in the local cache, full runs try to fetch."""
+    """Whether ImageNet weights for ``model`` can be had: quick runs look only in the local cache,
+    full runs try to fetch.
+    """
     import torchvision
 
     url = torchvision.models.get_model_weights(model).DEFAULT.url
@@ -90,18 +88,21 @@ def imagenet_available(model: str, quick: bool) -> tuple[bool, str]:
 
 
 def natural_backbone(ctx: ExperimentContext, cifar_full: str = "cifar_resnet56") -> Backbone:
-    """ImageNet ResNet-50 when its weights are available, else the trained CIFAR-10 ResNet (20 quick, ``cifar_full`` full)."""
+    """ImageNet ResNet-50 when its weights are available, else the trained CIFAR-10 ResNet (20 quick,
+    ``cifar_full`` full).
+    """
+    b = ctx.settings({**BACKBONE_FULL, "cifar_model": cifar_full}, BACKBONE_QUICK)
     ok, why = imagenet_available("resnet50", ctx.quick)
     if ok:
         return Backbone(
             "resnet50",
             "imagenet",
-            96 if ctx.quick else 224,
+            b["imagenet_size"],
             ("conv1", "conv2", "conv3", "conv4", "conv5"),
             "ImageNet",
             why,
         )
-    model = ctx.params.get("cifar_model", "cifar_resnet20" if ctx.quick else cifar_full)
+    model = b["cifar_model"]
     return Backbone(
         model,
         "trained",
@@ -118,9 +119,8 @@ def lossy_stem_backbone(
     """ImageNet ResNet-50 when available, else ResNet-18 (ImageNet stem) trained on CIFAR-10 at 64 px here (cached)."""
     ok, why = imagenet_available("resnet50", ctx.quick)
     if ok:
-        return Backbone(
-            "resnet50", "imagenet", 96 if ctx.quick else 224, layers, "ImageNet", why, {"test_accuracy": None}
-        )
+        size = ctx.settings(BACKBONE_FULL, BACKBONE_QUICK)["imagenet_size"]
+        return Backbone("resnet50", "imagenet", size, layers, "ImageNet", why, {"test_accuracy": None})
     given = ctx.params.get("trained_weights")
     if given:
         info: dict[str, Any] = {"source": f"given: {given}", "test_accuracy": ctx.params.get("trained_accuracy")}
@@ -130,7 +130,8 @@ def lossy_stem_backbone(
             training, _cifar64.cache_root(ctx.out, ctx.params), device=ctx.device, progress=not ctx.quick
         )
         info["source"] = (
-            f"trained here ({training.images} CIFAR-10 images × {training.epochs} epochs at 64 px), cached in {Path(weights).parent}"
+            f"trained here ({training.images} CIFAR-10 images × {training.epochs} epochs at 64 px), "
+            f"cached in {Path(weights).parent}"
         )
     return Backbone(
         _cifar64.MODEL,
@@ -145,7 +146,9 @@ def lossy_stem_backbone(
 
 
 def cifar_targets(count: int, size: int = 32) -> tuple[torch.Tensor, list[str]]:
-    """The first ``count`` CIFAR-10 test images of distinct classes (a dog first: the Dalmatian's stand-in), at ``size`` px."""
+    """The first ``count`` CIFAR-10 test images of distinct classes (a dog first: the Dalmatian's stand-in),
+    at ``size`` px.
+    """
     from invert.datasets import CIFAR10_CLASSES, load_cifar10
 
     x, y = load_cifar10("test", limit=200)
@@ -157,10 +160,6 @@ def cifar_targets(count: int, size: int = 32) -> tuple[torch.Tensor, list[str]]:
             0, 1
         )
     return imgs, [f"{CIFAR10_CLASSES[int(y[i])]} (test #{i})" for i in picked]
-
-
-def caption(m_g: float, m_s: float, m_i: float) -> str:
-    return f"m_g {m_g:.3g}  m_s {m_s:.3g}\nm_i {m_i:.3g}"
 
 
 @experiment(
@@ -235,7 +234,8 @@ def _save_grid(
             grid.append(row_img)
             caps.append(row_cap)
             labels.append(
-                f"{'trained (' + bb.dataset + ')' if kind == 'trained' else 'untrained'}\n{proc}{' (blur)' if proc == 'eq. 5' else ' (no blur)'}"
+                f"{'trained (' + bb.dataset + ')' if kind == 'trained' else 'untrained'}\n"
+                f"{proc}{' (blur)' if proc == 'eq. 5' else ' (no blur)'}"
             )
     fig = image_grid(
         grid,
@@ -253,7 +253,9 @@ def _pearson(rows: list[dict[str, Any]], **match: Any) -> dict[str, float]:
 
 
 def _loss_with_depth(rows: list[dict[str, Any]], layers: tuple[str, ...]) -> Verdict:
-    """Part (a): in the untrained model, r falls from the first to the deepest converged layer by more than its spread."""
+    """Part (a): in the untrained model, r falls from the first to the deepest converged layer by more than its
+    spread.
+    """
     from scipy.stats import spearmanr
 
     outcomes: list[bool | None] = []
@@ -290,9 +292,10 @@ def _loss_with_depth(rows: list[dict[str, Any]], layers: tuple[str, ...]) -> Ver
         "; ".join(text),
         combine(outcomes),
         details,
-        criterion="for eq. 4 and eq. 5 alike, over converged inversions of the untrained model: Pearson r falls with depth "
-        "(Spearman ρ(depth, mean r) ≤ −0.5) and r at the first layer minus r at the deepest exceeds that "
-        "difference's std over targets; fewer than 3 converged layers or 2 targets → INCONCLUSIVE",
+        criterion="for eq. 4 and eq. 5 alike, over converged inversions of the untrained model: "
+        "Pearson r falls with depth (Spearman ρ(depth, mean r) ≤ −0.5) "
+        "and r at the first layer minus r at the deepest exceeds that difference's std over targets; "
+        "fewer than 3 converged layers or 2 targets → INCONCLUSIVE",
     )
 
 
@@ -314,7 +317,8 @@ def _sharpening(bb: Backbone, rows: list[dict[str, Any]], early: tuple[str, ...]
         outcomes.append(held)
         details[proc] = {"pairs": len(diffs), "mean_r_trained_minus_untrained": mean, "spread": spread}
         text.append(
-            f"{proc}: trained − untrained r over {'/'.join(early)} {mean:+.3f} (spread {spread:.3f}, {len(diffs)} converged pairs)"
+            f"{proc}: trained − untrained r over {'/'.join(early)} {mean:+.3f} (spread {spread:.3f}, "
+            f"{len(diffs)} converged pairs)"
         )
     weak = acc is not None and acc < MIN_ACCURACY
     held = None if weak else combine(outcomes)
@@ -328,9 +332,9 @@ def _sharpening(bb: Backbone, rows: list[dict[str, Any]], early: tuple[str, ...]
         "; ".join(text),
         held,
         details,
-        criterion=f"the trained model reaches ≥ {100 * MIN_ACCURACY:.0f} % test accuracy (else INCONCLUSIVE); for eq. 4 and eq. 5 "
-        "alike, over early layers × targets where both inversions converged: the mean of (trained r − untrained r) "
-        "exceeds its std; fewer than 2 pairs → INCONCLUSIVE",
+        criterion=f"the trained model reaches ≥ {100 * MIN_ACCURACY:.0f} % test accuracy (else INCONCLUSIVE); "
+        "for eq. 4 and eq. 5 alike, over early layers × targets where both inversions converged: the mean of "
+        "(trained r − untrained r) exceeds its std; fewer than 2 pairs → INCONCLUSIVE",
     )
 
 
@@ -338,18 +342,14 @@ def _verdict(bb: Backbone, rows: list[dict[str, Any]], s: DepthSettings) -> Verd
     early = bb.layers[:3]
     loss, sharp = _loss_with_depth(rows, bb.layers), _sharpening(bb, rows, early)
     conv = sum(r["converged"] for r in rows)
-    measured = (
-        f"{bb.model} at {bb.size} px ({bb.note}); {PROCEDURE}; up to {s.iterations} iterations. "
-        f"m_g < m_s reached in {conv}/{len(rows)} inversions (only those count). (a) {loss.measured}. (b) {sharp.measured}."
-    )
-    return Verdict(
-        claim="Untrained representations keep less of the input the deeper the layer, and training on natural images makes "
-        "early-layer representations clearer, with or without blur (figs 1, 2, S3).",
-        measured=measured,
-        held=combine([loss.held, sharp.held]),
-        parts=[loss, sharp],
-        criterion="both parts below must hold (NOT REPRODUCED if either fails, INCONCLUSIVE if either cannot be decided); "
-        "clarity is the Pearson correlation r of a_g with a, compared at the first m_g < m_s",
+    return joint_verdict(
+        "Untrained representations keep less of the input the deeper the layer, "
+        "and training on natural images makes early-layer representations clearer, with or without blur "
+        "(figs 1, 2, S3).",
+        f"{bb.model} at {bb.size} px ({bb.note}); {PROCEDURE}; up to {s.iterations} iterations. m_g < m_s reached in "
+        f"{conv}/{len(rows)} inversions (only those count).",
+        [loss, sharp],
+        criterion="clarity is the Pearson correlation r of a_g with a, compared at the first m_g < m_s",
         details={
             "model": bb.model,
             "trained_model": bb.training,

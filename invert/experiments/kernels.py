@@ -1,4 +1,5 @@
-"""``kernels``: first-layer kernels of trained, untrained and noise-trained models, and how Gabor-like they are (report §5–6, fig. S5).
+"""``kernels``: first-layer kernels of trained, untrained and noise-trained models, and how Gabor-like they are
+(report §5–6, fig. S5).
 
 Measure: each kernel is fitted by least squares with a colour-separable 2-D Gabor (``_gabor``) and
 scored by the variance the fit explains; i.i.d. Gaussian kernels of the same shape give the null.
@@ -19,10 +20,9 @@ from torch import nn
 from invert.encoders import build_model
 from invert.experiments import _cifar64
 from invert.experiments._gabor import gabor_scores, random_gabor_scores
-from invert.experiments._matched import combine
 from invert.experiments.depth import MIN_ACCURACY, lossy_stem_backbone
 from invert.experiments.noise_trained import noise_trained_weights
-from invert.experiments.registry import ExperimentContext, Verdict, experiment
+from invert.experiments.registry import ExperimentContext, Verdict, experiment, joint_verdict
 from invert.training.noise import NoiseTraining, parse_sigma
 
 P_MAX = 0.01  # one-sided Mann–Whitney level for "more Gabor-like"
@@ -44,14 +44,9 @@ FULL = KernelSettings(64, 256, _cifar64.FULL, dict(n=10_000, size=64, classes=10
 
 
 def settings(ctx: ExperimentContext) -> KernelSettings:
-    """QUICK or FULL; ``params`` may override kernels, null_draws and the classifier's images/epochs."""
-    s = QUICK if ctx.quick else FULL
-    p = ctx.params
-    clf = replace(
-        s.classifier, **{k: int(p[f"classifier_{k}"]) for k in ("images", "epochs") if f"classifier_{k}" in p}
-    )
-    changes: dict[str, Any] = {k: int(p[k]) for k in ("kernels", "null_draws") if k in p}
-    return replace(s, classifier=clf, **changes)
+    """QUICK or FULL by the one rule (:meth:`ExperimentContext.settings`); ``classifier_images``/``_epochs`` train."""
+    s = ctx.settings(FULL, QUICK)
+    return replace(s, classifier=_cifar64.given_training(s.classifier, ctx.params))
 
 
 def first_conv_weight(model: nn.Module) -> torch.Tensor:
@@ -137,23 +132,25 @@ def _verdict(
         + ("; too weakly trained to judge" if weak else ""),
         None if weak else p_tu < P_MAX,
         {"p_trained_gt_untrained": p_tu, "test_accuracy": acc, "moved": moved[trained]},
-        criterion=f"the trained model reaches ≥ {100 * MIN_ACCURACY:.0f} % test accuracy and its first layer moved ≥ {100 * MIN_MOVE:.0f} % "
-        f"from its init (else INCONCLUSIVE); then trained kernels score higher than untrained ones (one-sided Mann–Whitney p < {P_MAX})",
+        criterion=f"the trained model reaches ≥ {100 * MIN_ACCURACY:.0f} % test accuracy and its first layer moved ≥ "
+        f"{100 * MIN_MOVE:.0f} % from its init (else INCONCLUSIVE); then trained kernels score higher than untrained "
+        f"ones (one-sided Mann–Whitney p < {P_MAX})",
     )
     p_nu = _mw(scores["noise-trained"], scores["untrained"])
     still = moved["noise-trained"] < MIN_MOVE
     part_b = Verdict(
         "Training on Gaussian noise does not make first-layer kernels Gabor-like (fig. S5).",
-        f"Gabor score noise-trained {stat['noise-trained']['mean']:.3f} ± {stat['noise-trained']['std']:.3f} vs untrained "
-        f"{stat['untrained']['mean']:.3f} (noise-trained > untrained: p = {p_nu:.3g}); its first layer moved {moved['noise-trained']:.2f} "
-        f"from the shared init" + ("; too little to judge" if still else ""),
+        f"Gabor score noise-trained {stat['noise-trained']['mean']:.3f} ± {stat['noise-trained']['std']:.3f} vs "
+        f"untrained {stat['untrained']['mean']:.3f} (noise-trained > untrained: p = {p_nu:.3g}); "
+        f"its first layer moved {moved['noise-trained']:.2f} from the shared "
+        "init" + ("; too little to judge" if still else ""),
         None if still else p_nu >= P_MAX,
         {"p_noise_gt_untrained": p_nu, "moved": moved["noise-trained"]},
-        criterion=f"the noise-trained first layer moved ≥ {100 * MIN_MOVE:.0f} % from its init (else INCONCLUSIVE); then its kernels do "
-        f"not score higher than untrained ones (one-sided Mann–Whitney p ≥ {P_MAX})",
+        criterion=f"the noise-trained first layer moved ≥ {100 * MIN_MOVE:.0f} % from its init (else INCONCLUSIVE); "
+        f"then its kernels do not score higher than untrained ones (one-sided Mann–Whitney p ≥ {P_MAX})",
     )
     k = shape[-1]
-    measured = (
+    setup = (
         f"{bb.model} first layer ({shape[0]}×{k}×{k} kernels, {len(scores[trained])} scored per model; {bb.note}). "
         f"Explained variance of the best colour-separable Gabor (mean ± std): "
         + ", ".join(f"{label} {s['mean']:.3f} ± {s['std']:.3f}" for label, s in stat.items())
@@ -163,16 +160,14 @@ def _verdict(
             if noise_info.get("final_train_acc") is not None
             else ""
         )
-        + f". (a) {part_a.measured}. (b) {part_b.measured}."
+        + "."
     )
-    return Verdict(
-        claim="First-layer kernels learn Gabor/wavelet-like structure after training on natural images, but not after training on "
-        "random Gaussian images (fig. S5).",
-        measured=measured,
-        held=combine([part_a.held, part_b.held]),
-        parts=[part_a, part_b],
-        criterion="both parts must hold (NOT REPRODUCED if either fails, INCONCLUSIVE if either cannot be decided); score = 1 − "
-        "‖W − c⊗g‖²/‖W‖² for the least-squares Gabor g and leading colour direction c",
+    return joint_verdict(
+        "First-layer kernels learn Gabor/wavelet-like structure after training on natural images, "
+        "but not after training on random Gaussian images (fig. S5).",
+        setup,
+        [part_a, part_b],
+        criterion="score = 1 − ‖W − c⊗g‖²/‖W‖² for the least-squares Gabor g and leading colour direction c",
         details={
             "stats": stat,
             "moved_from_init": moved,
@@ -191,11 +186,11 @@ def _figure(
     scores: dict[str, torch.Tensor],
     null_mean: float,
 ) -> None:
-    import matplotlib.pyplot as plt
+    from invert.analysis.plots import subplots
 
     per_row = 16
     blocks = {label: (w.shape[0] + per_row - 1) // per_row for label, w in weights.items()}
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         sum(blocks.values()), per_row, figsize=(per_row * 0.9, sum(blocks.values()) * 1.15 + 0.6), squeeze=False
     )
     r = 0
@@ -219,7 +214,8 @@ def _figure(
                 ax.set_ylabel(label if i == 0 else "", fontsize=7)
         r += blocks[label]
     fig.suptitle(
-        f"{model} first-layer kernels (per-kernel min–max); number = Gabor-fit explained variance (random kernels ≈ {null_mean:.2f})",
+        f"{model} first-layer kernels (per-kernel min–max); number = Gabor-fit explained variance "
+        f"(random kernels ≈ {null_mean:.2f})",
         fontsize=9,
     )
     fig.tight_layout()

@@ -1,4 +1,6 @@
-"""`lr-by-depth` (appendix): the line-searched step size ε of the badger procedure falls from ~1/2 at conv1 to ~1/1000 at conv5."""
+"""`lr-by-depth` (appendix): the line-searched step size ε of the badger procedure falls from ~1/2 at conv1 to ~1/1000
+at conv5.
+"""
 
 from __future__ import annotations
 
@@ -15,20 +17,46 @@ from invert.inversion import PRESETS, line_search_lr
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 
 
-@experiment("lr-by-depth", "Appendix: the random line search picks ε ≈ 1/2 at conv1 falling to ≈ 1/1000 at conv5 (untrained ResNet-50, badger procedure).",
-            "Badger appendix §8")
+FULL: dict[str, Any] = {
+    "size": 299,
+    "layers": list(LAYERS),
+    "trials": 24,
+    "trial_iterations": 100,
+    "low": 1e-4,
+    "high": 10.0,
+    "min_ratio": 100.0,
+    "claimed": {"conv1": 0.5, "conv5": 1e-3},
+    "within": 5.0,
+}
+QUICK: dict[str, Any] = {"size": 32, "trials": 10, "trial_iterations": 20}
+
+
+@experiment(
+    "lr-by-depth",
+    "Appendix: the random line search picks ε ≈ 1/2 at conv1 falling to ≈ 1/1000 at conv5 (untrained ResNet-50, "
+    "badger procedure).",
+    "Badger appendix §8",
+)
 def run(ctx: ExperimentContext) -> Verdict:
-    p: dict[str, Any] = {"size": 32 if ctx.quick else 299, "layers": list(LAYERS), "trials": 10 if ctx.quick else 24,
-         "trial_iterations": 20 if ctx.quick else 100, "low": 1e-4, "high": 10.0, "min_ratio": 100.0,
-         "claimed": {"conv1": 0.5, "conv5": 1e-3}, "within": 5.0}
-    p.update(ctx.params)
-    ctx.params.update(p, note="the same log-uniform trial ε for every layer (one seed), so layers are compared on one grid")
+    p = ctx.settings(FULL, QUICK)
+    ctx.params.update(
+        p, note="the same log-uniform trial ε for every layer (one seed), so layers are compared on one grid"
+    )
     img, name = report_image(p["size"])
     cfg = PRESETS["badger"].config().updated(size=p["size"], seed=ctx.seed, iterations=p["trial_iterations"])
     chosen, rows = {}, []
     for layer in p["layers"]:
         enc = build_encoder("resnet50", layer, weights="untrained", seed=ctx.seed, input_size=p["size"])
-        lr, trials = line_search_lr(enc, img, cfg, trials=p["trials"], trial_iterations=p["trial_iterations"], low=p["low"], high=p["high"], seed=ctx.seed)
+        lr, trials = line_search_lr(
+            enc,
+            img,
+            cfg,
+            trials=p["trials"],
+            trial_iterations=p["trial_iterations"],
+            low=p["low"],
+            high=p["high"],
+            seed=ctx.seed,
+        )
         chosen[layer] = lr
         rows += [{"layer": layer, **t, "chosen": t["lr"] == lr} for t in trials]
     ctx.save_csv(rows, "line_search.csv")
@@ -37,10 +65,21 @@ def run(ctx: ExperimentContext) -> Verdict:
     for layer in p["layers"]:
         t = [r for r in rows if r["layer"] == layer and math.isfinite(r["m_g"])]
         ax1.plot([r["lr"] for r in t], [r["m_g"] for r in t], "o-", ms=3, label=layer)
-    ax1.set(xscale="log", yscale="log", xlabel="trial ε", ylabel=f"m_g after {p['trial_iterations']} steps", title="random line search (badger: eq. 5)")
+    ax1.set(
+        xscale="log",
+        yscale="log",
+        xlabel="trial ε",
+        ylabel=f"m_g after {p['trial_iterations']} steps",
+        title="random line search (badger: eq. 5)",
+    )
     ax1.legend(fontsize=8)
     ax2.plot(range(len(p["layers"])), [chosen[la] for la in p["layers"]], "o-", label="chosen ε (minimises m_g)")
-    ax2.plot([0, len(p["layers"]) - 1], [p["claimed"]["conv1"], p["claimed"]["conv5"]], "k:", label="the appendix: ≈ 1/2 → 1/1000")
+    ax2.plot(
+        [0, len(p["layers"]) - 1],
+        [p["claimed"]["conv1"], p["claimed"]["conv5"]],
+        "k:",
+        label="the appendix: ≈ 1/2 → 1/1000",
+    )
     ax2.set_xticks(range(len(p["layers"])), p["layers"])
     ax2.set(yscale="log", ylabel="ε", title=f"untrained ResNet-50, {name} at {p['size']} px")
     ax2.legend(fontsize=8)
@@ -51,8 +90,12 @@ def run(ctx: ExperimentContext) -> Verdict:
     ratio = eps[0] / eps[-1]
     trend = Verdict(
         claim="trend: shallower layers take larger ε, falling by orders of magnitude from the first to the last layer",
-        criterion=f"the chosen ε never increases from {p['layers'][0]} to {p['layers'][-1]} and ε({p['layers'][0]})/ε({p['layers'][-1]}) ≥ {p['min_ratio']:g}",
-        measured=", ".join(f"{la} {chosen[la]:.3g}" for la in p["layers"]) + f"; ratio {ratio:.3g}; {'monotone' if monotone else 'NOT monotone'}",
+        criterion=(
+            f"the chosen ε never increases from {p['layers'][0]} to {p['layers'][-1]} and "
+            f"ε({p['layers'][0]})/ε({p['layers'][-1]}) ≥ {p['min_ratio']:g}"
+        ),
+        measured=", ".join(f"{la} {chosen[la]:.3g}" for la in p["layers"])
+        + f"; ratio {ratio:.3g}; {'monotone' if monotone else 'NOT monotone'}",
         held=monotone and ratio >= p["min_ratio"],
     )
     ends = {la: v for la, v in p["claimed"].items() if la in chosen}
@@ -60,15 +103,20 @@ def run(ctx: ExperimentContext) -> Verdict:
     magnitude = Verdict(
         claim="magnitude: ε ≈ 1/2 at conv1 and ≈ 1/1000 at conv5",
         criterion=f"each chosen ε within a factor {p['within']:g} of the appendix's value",
-        measured=", ".join(f"{la} {chosen[la]:.3g} vs {v:g} ({'within' if near[la] else 'outside'})" for la, v in ends.items()),
+        measured=", ".join(
+            f"{la} {chosen[la]:.3g} vs {v:g} ({'within' if near[la] else 'outside'})" for la, v in ends.items()
+        ),
         held=all(near.values()) if near else None,
     )
     ctx.save_json({"chosen": chosen, "ratio_first_last": ratio, "monotone": monotone}, "metrics.json")
     return Verdict(
-        claim="Shallow-layer visualisations need larger learning rates than deep ones, with ε ranging from approximately 1/2 for "
-              "conv1 to 1/1000 for conv5, found by random line search minimising m_g.",
-        criterion="the outcome is the trend part's (monotone, ratio ≥ " + f"{p['min_ratio']:g}); the magnitudes are judged separately",
-        measured=trend.measured + f" ({p['trials']} log-uniform trials in [{p['low']:g}, {p['high']:g}], {p['trial_iterations']} steps each).",
+        claim="Shallow-layer visualisations need larger learning rates than deep ones, "
+        "with ε ranging from approximately 1/2 for conv1 to 1/1000 for conv5, "
+        "found by random line search minimising m_g.",
+        criterion="the outcome is the trend part's (monotone, ratio ≥ "
+        + f"{p['min_ratio']:g}); the magnitudes are judged separately",
+        measured=trend.measured
+        + f" ({p['trials']} log-uniform trials in [{p['low']:g}, {p['high']:g}], {p['trial_iterations']} steps each).",
         held=trend.held,
         details={"chosen": chosen, "ratio": ratio, "monotone": monotone},
         parts=[trend, magnitude],

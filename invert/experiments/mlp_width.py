@@ -1,6 +1,10 @@
-"""`mlp-width` (figs. 6–7): gradient-descent inversion of linear MLPs whose first layer is narrower or wider than the input."""
+"""`mlp-width` (figs. 6–7): gradient-descent inversion of linear MLPs whose first layer is narrower or wider than the
+input.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,26 +18,48 @@ from invert.inversion import InversionConfig, invert
 
 def plain_gd(iterations: int, lr: float, size: int, seed: int, record_every: int) -> InversionConfig:
     """Eq. 4 as in the report's MLP experiments: L1 objective, plain gradient descent, no blur, no clamp."""
-    return InversionConfig(objective="l1", optimizer="gd", lr=lr, lr_schedule="constant", lr_end=None, blur=0.0, clamp=False,
-                           iterations=iterations, size=size, seed=seed, record_every=record_every)
+    return InversionConfig(
+        objective="l1",
+        optimizer="gd",
+        lr=lr,
+        lr_schedule="constant",
+        lr_end=None,
+        blur=0.0,
+        clamp=False,
+        iterations=iterations,
+        size=size,
+        seed=seed,
+        record_every=record_every,
+    )
 
 
-def mlp_sweep(ctx: ExperimentContext, sweep: dict) -> tuple[dict, int, torch.Tensor, str, InversionConfig]:
-    """The MLP sweeps' shared set-up: settings (report image size, budget, lr) merged with ``sweep`` and the
-    user's params, input dimension n = 3·size², the report image, and the plain-GD config."""
-    size = ctx.params.get("size", 8 if ctx.quick else 29)
-    p = {"size": size, "iterations": 1500 if ctx.quick else 20000, "lr": 0.003 if ctx.quick else 0.001,
-         "record_every": 25 if ctx.quick else 200, **sweep}
-    p.update(ctx.params)
+#: The MLP sweeps' shared settings (report image size, budget, lr); each sweep adds its own to both.
+SWEEP_FULL: dict[str, Any] = {"size": 29, "iterations": 20000, "lr": 0.001, "record_every": 200}
+SWEEP_QUICK: dict[str, Any] = {"size": 8, "iterations": 1500, "lr": 0.003, "record_every": 25}
+
+FULL: dict[str, Any] = {**SWEEP_FULL, "width_factors": [0.4, 0.8, 1.0, 1.25, 1.6], "plateau_tolerance": 0.02}
+QUICK: dict[str, Any] = {**SWEEP_QUICK, "width_factors": [0.5, 1.0, 1.6]}
+
+
+def mlp_sweep(
+    ctx: ExperimentContext, full: dict[str, Any], quick: dict[str, Any]
+) -> tuple[dict, int, torch.Tensor, str, InversionConfig]:
+    """The MLP sweeps' shared set-up: the settings (:meth:`ExperimentContext.settings`), input dimension
+    n = 3·size², the report image, and the plain-GD config."""
+    p = ctx.settings(full, quick)
+    size = p["size"]
     ctx.params.update(p)
     img, name = report_image(size)
     return p, 3 * size * size, img, name, plain_gd(p["iterations"], p["lr"], size, ctx.seed, p["record_every"])
 
 
-@experiment("mlp-width", "Figs. 6–7: m_i after a fixed budget falls as the first hidden width passes the input size.", "Badger §4.1, figs. 6–7")
+@experiment(
+    "mlp-width",
+    "Figs. 6–7: m_i after a fixed budget falls as the first hidden width passes the input size.",
+    "Badger §4.1, figs. 6–7",
+)
 def run(ctx: ExperimentContext) -> Verdict:
-    p, n, img, _, cfg = mlp_sweep(ctx, {"width_factors": [0.5, 1.0, 1.6] if ctx.quick else [0.4, 0.8, 1.0, 1.25, 1.6],
-                                          "plateau_tolerance": 0.02})
+    p, n, img, _, cfg = mlp_sweep(ctx, FULL, QUICK)
     size = p["size"]
     rows, curves = [], {}
     for f in p["width_factors"]:
@@ -43,15 +69,30 @@ def run(ctx: ExperimentContext) -> Verdict:
         hist = [(h["iteration"], h["m_g"], h["m_i"]) for h in res.history]
         curves[w] = hist
         q = [m for it, _, m in hist if it >= 0.75 * p["iterations"]]
-        rows.append({"width": w, "input_size": n, "m_g": float(res.m_g), "m_i": float(res.m_i), "m_s": float(res.m_s),
-                     "m_g_start": hist[0][1], "m_i_start": hist[0][2], "m_i_last_quarter_decrease": (q[0] - q[-1]) / q[0]})
+        rows.append(
+            {
+                "width": w,
+                "input_size": n,
+                "m_g": float(res.m_g),
+                "m_i": float(res.m_i),
+                "m_s": float(res.m_s),
+                "m_g_start": hist[0][1],
+                "m_i_start": hist[0][2],
+                "m_i_last_quarter_decrease": (q[0] - q[-1]) / q[0],
+            }
+        )
     ctx.save_csv(rows, "width_sweep.csv")
-    ctx.save_csv([{"width": w, "iteration": it, "m_g": g, "m_i": m} for w, h in curves.items() for it, g, m in h], "history.csv")
+    ctx.save_csv(
+        [{"width": w, "iteration": it, "m_g": g, "m_i": m} for w, h in curves.items() for it, g, m in h], "history.csv"
+    )
     fig, ax = subplots(figsize=(6, 4), layout="constrained")
     ax.plot([r["width"] for r in rows], [r["m_i"] for r in rows], "o-")
     ax.axvline(n, ls="--", color="gray", label=f"input size {n}")
-    ax.set(xlabel="first hidden layer width (units)", ylabel="m_i = ‖a − a_g‖₂ after the budget",
-           title=f"linear MLP w,{n},{n}: {p['iterations']} GD steps")
+    ax.set(
+        xlabel="first hidden layer width (units)",
+        ylabel="m_i = ‖a − a_g‖₂ after the budget",
+        title=f"linear MLP w,{n},{n}: {p['iterations']} GD steps",
+    )
     ax.legend()
     ctx.save_figure(fig, "m_i_vs_width.png")
     fig, axes = subplots(1, 2, figsize=(11, 4), layout="constrained")
@@ -72,14 +113,20 @@ def run(ctx: ExperimentContext) -> Verdict:
     g_fell = all(r["m_g"] < 0.1 * r["m_g_start"] for r in under)
     held = mi_under > mi_over and plateau and g_fell
     return Verdict(
-        claim="With the same budget, m_i is smaller once the first hidden layer is at least as wide as the input (fig. 6); "
-              "for narrower layers m_g → 0 while m_i stalls instead of heading to 0 (fig. 7).",
-        measured=(f"mean m_i: widths < {n}: {mi_under:.3g}, widths ≥ {n}: {mi_over:.3g}; m_i by width "
-                  + ", ".join(f"{r['width']}: {r['m_i']:.3g}" for r in rows)
-                  + f". Narrow layers: m_g fell ≥10× {'yes' if g_fell else 'no'}, m_i plateaued (last-quarter decrease < {p['plateau_tolerance']:.0%}) "
-                  f"{'yes' if plateau else 'no'}; wide layers still improving {'yes' if still else 'no'}."),
-        criterion=(f"HELD iff the mean final m_i of widths < input size {n} exceeds that of widths ≥ {n}, every narrow net's m_g fell "
-                   f"≥ 10× from its start, and its m_i fell < {p['plateau_tolerance']:.0%} over the last quarter of the {p['iterations']} steps (a plateau)"),
+        claim="With the same budget, m_i is smaller once the first hidden layer is at least as wide as the input "
+        "(fig. 6); for narrower layers m_g → 0 while m_i stalls instead of heading to 0 (fig. 7).",
+        measured=(
+            f"mean m_i: widths < {n}: {mi_under:.3g}, widths ≥ {n}: {mi_over:.3g}; m_i by width "
+            + ", ".join(f"{r['width']}: {r['m_i']:.3g}" for r in rows)
+            + f". Narrow layers: m_g fell ≥10× {'yes' if g_fell else 'no'}, m_i plateaued "
+            f"(last-quarter decrease < {p['plateau_tolerance']:.0%}) {'yes' if plateau else 'no'}; "
+            f"wide layers still improving {'yes' if still else 'no'}."
+        ),
+        criterion=(
+            f"HELD iff the mean final m_i of widths < input size {n} exceeds that of widths ≥ {n}, "
+            f"every narrow net's m_g fell ≥ 10× from its start, and its m_i fell < {p['plateau_tolerance']:.0%} over "
+            f"the last quarter of the {p['iterations']} steps (a plateau)"
+        ),
         held=held,
         details={"mi_under": mi_under, "mi_over": mi_over, "plateau": plateau, "wide_still_improving": still},
     )

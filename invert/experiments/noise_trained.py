@@ -1,4 +1,5 @@
-"""``noise-trained``: natural photographs inverted through untrained, naturally trained and noise-trained models (report §5, fig. 10, S4).
+"""``noise-trained``: natural photographs inverted through untrained, naturally trained and noise-trained models
+(report §5, fig. 10, S4).
 
 Claim: a model trained to memorise labelled Gaussian noise gives middle/deep-layer representations
 of natural images that are less clear than the untrained or naturally trained model's, and look
@@ -12,15 +13,15 @@ image (the Tesla coil). Offline, all three are the CIFAR-10 ResNet-20 architectu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from invert.experiments._matched import PROCEDURE, combine, invert_matched, run_tasks, spread_verdict
+from invert.experiments._matched import PROCEDURE, invert_matched, run_tasks, spread_verdict
 from invert.experiments._support import report_targets
 from invert.experiments.depth import Backbone, natural_backbone
-from invert.experiments.registry import ExperimentContext, Verdict, experiment
+from invert.experiments.registry import ExperimentContext, Verdict, combine, experiment
 from invert.training.noise import NoiseTraining, parse_sigma, train_noise
 
 
@@ -44,20 +45,10 @@ FULL = NoiseTrainedSettings(
 )
 
 
-def settings(ctx: ExperimentContext) -> NoiseTrainedSettings:
-    """QUICK or FULL with fields overridden from ``params``."""
-    s = QUICK if ctx.quick else FULL
-    p = ctx.params
-    changes: dict[str, Any] = {
-        k: (tuple(p[k]) if k == "layers" else int(p[k]))
-        for k in ("layers", "seeds", "iterations", "trials", "trial_iterations")
-        if k in p
-    }
-    return replace(s, **changes)
-
-
 def high_frequency_share(images: torch.Tensor, cutoff: float = 0.25) -> torch.Tensor:
-    """Per image (N, C, H, W): share of the (per-channel mean-removed) power at spatial frequency radius > ``cutoff`` cycles/px."""
+    """Per image (N, C, H, W): share of the (per-channel mean-removed)
+    power at spatial frequency radius > ``cutoff`` cycles/px.
+    """
     x = images.double() - images.double().mean(dim=(-2, -1), keepdim=True)
     power = torch.fft.fft2(x).abs().pow(2).sum(1)  # (N, H, W), summed over channels
     fy = torch.fft.fftfreq(x.shape[-2], dtype=torch.float64).view(-1, 1)
@@ -67,17 +58,23 @@ def high_frequency_share(images: torch.Tensor, cutoff: float = 0.25) -> torch.Te
 
 
 def noise_training_config(ctx: ExperimentContext, bb: Backbone, s: NoiseTrainedSettings | None = None) -> NoiseTraining:
-    """The noise run matching ``bb``: the report's settings on ImageNet models (full), else the setting's CIFAR-sized run."""
+    """The noise run matching ``bb``: the report's settings on ImageNet models (full),
+    else the setting's CIFAR-sized run.
+    """
     sigma = parse_sigma(ctx.params.get("sigma", "text"))
     if bb.dataset == "ImageNet" and not ctx.quick:
         return NoiseTraining(model=bb.model, sigma=sigma, seed=ctx.seed)
-    return NoiseTraining(model=bb.model, size=bb.size, sigma=sigma, seed=ctx.seed, **(s or settings(ctx)).noise)
+    return NoiseTraining(
+        model=bb.model, size=bb.size, sigma=sigma, seed=ctx.seed, **(s or ctx.settings(FULL, QUICK)).noise
+    )
 
 
 def noise_trained_weights(
     ctx: ExperimentContext, bb: Backbone, cfg: NoiseTraining | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """A noise-memorising twin of ``bb``: ``params['noise_weights']`` if given, else ``cfg`` trained into ``out/noise-model`` (resumable)."""
+    """A noise-memorising twin of ``bb``: ``params['noise_weights']`` if given,
+    else ``cfg`` trained into ``out/noise-model`` (resumable).
+    """
     given = ctx.params.get("noise_weights")
     if given:
         return str(given), {"source": f"given: {given}"}
@@ -99,7 +96,7 @@ def noise_trained_weights(
     "report §5, fig. 10, S4",
 )
 def noise_trained(ctx: ExperimentContext) -> Verdict:
-    s = settings(ctx)
+    s = ctx.settings(FULL, QUICK)
     bb = natural_backbone(ctx, cifar_full="cifar_resnet20")
     noise_w, noise_info = noise_trained_weights(ctx, bb, noise_training_config(ctx, bb, s))
     targets, names = report_targets(bb.size)
@@ -184,7 +181,10 @@ def _figure(
         row_labels,
         ["target"] + list(layers),
         caps,
-        title=f"{bb.model}: untrained / naturally trained / noise-trained, eq. 4 stopped at m_g < m_s (r = Pearson with target)",
+        title=(
+            f"{bb.model}: untrained / naturally trained / noise-trained, eq. 4 stopped at m_g < m_s "
+            "(r = Pearson with target)"
+        ),
     )
     ctx.save_figure(fig, "noise_trained.png")
 
@@ -236,9 +236,13 @@ def _verdict(
     clear = compare(
         "pearson",
         1,
-        "The noise-trained model's representations are less clear (lower r) than the untrained and naturally trained ones.",
+        "The noise-trained model's representations are less clear (lower r) "
+        "than the untrained and naturally trained ones.",
     )
-    clear.criterion = "r(other) − r(noise-trained) over (photo, layer, seed) pairs where both converged: mean exceeds its std, for both others"
+    clear.criterion = (
+        "r(other) − r(noise-trained) over (photo, layer, seed) pairs where both converged: mean exceeds its std, "
+        "for both others"
+    )
     noisy = compare(
         "hf_share", -1, "The noise-trained model's inversions look more like its training noise (higher hf share)."
     )
@@ -247,13 +251,13 @@ def _verdict(
     diffs = _pairs(rows, natural, "untrained", "pearson", target=tesla[0]) if tesla else []
     held, mean, spread = spread_verdict(diffs)
     coil = Verdict(
-        "Natural training clarifies even an out-of-class image: the Tesla coil's inversion is clearer through the trained "
-        "model than the untrained one (report §5).",
+        "Natural training clarifies even an out-of-class image: the Tesla coil's inversion is clearer through the "
+        "trained model than the untrained one (report §5).",
         f"r(trained) − r(untrained) on the Tesla coil {mean:+.3f} (spread {spread:.3f}, {len(diffs)} converged pairs)",
         held,
         {"mean_difference": mean, "spread": spread, "pairs": len(diffs)},
-        criterion="r(trained) − r(untrained) on the Tesla coil over (layer, seed) pairs where both converged: mean exceeds its std "
-        "(judged separately; not part of the overall verdict)",
+        criterion="r(trained) − r(untrained) on the Tesla coil over (layer, seed) pairs where both converged: "
+        "mean exceeds its std (judged separately; not part of the overall verdict)",
     )
     ref = {
         "targets": float(high_frequency_share(targets).mean()),
@@ -274,13 +278,15 @@ def _verdict(
         + f"Less clear: {clear.measured}. More noise-like: {noisy.measured}. Tesla coil: {coil.measured}."
     )
     return Verdict(
-        claim="A model trained on labelled Gaussian noise maps natural images to noise-like, less clear middle/deep-layer "
-        "representations than the untrained or naturally trained model of the same architecture (fig. 10, S4).",
+        claim="A model trained on labelled Gaussian noise maps natural images to noise-like, "
+        "less clear middle/deep-layer representations than the untrained or naturally trained model of the same "
+        "architecture (fig. 10, S4).",
         measured=measured,
         held=combine([clear.held, noisy.held]),
         parts=[clear, noisy, coil],
-        criterion="the first two parts must hold (NOT REPRODUCED if either fails, INCONCLUSIVE if either cannot be decided, e.g. "
-        "fewer than 2 converged pairs); only inversions that reached m_g < m_s count; the Tesla-coil part is reported on its own",
+        criterion="the first two parts must hold (NOT REPRODUCED if either fails, "
+        "INCONCLUSIVE if either cannot be decided, e.g. fewer than 2 converged pairs); "
+        "only inversions that reached m_g < m_s count; the Tesla-coil part is reported on its own",
         details={
             "model": bb.model,
             "models_note": bb.note,

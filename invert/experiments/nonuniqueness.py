@@ -1,4 +1,6 @@
-"""`nonuniqueness` (§3.2, figs. 4–5): plain gradient descent drives m_g down at conv2/conv5 of an untrained ResNet-50 while m_i does not follow."""
+"""`nonuniqueness` (§3.2, figs. 4–5): plain gradient descent drives m_g down at conv2/conv5 of an untrained ResNet-50
+while m_i does not follow.
+"""
 
 from __future__ import annotations
 
@@ -11,23 +13,50 @@ from invert.experiments.registry import ExperimentContext, Verdict, experiment
 from invert.inversion import InversionConfig, invert, line_search_lr
 
 # starting ε for the quick run (32 px, 100 steps), the tried ε that ended with the smallest m_g (what the line search
-# would pick): conv2 0.05 (m_g 1.35; 0.1: 2.0), conv5 0.01 (1.64; 0.005: 1.68, 0.002: 2.7). The full run line-searches ε.
+# would pick): conv2 0.05 (m_g 1.35; 0.1: 2.0), conv5 0.01 (1.64; 0.005: 1.68, 0.002: 2.7).
+# The full run line-searches ε.
 QUICK_LR = {"conv2": 0.05, "conv5": 0.01}
 
 
 def eq4_config(iterations: int, lr: float, size: int, seed: int, record_every: int) -> InversionConfig:
-    """Eq. 4 as in figs. 4–5: L1 objective, plain gradient descent, ε decayed linearly from c to 0, no blur, no clamp."""
-    return InversionConfig(objective="l1", optimizer="gd", lr=lr, lr_schedule="linear", lr_end=0.0, blur=0.0, clamp=False,
-                           iterations=iterations, size=size, seed=seed, record_every=record_every)
+    """Eq. 4 as in figs. 4–5: L1 objective, plain gradient descent, ε decayed linearly from c to 0, no blur,
+    no clamp.
+    """
+    return InversionConfig(
+        objective="l1",
+        optimizer="gd",
+        lr=lr,
+        lr_schedule="linear",
+        lr_end=0.0,
+        blur=0.0,
+        clamp=False,
+        iterations=iterations,
+        size=size,
+        seed=seed,
+        record_every=record_every,
+    )
 
 
-@experiment("nonuniqueness", "Figs. 4–5: at conv2/conv5 of an untrained ResNet-50, gradient descent shrinks m_g many-fold while m_i does not shrink.",
-            "Badger §3.2, figs. 4–5")
+FULL: dict[str, Any] = {
+    "size": 299,
+    "layers": ["conv2", "conv5"],
+    "iterations": 2000,
+    "record_every": 20,
+    "lr": "line-search",
+    "mg_decay": 100.0,
+    "slope_max": 0.1,
+}
+QUICK: dict[str, Any] = {"size": 32, "iterations": 100, "record_every": 5, "lr": dict(QUICK_LR), "mg_decay": 3.0}
+
+
+@experiment(
+    "nonuniqueness",
+    "Figs. 4–5: at conv2/conv5 of an untrained ResNet-50, gradient descent shrinks m_g many-fold while m_i does not "
+    "shrink.",
+    "Badger §3.2, figs. 4–5",
+)
 def run(ctx: ExperimentContext) -> Verdict:
-    p: dict[str, Any] = {"size": 32 if ctx.quick else 299, "layers": ["conv2", "conv5"], "iterations": 100 if ctx.quick else 2000,
-         "record_every": 5 if ctx.quick else 20, "lr": dict(QUICK_LR) if ctx.quick else "line-search",
-         "mg_decay": 3.0 if ctx.quick else 100.0, "slope_max": 0.1}
-    p.update(ctx.params)
+    p = ctx.settings(FULL, QUICK)
     ctx.params.update(p)
     img, name = report_image(p["size"])
     rows, summary, lrs = [], [], {}
@@ -43,15 +72,35 @@ def run(ctx: ExperimentContext) -> Verdict:
         res = invert(enc, img, cfg, lr=lr, progress=not ctx.quick)
         hist = res.history
         for h in hist:
-            rows.append({"layer": layer, "iteration": int(h["iteration"]), "m_g": h["m_g"], "m_i": h["m_i"], "m_s": float(res.m_s),
-                         "lr": h["lr"]})
+            rows.append(
+                {
+                    "layer": layer,
+                    "iteration": int(h["iteration"]),
+                    "m_g": h["m_g"],
+                    "m_i": h["m_i"],
+                    "m_s": float(res.m_s),
+                    "lr": h["lr"],
+                }
+            )
         first, last = hist[0], hist[-1]
         peak = after_peak([h["m_g"] for h in hist], [h["m_i"] for h in hist])
         below = next((int(h["iteration"]) for h in hist if h["m_g"] < float(res.m_s)), -1)
-        summary.append({"layer": layer, "lr_start": lr, "m_g_start": first["m_g"], "m_g_end": last["m_g"], "m_i_start": first["m_i"],
-                        "m_i_end": last["m_i"], "m_i_min": min(h["m_i"] for h in hist), "m_s": float(res.m_s),
-                        "m_g_min": min(h["m_g"] for h in hist), "below_ms_at": below,
-                        "peak_iteration": int(hist[int(peak["peak_index"])]["iteration"]), **{k: v for k, v in peak.items() if k != "peak_index"}})
+        summary.append(
+            {
+                "layer": layer,
+                "lr_start": lr,
+                "m_g_start": first["m_g"],
+                "m_g_end": last["m_g"],
+                "m_i_start": first["m_i"],
+                "m_i_end": last["m_i"],
+                "m_i_min": min(h["m_i"] for h in hist),
+                "m_s": float(res.m_s),
+                "m_g_min": min(h["m_g"] for h in hist),
+                "below_ms_at": below,
+                "peak_iteration": int(hist[int(peak["peak_index"])]["iteration"]),
+                **{k: v for k, v in peak.items() if k != "peak_index"},
+            }
+        )
     ctx.save_csv(rows, "history.csv")
     ctx.save_csv(summary, "summary.csv")
 
@@ -62,9 +111,19 @@ def run(ctx: ExperimentContext) -> Verdict:
         ax.plot(it, [r["m_g"] for r in hs], label="m_g = ‖O(a_g) − O(a)‖₂")
         ax.plot(it, [r["m_i"] for r in hs], label="m_i = ‖a − a_g‖₂")
         ax.axhline(s["m_s"], ls="--", color="gray", label="m_s (input + N(0, 1/20))")
-        ax.axvline(s["peak_iteration"], ls=":", color="k", lw=1, label=f"m_g's peak; after it log m_i/log m_g slope {s['slope']:+.2f}")
-        ax.set(yscale="log", xlabel="iteration n", ylabel="L2 distance (embedding / pixel units)",
-               title=f"untrained ResNet-50 {s['layer']}, GD ε {s['lr_start']:.2g} → 0 linear")
+        ax.axvline(
+            s["peak_iteration"],
+            ls=":",
+            color="k",
+            lw=1,
+            label=f"m_g's peak; after it log m_i/log m_g slope {s['slope']:+.2f}",
+        )
+        ax.set(
+            yscale="log",
+            xlabel="iteration n",
+            ylabel="L2 distance (embedding / pixel units)",
+            title=f"untrained ResNet-50 {s['layer']}, GD ε {s['lr_start']:.2g} → 0 linear",
+        )
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"{name} at {p['size']} px")
@@ -74,13 +133,16 @@ def run(ctx: ExperimentContext) -> Verdict:
     counted = [v for v in parts if v.held is not None]
     held = None if not counted else all(v.held for v in counted)
     return Verdict(
-        claim="Gradient descent (eq. 4, ε decayed linearly to 0) makes the embedding distance m_g decay by orders of magnitude "
-              "while the input distance m_i does not fall with it (conv2, fig. 4; an inverse relation at conv5, fig. 5): many "
-              "inputs share nearly the same output.",
-        criterion=(f"per layer, after m_g's peak (its maximum over the run): m_g falls ≥ {p['mg_decay']:g}× to the end AND m_i does not fall "
-                   f"with it: the least-squares slope of log m_i on log m_g over those iterations is ≤ {p['slope_max']:g} (a 10× fall in "
-                   f"m_g lowers m_i by at most {1 - 10 ** -p['slope_max']:.0%}); "
-                   "a layer counts only if m_g got below m_s; HELD iff every counted layer meets both, INCONCLUSIVE if none counts"),
+        claim="Gradient descent (eq. 4, ε decayed linearly to 0) makes the embedding distance m_g decay by orders of "
+        "magnitude while the input distance m_i does not fall with it (conv2, fig. 4; an inverse relation at conv5, "
+        "fig. 5): many inputs share nearly the same output.",
+        criterion=(
+            f"per layer, after m_g's peak (its maximum over the run): m_g falls ≥ {p['mg_decay']:g}× to the end AND "
+            "m_i does not fall with it: the least-squares slope of log m_i on log m_g over those iterations is ≤ "
+            f"{p['slope_max']:g} (a 10× fall in m_g lowers m_i by at most {1 - 10 ** -p['slope_max']:.0%}); "
+            "a layer counts only if m_g got below m_s; HELD iff every counted layer meets both, "
+            "INCONCLUSIVE if none counts"
+        ),
         measured="; ".join(v.measured for v in parts) + ".",
         held=held,
         details={"lr": lrs, "summary": summary},
@@ -90,7 +152,8 @@ def run(ctx: ExperimentContext) -> Verdict:
 
 def after_peak(m_g: list[float], m_i: list[float]) -> dict[str, float | int]:
     """From m_g's peak (its maximum) to the end: the peak's index, m_g's fall, m_i's change, the least-squares slope of
-    log m_i against log m_g (how much m_i falls per decade m_g falls: 1 = in proportion, ≤ 0 = not at all) and Spearman ρ."""
+    log m_i against log m_g (how much m_i falls per decade m_g falls: 1 = in proportion, ≤ 0 = not at all)
+    and Spearman ρ."""
     import numpy as np
     from scipy.stats import spearmanr
 
@@ -99,22 +162,36 @@ def after_peak(m_g: list[float], m_i: list[float]) -> dict[str, float | int]:
     varied = len(g) > 2 and len(set(g)) > 1
     rho = float(spearmanr(g, i).statistic) if varied and len(set(i)) > 1 else float("nan")
     slope = float(np.polyfit(np.log(g), np.log(i), 1)[0]) if varied else float("nan")
-    return {"peak_index": k, "m_g_peak": g[0], "m_i_at_peak": i[0], "m_g_fall": g[0] / g[-1], "m_i_change": i[-1] / i[0],
-            "slope": slope, "spearman": rho}
+    return {
+        "peak_index": k,
+        "m_g_peak": g[0],
+        "m_i_at_peak": i[0],
+        "m_g_fall": g[0] / g[-1],
+        "m_i_change": i[-1] / i[0],
+        "slope": slope,
+        "spearman": rho,
+    }
 
 
 def layer_verdict(s: dict, p: dict) -> Verdict:
-    """One layer's sub-verdict: m_g falls ≥ mg_decay× after its peak and m_i does not fall with it (slope ≤ slope_max); counted only below m_s."""
+    """One layer's sub-verdict: m_g falls ≥ mg_decay× after its peak and m_i does not fall with it (slope ≤ slope_max);
+    counted only below m_s.
+    """
     below = s["m_g_min"] < s["m_s"]
     ok = s["m_g_fall"] >= p["mg_decay"] and s["slope"] <= p["slope_max"]
     return Verdict(
         claim=f"{s['layer']}: m_g decays while m_i does not follow",
-        criterion=(f"m_g(peak)/m_g(end) ≥ {p['mg_decay']:g} and the slope of log m_i on log m_g after the peak ≤ {p['slope_max']:g}; "
-                   "counted only if m_g < m_s was reached"),
-        measured=(f"{s['layer']} (ε₀ {s['lr_start']:.3g}): m_g {s['m_g_peak']:.3g} at its peak (it. {s['peak_iteration']}) → {s['m_g_end']:.3g} "
-                  f"({s['m_g_fall']:.1f}× smaller), m_i {s['m_i_at_peak']:.3g} → {s['m_i_end']:.3g} (×{s['m_i_change']:.2f}), "
-                  f"log-log slope {s['slope']:+.3f} (Spearman ρ {s['spearman']:+.2f}); m_s {s['m_s']:.3g}, m_g {'got' if below else 'never got'} below m_s"
-                  + (f" (from it. {s['below_ms_at']})" if below else "")),
+        criterion=(
+            f"m_g(peak)/m_g(end) ≥ {p['mg_decay']:g} and the slope of log m_i on log m_g after the peak ≤ "
+            f"{p['slope_max']:g}; counted only if m_g < m_s was reached"
+        ),
+        measured=(
+            f"{s['layer']} (ε₀ {s['lr_start']:.3g}): m_g {s['m_g_peak']:.3g} at its peak (it. {s['peak_iteration']}) "
+            f"→ {s['m_g_end']:.3g} ({s['m_g_fall']:.1f}× smaller), m_i {s['m_i_at_peak']:.3g} → {s['m_i_end']:.3g} "
+            f"(×{s['m_i_change']:.2f}), log-log slope {s['slope']:+.3f} (Spearman ρ {s['spearman']:+.2f}); "
+            f"m_s {s['m_s']:.3g}, m_g {'got' if below else 'never got'} below m_s"
+            + (f" (from it. {s['below_ms_at']})" if below else "")
+        ),
         held=ok if below else None,
         details={k: s[k] for k in ("m_g_fall", "slope", "spearman", "m_i_change", "m_g_min", "m_s")},
     )

@@ -9,9 +9,9 @@ timing) and ``summary.md`` (claim, measured figures, whether it held) around it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import torch
 
@@ -19,6 +19,7 @@ from invert.errors import Interrupted, InvertError
 from invert.io import prepare_out_dir, release_folder, write_config, write_csv, write_json, write_text
 
 HELD, NOT_REPRODUCED, INCONCLUSIVE = "HELD", "NOT REPRODUCED", "INCONCLUSIVE"
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,7 +37,7 @@ class Verdict:
     held: bool | None
     details: dict[str, Any] = field(default_factory=dict)
     criterion: str = ""
-    parts: list["Verdict"] = field(default_factory=list)
+    parts: list[Verdict] = field(default_factory=list)
 
     @property
     def outcome(self) -> str:
@@ -45,8 +46,46 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: claim, criterion, measured, outcome, held, details and the parts."""
-        return {"claim": self.claim, "criterion": self.criterion, "measured": self.measured, "outcome": self.outcome,
-                "held": self.held, "details": self.details, "parts": [p.to_dict() for p in self.parts]}
+        return {
+            "claim": self.claim,
+            "criterion": self.criterion,
+            "measured": self.measured,
+            "outcome": self.outcome,
+            "held": self.held,
+            "details": self.details,
+            "parts": [p.to_dict() for p in self.parts],
+        }
+
+
+def combine(parts: Sequence[bool | None]) -> bool | None:
+    """Overall outcome of separately judged parts: NOT REPRODUCED if any failed,
+    else INCONCLUSIVE if any could not decide.
+    """
+    if any(p is False for p in parts):
+        return False
+    if any(p is None for p in parts):
+        return None
+    return True
+
+
+def joint_verdict(
+    claim: str, setup: str, parts: Sequence[Verdict], criterion: str = "", details: dict[str, Any] | None = None
+) -> Verdict:
+    """A claim judged in parts that must all hold: ``measured`` is ``setup`` then each part's figures as (a), (b), ….
+
+    The outcome is :func:`combine` of the parts'; ``criterion`` adds what the parts share to the rule.
+    """
+    measured = " ".join([setup, *(f"({chr(ord('a') + i)}) {p.measured}." for i, p in enumerate(parts))])
+    rule = "both parts" if len(parts) == 2 else "every part"
+    rule += " must hold (NOT REPRODUCED if either fails, INCONCLUSIVE if either cannot be decided)"
+    return Verdict(
+        claim=claim,
+        measured=measured,
+        held=combine([p.held for p in parts]),
+        parts=list(parts),
+        criterion=rule + (f"; {criterion}" if criterion else ""),
+        details=dict(details or {}),
+    )
 
 
 @dataclass
@@ -60,6 +99,23 @@ class ExperimentContext:
     device: torch.device = torch.device("cpu")
     params: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+
+    def settings(self, full: T, quick: T | Mapping[str, Any]) -> T:
+        """This run's settings by the rule every command follows (:func:`invert.settings.choose`).
+
+        ``full`` (the source's setting: a dataclass or a dict), or ``quick`` over it with ``--quick``; then
+        every entry of :attr:`params` that names a setting wins over both (a list given for a tuple field
+        becomes a tuple), so an explicit value is never replaced by the quick one.
+        """
+        from invert.settings import choose
+
+        current = {f.name: getattr(full, f.name) for f in fields(full)} if is_dataclass(full) else dict(full)  # type: ignore[arg-type,call-overload]
+        given = {
+            k: tuple(v) if isinstance(current[k], tuple) and isinstance(v, list) else v
+            for k, v in self.params.items()
+            if k in current
+        }
+        return choose(full, quick, self.quick, given, f"{self.name} experiment")
 
     def path(self, name: str) -> Path:
         self.files.append(name)
@@ -89,7 +145,9 @@ class Experiment:
 EXPERIMENTS: dict[str, Experiment] = {}
 
 
-def experiment(name: str, summary: str, source: str = "") -> Callable[[Callable[[ExperimentContext], Verdict]], Callable[[ExperimentContext], Verdict]]:
+def experiment(
+    name: str, summary: str, source: str = ""
+) -> Callable[[Callable[[ExperimentContext], Verdict]], Callable[[ExperimentContext], Verdict]]:
     """Decorator registering an experiment under ``name`` with a one-line ``summary``."""
 
     def wrap(fn: Callable[[ExperimentContext], Verdict]) -> Callable[[ExperimentContext], Verdict]:
@@ -102,7 +160,9 @@ def experiment(name: str, summary: str, source: str = "") -> Callable[[Callable[
 def get_experiment(name: str) -> Experiment:
     _load_all()
     if name not in EXPERIMENTS:
-        raise InvertError(f"unknown experiment {name!r}: choose from {', '.join(sorted(EXPERIMENTS))} (`invert experiment list`)")
+        raise InvertError(
+            f"unknown experiment {name!r}: choose from {', '.join(sorted(EXPERIMENTS))} (`invert experiment list`)"
+        )
     return EXPERIMENTS[name]
 
 
@@ -138,7 +198,15 @@ def run_experiment(
             write_config(folder, "experiment run", seed=seed, device=ctx.device, status="interrupted", **manifest)
             raise Interrupted(f"experiment {name} interrupted — {folder} holds what it wrote so far") from None
         seconds = time.perf_counter() - t0
-        write_config(folder, "experiment run", seed=seed, device=ctx.device, status="complete", seconds=round(seconds, 2), **manifest)
+        write_config(
+            folder,
+            "experiment run",
+            seed=seed,
+            device=ctx.device,
+            status="complete",
+            seconds=round(seconds, 2),
+            **manifest,
+        )
     finally:
         release_folder(folder)
     write_text(folder / "summary.md", render_summary(exp, verdict, ctx, seconds))
@@ -148,15 +216,28 @@ def run_experiment(
 
 def render_summary(exp: Experiment, v: Verdict, ctx: ExperimentContext, seconds: float) -> str:
     lines = [
-        f"# {exp.name}", "", exp.summary, "",
-        f"**Claim** ({exp.issue_source or 'report'}): {v.claim}", "",
+        f"# {exp.name}",
+        "",
+        exp.summary,
+        "",
+        f"**Claim** ({exp.issue_source or 'report'}): {v.claim}",
+        "",
         *([f"**Criterion:** {v.criterion}", ""] if v.criterion else []),
-        f"**Measured** ({'quick' if ctx.quick else 'full'} setting, seed {ctx.seed}, {seconds:.1f} s on {ctx.device}): {v.measured}", "",
-        f"**Verdict:** {v.outcome} — decided from the data in this folder.", "",
-        *[line for p in v.parts for line in (
-            f"- *{p.claim}* — criterion: {p.criterion or 'see above'}; measured: {p.measured}; **{p.outcome}**",)],
+        f"**Measured** ({'quick' if ctx.quick else 'full'} setting, seed {ctx.seed}, {seconds:.1f} s on {ctx.device}): "
+        f"{v.measured}",
+        "",
+        f"**Verdict:** {v.outcome} — decided from the data in this folder.",
+        "",
+        *[
+            line
+            for p in v.parts
+            for line in (
+                f"- *{p.claim}* — criterion: {p.criterion or 'see above'}; measured: {p.measured}; **{p.outcome}**",
+            )
+        ],
         *([""] if v.parts else []),
-        "Files: " + ", ".join(f"`{f}`" for f in sorted(set(ctx.files) | {'config.json', 'summary.md', 'verdict.json'})), "",
+        "Files: " + ", ".join(f"`{f}`" for f in sorted(set(ctx.files) | {"config.json", "summary.md", "verdict.json"})),
+        "",
     ]
     return "\n".join(lines)
 

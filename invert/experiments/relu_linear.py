@@ -1,4 +1,6 @@
-"""`relu-vs-linear` (§4.3): at the same widths, ReLU MLPs leave gradient descent farther from the input at a given m_g than linear ones."""
+"""`relu-vs-linear` (§4.3): at the same widths, ReLU MLPs leave gradient descent farther from the input at a given m_g
+than linear ones.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +10,31 @@ from invert.analysis.plots import subplots
 from invert.experiments._support import spread
 from invert.experiments.registry import ExperimentContext, Verdict, experiment
 from invert.experiments.relu_width import (
+    GD_FULL,
+    GD_QUICK,
     compare_families,
     gd_rows,
     group_stats,
     small_image,
 )
 
+FULL: dict[str, Any] = {"size": 12, "depths": [1, 2, 3, 4], **GD_FULL}
+QUICK: dict[str, Any] = {"size": 6, "depths": [1, 2, 3], **GD_QUICK}
 
-@experiment("relu-vs-linear", "§4.3: ReLU raises m_i at a given m_g — linear vs ReLU MLPs of the same widths, eq. 4 inversions over seeds.",
-            "Badger §4.3")
+
+@experiment(
+    "relu-vs-linear",
+    "§4.3: ReLU raises m_i at a given m_g — linear vs ReLU MLPs of the same widths, eq. 4 inversions over seeds.",
+    "Badger §4.3",
+)
 def run(ctx: ExperimentContext) -> Verdict:
-    p: dict[str, Any] = {"size": 6 if ctx.quick else 12, "depths": [1, 2, 3] if ctx.quick else [1, 2, 3, 4], "seeds": 2 if ctx.quick else 5,
-         "width_factor": 2.0, "gd_iterations": 400 if ctx.quick else 3000, "match_level": 1.0,
-         "lr_trials": 4 if ctx.quick else 8, "lr_trial_iterations": 30 if ctx.quick else 100}
-    p.update(ctx.params)
-    ctx.params.update(p, note="both families: every layer 2m wide (m = 3·size²); ReLU after every layer vs none; ε line-searched per net")
+    p = ctx.settings(FULL, QUICK)
+    ctx.params.update(
+        p,
+        note=(
+            "both families: every layer 2m wide (m = 3·size²); ReLU after every layer vs none; ε line-searched per net"
+        ),
+    )
     img, name = small_image(p["size"])
     x = img[0]
     rows = gd_rows(("constant", "linear"), p["depths"], p["seeds"], x, p, ctx.seed)
@@ -33,26 +45,49 @@ def run(ctx: ExperimentContext) -> Verdict:
     fig, ax = subplots(figsize=(6.5, 4), layout="constrained")
     for fam, label, mk in (("constant", "ReLU", "o-"), ("linear", "linear", "s-")):
         st = [(d, group_stats(rows, fam, d)) for d in p["depths"]]
-        ax.errorbar([d for d, g in st if g], [g["mean"] for d, g in st if g], yerr=[g["spread"] for d, g in st if g], fmt=mk, capsize=3, label=label)
-    ax.set(xlabel="depth (layers, each 2m wide)", ylabel="m_i where m_g first < m_s (mean ± sd over seeds)",
-           title=f"eq. 4 inversion of a 3×{p['size']}×{p['size']} {name}: ReLU vs linear MLP")
+        ax.errorbar(
+            [d for d, g in st if g],
+            [g["mean"] for d, g in st if g],
+            yerr=[g["spread"] for d, g in st if g],
+            fmt=mk,
+            capsize=3,
+            label=label,
+        )
+    ax.set(
+        xlabel="depth (layers, each 2m wide)",
+        ylabel="m_i where m_g first < m_s (mean ± sd over seeds)",
+        title=f"eq. 4 inversion of a 3×{p['size']}×{p['size']} {name}: ReLU vs linear MLP",
+    )
     ax.set_xticks(p["depths"])
     ax.legend()
     ctx.save_figure(fig, "m_i_at_matched_m_g.png")
 
     held = None if not cmp_ else all(c["difference"] > c["spread"] for c in cmp_.values())
     diffs = [c["difference"] for c in cmp_.values()]
-    ctx.save_json({"by_depth": {str(d): c for d, c in cmp_.items()}, "unmatched_runs": unmatched,
-                   "difference_spread_over_depths": spread(diffs)}, "metrics.json")
+    ctx.save_json(
+        {
+            "by_depth": {str(d): c for d, c in cmp_.items()},
+            "unmatched_runs": unmatched,
+            "difference_spread_over_depths": spread(diffs),
+        },
+        "metrics.json",
+    )
     return Verdict(
-        claim="Including ReLU activations after each layer leads to a substantial drop in representation accuracy: ‖a − a_g‖ is "
-              "larger for a given output distance than without them.",
-        criterion=(f"m_i at the first iteration where m_g < m_s (the same match in each net's own units), {p['seeds']} seeds per net; at every "
-                   "depth where all runs of both families got there, mean m_i(ReLU) − mean m_i(linear) > the larger sd over seeds; "
-                   "INCONCLUSIVE if no depth qualifies"),
-        measured=("; ".join(f"depth {d}: ReLU {c['constant']:.3g} vs linear {c['linear']:.3g} (diff {c['difference']:+.3g}, spread {c['spread']:.2g})"
-                            for d, c in cmp_.items())
-                  + f"; {unmatched} of {len(rows)} runs never reached m_s."),
+        claim="Including ReLU activations after each layer leads to a substantial drop in representation accuracy: "
+        "‖a − a_g‖ is larger for a given output distance than without them.",
+        criterion=(
+            "m_i at the first iteration where m_g < m_s (the same match in each net's own units), "
+            f"{p['seeds']} seeds per net; at every depth where all runs of both families got there, mean m_i(ReLU) "
+            "− mean m_i(linear) > the larger sd over seeds; INCONCLUSIVE if no depth qualifies"
+        ),
+        measured=(
+            "; ".join(
+                f"depth {d}: ReLU {c['constant']:.3g} vs linear {c['linear']:.3g} (diff {c['difference']:+.3g}, "
+                f"spread {c['spread']:.2g})"
+                for d, c in cmp_.items()
+            )
+            + f"; {unmatched} of {len(rows)} runs never reached m_s."
+        ),
         held=held,
         details={"by_depth": {str(d): c for d, c in cmp_.items()}, "unmatched": unmatched},
     )

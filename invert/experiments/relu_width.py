@@ -31,8 +31,14 @@ from invert.experiments.registry import ExperimentContext, Verdict, experiment
 
 
 def downsample(x: torch.Tensor, size: int) -> torch.Tensor:
-    """(N, C, H, W) → (N, C, size, size) with antialiasing (load_image stops at 8 px; the Jacobians want fewer pixels)."""
-    return x if x.shape[-1] == size else torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True).clamp(0, 1)
+    """(N, C, H, W) → (N, C, size, size) with antialiasing (load_image stops at 8 px;
+    the Jacobians want fewer pixels).
+    """
+    return (
+        x
+        if x.shape[-1] == size
+        else torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True).clamp(0, 1)
+    )
 
 
 def small_image(size: int) -> tuple[torch.Tensor, str]:
@@ -78,12 +84,25 @@ def own_input_rank(net: MLP, x: torch.Tensor, layer: int) -> tuple[int, int]:
     return int(torch.linalg.matrix_rank(jac)), h.shape[1]
 
 
-def smallest_full_rank_width(shape: tuple[int, int, int], x: torch.Tensor, depth: int, widths: list[int], seed: int) -> tuple[int | None, list[dict]]:
-    """The smallest width in ``widths`` whose ``depth``-layer net has a rank-m Jacobian at ``x``, and one row per width tried."""
+def smallest_full_rank_width(
+    shape: tuple[int, int, int], x: torch.Tensor, depth: int, widths: list[int], seed: int
+) -> tuple[int | None, list[dict]]:
+    """The smallest width in ``widths`` whose ``depth``-layer net has a rank-m Jacobian at ``x``,
+    and one row per width tried.
+    """
     m, rows, found = x.numel(), [], None
     for w in widths:
         rank, p_last = jacobian_rank(relu_mlp(shape, w, depth, seed), x)
-        rows.append({"depth": depth, "width": w, "rank": rank, "input_size": m, "full_rank": rank == m, "zeroed_last_layer": p_last})
+        rows.append(
+            {
+                "depth": depth,
+                "width": w,
+                "rank": rank,
+                "input_size": m,
+                "full_rank": rank == m,
+                "zeroed_last_layer": p_last,
+            }
+        )
         if rank == m and found is None:
             found = w
             break
@@ -91,26 +110,51 @@ def smallest_full_rank_width(shape: tuple[int, int, int], x: torch.Tensor, depth
 
 
 def family_widths(family: str, m: int, depth: int, factor: float = 2.0) -> list[int]:
-    """Layer widths of a ReLU net on an m-element input: ``constant`` factor·m per layer, ``widening`` m·factorᵏ at layer k
+    """Layer widths of a ReLU net on an m-element input: ``constant`` factor·m per layer,
+    ``widening`` m·factorᵏ at layer k
     (the report's m(1/p)ⁿ at p = 1/factor), ``linear`` the constant widths without ReLU."""
     if family == "widening":
         return [round(m * factor**k) for k in range(1, depth + 1)]
     return [round(factor * m)] * depth
 
 
-def gd_rows(families: tuple[str, ...], depths: list[int], seeds: int, x: torch.Tensor, p: dict, seed0: int) -> list[dict]:
-    """One eq. 4 inversion per family × depth × seed: m_i where m_g first fell below level·m_s, and σ_min of ∂O/∂a at the image."""
+def gd_rows(
+    families: tuple[str, ...], depths: list[int], seeds: int, x: torch.Tensor, p: dict, seed0: int
+) -> list[dict]:
+    """One eq. 4 inversion per family × depth × seed: m_i where m_g first fell below level·m_s,
+    and σ_min of ∂O/∂a at the image.
+    """
     c, h, w = x.shape
     m, rows = x.numel(), []
     for fam in families:
         for d in depths:
             widths = family_widths(fam, m, d, p["width_factor"])
             for s in range(seed0, seed0 + seeds):
-                enc = build_encoder(f"mlp-{','.join(map(str, widths))}-{'linear' if fam == 'linear' else 'relu'}-in{c}x{h}x{w}", "output", seed=s)
-                r = matched_inversion(enc, x[None], iterations=p["gd_iterations"], seed=s, level=p["match_level"],
-                                      trials=p["lr_trials"], trial_iterations=p["lr_trial_iterations"])
-                rows.append({"family": fam, "depth": d, "seed": s, "widths": "x".join(map(str, widths)), "input_size": m, **r,
-                             "sigma_min": smallest_singular_value(enc, x[None])})
+                enc = build_encoder(
+                    f"mlp-{','.join(map(str, widths))}-{'linear' if fam == 'linear' else 'relu'}-in{c}x{h}x{w}",
+                    "output",
+                    seed=s,
+                )
+                r = matched_inversion(
+                    enc,
+                    x[None],
+                    iterations=p["gd_iterations"],
+                    seed=s,
+                    level=p["match_level"],
+                    trials=p["lr_trials"],
+                    trial_iterations=p["lr_trial_iterations"],
+                )
+                rows.append(
+                    {
+                        "family": fam,
+                        "depth": d,
+                        "seed": s,
+                        "widths": "x".join(map(str, widths)),
+                        "input_size": m,
+                        **r,
+                        "sigma_min": smallest_singular_value(enc, x[None]),
+                    }
+                )
     return rows
 
 
@@ -124,31 +168,67 @@ def group_stats(rows: list[dict], family: str, depth: int) -> dict | None:
 
 
 def compare_families(rows: list[dict], a: str, b: str, depths: list[int]) -> dict[int, dict]:
-    """Per depth where every run of both families reached the match: m_i(a) − m_i(b) and the larger spread of the two."""
+    """Per depth where every run of both families reached the match: m_i(a) − m_i(b)
+    and the larger spread of the two.
+    """
     out = {}
     for d in depths:
         sa, sb = group_stats(rows, a, d), group_stats(rows, b, d)
         if sa and sb:
-            out[d] = {a: sa["mean"], b: sb["mean"], "difference": sa["mean"] - sb["mean"], "spread": max(sa["spread"], sb["spread"])}
+            out[d] = {
+                a: sa["mean"],
+                b: sb["mean"],
+                "difference": sa["mean"] - sb["mean"],
+                "spread": max(sa["spread"], sb["spread"]),
+            }
     return out
 
 
-@experiment("relu-width", "§4.3, fig. 9: eq. 4 inversions through constant-width vs widening ReLU MLPs (m_i at matched m_g), and the width a full-rank Jacobian needs.",
-            "Badger §4.3, fig. 9")
+#: The eq. 4 inversions' settings (:func:`gd_rows`), shared with ``relu-vs-linear``.
+GD_FULL: dict[str, Any] = {
+    "seeds": 5,
+    "gd_iterations": 3000,
+    "width_factor": 2.0,
+    "match_level": 1.0,
+    "lr_trials": 8,
+    "lr_trial_iterations": 100,
+}
+GD_QUICK: dict[str, Any] = {"seeds": 2, "gd_iterations": 400, "lr_trials": 4, "lr_trial_iterations": 30}
+
+FULL: dict[str, Any] = {
+    "size": 12,
+    "depths": [1, 2, 3, 4, 5, 6],
+    "max_factor": 40,
+    "width_step": 0.05,
+    "p_inputs": 4,
+    "growth_fraction": 0.5,
+    "gd_depths": [2, 3, 4],
+    **GD_FULL,
+}
+QUICK: dict[str, Any] = {"size": 6, "depths": [1, 2, 3, 4], "max_factor": 24, "width_step": 0.1, **GD_QUICK}
+
+
+@experiment(
+    "relu-width",
+    "§4.3, fig. 9: eq. 4 inversions through constant-width vs widening ReLU MLPs (m_i at matched m_g), "
+    "and the width a full-rank Jacobian needs.",
+    "Badger §4.3, fig. 9",
+)
 def run(ctx: ExperimentContext) -> Verdict:
-    size = ctx.params.get("size", 6 if ctx.quick else 12)
-    p: dict[str, Any] = {"size": size, "depths": [1, 2, 3, 4] if ctx.quick else [1, 2, 3, 4, 5, 6], "max_factor": 24 if ctx.quick else 40,
-         "width_step": 0.1 if ctx.quick else 0.05, "p_inputs": 4, "growth_fraction": 0.5,
-         "gd_depths": [2, 3, 4], "seeds": 2 if ctx.quick else 5, "gd_iterations": 400 if ctx.quick else 3000, "width_factor": 2.0,
-         "match_level": 1.0, "lr_trials": 4 if ctx.quick else 8, "lr_trial_iterations": 30 if ctx.quick else 100}
-    p.update(ctx.params)
+    p = ctx.settings(FULL, QUICK)
+    size = p["size"]
     ctx.params.update(p, note="prediction: report m·(1/p)^n; argument's surviving fraction m/(1−p)^n; equal at p = 1/2")
     img, name = small_image(size)
     x = img[0]
     shape = (int(x.shape[0]), int(x.shape[1]), int(x.shape[2]))
     m = x.numel()
     # widths m·(1 + step)^k: a geometric grid fine enough to resolve a factor of 1.05
-    grid = sorted({math.ceil(m * (1 + p["width_step"]) ** k) for k in range(int(math.log(p["max_factor"]) / math.log1p(p["width_step"])) + 1)})
+    grid = sorted(
+        {
+            math.ceil(m * (1 + p["width_step"]) ** k)
+            for k in range(int(math.log(p["max_factor"]) / math.log1p(p["width_step"])) + 1)
+        }
+    )
     rank_rows, need = [], {}
     for d in p["depths"]:
         w, rows = smallest_full_rank_width(shape, x, d, grid, ctx.seed)
@@ -156,7 +236,8 @@ def run(ctx: ExperimentContext) -> Verdict:
         need[d] = w
     ctx.save_csv(rank_rows, "rank_sweep.csv")
 
-    # zeroed fraction p per layer, at the image and at a few other real inputs, in the deepest net at the largest needed width
+    # zeroed fraction p per layer, at the image and at a few other real inputs,
+    # in the deepest net at the largest needed width
     inputs = [x]
     with contextlib.suppress(InvertError):  # shared/ absent: the image alone
         from invert.datasets import sample_images
@@ -172,8 +253,17 @@ def run(ctx: ExperimentContext) -> Verdict:
     layer_rows = []
     for k in range(1, ref.depth + 1):
         r, d_in = own_input_rank(ref, x, k)
-        layer_rows.append({"layer": k, "width": w_ref, "input_size": d_in, "own_input_rank": r, "invertible_from_own_input": r == d_in,
-                           "zeroed_fraction_image": fr_img[k - 1], "zeroed_fraction_inputs": fr_all[k - 1]})
+        layer_rows.append(
+            {
+                "layer": k,
+                "width": w_ref,
+                "input_size": d_in,
+                "own_input_rank": r,
+                "invertible_from_own_input": r == d_in,
+                "zeroed_fraction_image": fr_img[k - 1],
+                "zeroed_fraction_inputs": fr_all[k - 1],
+            }
+        )
     ctx.save_csv(layer_rows, "layers.csv")
     # layer-wise: one ReLU layer from an input of size m needs this width (the depth-1 answer), ratio vs 1/(1-p)
     need_first = need[p["depths"][0]]
@@ -182,8 +272,17 @@ def run(ctx: ExperimentContext) -> Verdict:
     depths = [d for d in p["depths"] if need[d] is not None]
     pred_surv = {d: m / (1 - p_hat) ** d for d in p["depths"]}
     pred_report = {d: m * (1 / p_hat) ** d for d in p["depths"]}
-    rows = [{"depth": d, "required_width": need[d] if need[d] is not None else "", "input_size": m, "p": p_hat,
-             "predicted_surviving_m_over_1mp_n": pred_surv[d], "predicted_report_m_over_p_n": pred_report[d]} for d in p["depths"]]
+    rows = [
+        {
+            "depth": d,
+            "required_width": need[d] if need[d] is not None else "",
+            "input_size": m,
+            "p": p_hat,
+            "predicted_surviving_m_over_1mp_n": pred_surv[d],
+            "predicted_report_m_over_p_n": pred_report[d],
+        }
+        for d in p["depths"]
+    ]
     ctx.save_csv(rows, "required_width.csv")
 
     fig, ax = subplots(figsize=(6.5, 4), layout="constrained")
@@ -191,8 +290,12 @@ def run(ctx: ExperimentContext) -> Verdict:
     ax.plot(p["depths"], [pred_surv[d] for d in p["depths"]], "--", label=f"m/(1−p)ⁿ, p = {p_hat:.2f}")
     ax.plot(p["depths"], [pred_report[d] for d in p["depths"]], ":", label="m·(1/p)ⁿ (report's text)")
     ax.axhline(m, color="gray", lw=1, label=f"m = {m} (input size)")
-    ax.set(yscale="log", xlabel="depth n (ReLU layers, all of equal width)", ylabel="width (units per layer)",
-           title=f"ReLU MLP on a 3×{size}×{size} image: width for local invertibility")
+    ax.set(
+        yscale="log",
+        xlabel="depth n (ReLU layers, all of equal width)",
+        ylabel="width (units per layer)",
+        title=f"ReLU MLP on a 3×{size}×{size} image: width for local invertibility",
+    )
     ax.set_xticks(p["depths"])
     ax.legend(fontsize=8)
     ctx.save_figure(fig, "required_width.png")
@@ -207,14 +310,34 @@ def run(ctx: ExperimentContext) -> Verdict:
         measured_growth = math.inf  # the deepest net was not invertible within the grid: width grew beyond the sweep
     predicted_growth = math.log(pred_surv[d1] / pred_surv[d0])
     held = measured_growth >= p["growth_fraction"] * predicted_growth
-    ctx.save_json({"required_width": need, "p": p_hat, "p_by_layer_image": fr_img, "p_by_layer_inputs": fr_all, "input_size": m,
-                   "measured_log_growth": measured_growth, "predicted_log_growth": predicted_growth, "one_layer_width_ratio": one_layer_ratio,
-                   "image": name, "inputs": len(inputs)}, "metrics.json")
+    ctx.save_json(
+        {
+            "required_width": need,
+            "p": p_hat,
+            "p_by_layer_image": fr_img,
+            "p_by_layer_inputs": fr_all,
+            "input_size": m,
+            "measured_log_growth": measured_growth,
+            "predicted_log_growth": predicted_growth,
+            "one_layer_width_ratio": one_layer_ratio,
+            "image": name,
+            "inputs": len(inputs),
+        },
+        "metrics.json",
+    )
     rank_part = Verdict(
         claim="local rank: the width keeping a full-rank (locally invertible) image → layer-n map grows like m/(1−p)ⁿ",
-        criterion=f"the smallest equal width with a rank-m Jacobian grows from depth {d0} to {d1} by ≥ {p['growth_fraction']:.0%} of the predicted log-growth",
-        measured=(f"p = {p_hat:.3f}; smallest width " + ", ".join(f"depth {d}: {need[d] if need[d] else f'>{grid[-1]}'}" for d in p["depths"])
-                  + " (predicted " + ", ".join(f"{pred_surv[d]:.0f}" for d in p["depths"]) + f"); log-growth {measured_growth:.2f} vs {predicted_growth:.2f}"),
+        criterion=(
+            f"the smallest equal width with a rank-m Jacobian grows from depth {d0} to {d1} by ≥ "
+            f"{p['growth_fraction']:.0%} of the predicted log-growth"
+        ),
+        measured=(
+            f"p = {p_hat:.3f}; smallest width "
+            + ", ".join(f"depth {d}: {need[d] if need[d] else f'>{grid[-1]}'}" for d in p["depths"])
+            + " (predicted "
+            + ", ".join(f"{pred_surv[d]:.0f}" for d in p["depths"])
+            + f"); log-growth {measured_growth:.2f} vs {predicted_growth:.2f}"
+        ),
         held=held,
     )
 
@@ -224,44 +347,89 @@ def run(ctx: ExperimentContext) -> Verdict:
     cmp_ = compare_families(gd, "constant", "widening", [d for d in p["gd_depths"] if d >= 2])
     unmatched = sum(not r["matched"] for r in gd)
     gd_held = None if not cmp_ else all(c["difference"] > c["spread"] for c in cmp_.values())
-    smin = {(f, d): sum(r["sigma_min"] for r in gd if r["family"] == f and r["depth"] == d) / p["seeds"] for f in ("constant", "widening") for d in p["gd_depths"]}
+    smin = {
+        (f, d): sum(r["sigma_min"] for r in gd if r["family"] == f and r["depth"] == d) / p["seeds"]
+        for f in ("constant", "widening")
+        for d in p["gd_depths"]
+    }
     fig, axes = subplots(1, 2, figsize=(11, 4), layout="constrained")
     for f, mk in (("constant", "o-"), ("widening", "s-")):
         st = [group_stats(gd, f, d) for d in p["gd_depths"]]
         ds = [d for d, g in zip(p["gd_depths"], st, strict=True) if g]
-        axes[0].errorbar(ds, [g["mean"] for g in st if g], yerr=[g["spread"] for g in st if g], fmt=mk, capsize=3,
-                         label=f"{f} ({'2m per layer' if f == 'constant' else 'm·2ⁿ at layer n'})")
+        axes[0].errorbar(
+            ds,
+            [g["mean"] for g in st if g],
+            yerr=[g["spread"] for g in st if g],
+            fmt=mk,
+            capsize=3,
+            label=f"{f} ({'2m per layer' if f == 'constant' else 'm·2ⁿ at layer n'})",
+        )
         axes[1].plot(p["gd_depths"], [max(smin[f, d], 1e-12) for d in p["gd_depths"]], mk, label=f)
-    axes[0].set(xlabel="depth n (ReLU layers)", ylabel="m_i where m_g first < m_s (mean ± sd over seeds)", title="eq. 4 inversion: input distance at matched m_g")
-    axes[1].set(yscale="log", xlabel="depth n", ylabel="σ_min of ∂O/∂a at the image (mean over seeds)", title="Jacobian's smallest singular value")
+    axes[0].set(
+        xlabel="depth n (ReLU layers)",
+        ylabel="m_i where m_g first < m_s (mean ± sd over seeds)",
+        title="eq. 4 inversion: input distance at matched m_g",
+    )
+    axes[1].set(
+        yscale="log",
+        xlabel="depth n",
+        ylabel="σ_min of ∂O/∂a at the image (mean over seeds)",
+        title="Jacobian's smallest singular value",
+    )
     for ax in axes:
         ax.set_xticks(p["gd_depths"])
         ax.legend(fontsize=8)
     ctx.save_figure(fig, "gd_matched_m_i.png")
     gd_part = Verdict(
-        claim="eq. 4 (§4.3): constant-width ReLU nets land farther from the input at a given m_g than nets widening as m(1/p)ⁿ",
-        criterion=(f"m_i where m_g first falls below m_s, {p['seeds']} seeds each; at every depth ≥ 2 where all runs of both families got "
-                   "there, mean m_i(constant) − mean m_i(widening) > the larger spread (sd over seeds); INCONCLUSIVE if no depth qualifies"),
-        measured=("; ".join(f"depth {d}: {c['constant']:.3g} vs {c['widening']:.3g} (diff {c['difference']:+.3g}, spread {c['spread']:.2g})" for d, c in cmp_.items())
-                  + f"; {unmatched} of {len(gd)} runs never reached m_s; σ_min constant "
-                  + ", ".join(f"{smin['constant', d]:.2g}" for d in p["gd_depths"]) + ", widening "
-                  + ", ".join(f"{smin['widening', d]:.2g}" for d in p["gd_depths"])),
+        claim=(
+            "eq. 4 (§4.3): constant-width ReLU nets land farther from the input at a given m_g than nets widening as "
+            "m(1/p)ⁿ"
+        ),
+        criterion=(
+            f"m_i where m_g first falls below m_s, {p['seeds']} seeds each; "
+            "at every depth ≥ 2 where all runs of both families got there, mean m_i(constant) − mean m_i(widening) "
+            "> the larger spread (sd over seeds); INCONCLUSIVE if no depth qualifies"
+        ),
+        measured=(
+            "; ".join(
+                f"depth {d}: {c['constant']:.3g} vs {c['widening']:.3g} (diff {c['difference']:+.3g}, "
+                f"spread {c['spread']:.2g})"
+                for d, c in cmp_.items()
+            )
+            + f"; {unmatched} of {len(gd)} runs never reached m_s; σ_min constant "
+            + ", ".join(f"{smin['constant', d]:.2g}" for d in p["gd_depths"])
+            + ", widening "
+            + ", ".join(f"{smin['widening', d]:.2g}" for d in p["gd_depths"])
+        ),
         held=gd_held,
     )
     return Verdict(
-        claim="ReLU zeroes a fraction p of each layer, so the width needed to keep the input recoverable grows geometrically "
-              "with depth: m(1/p)ⁿ in the text (m/(1−p)ⁿ by its own argument), i.e. doubling per layer at p = ½.",
-        criterion="the outcome is the eq. 4 part's (the document's measure: m_i at matched m_g, constant vs widening widths); "
-                  "the local-rank part is judged separately",
-        measured=(f"zeroed fraction p = {p_hat:.3f} (mean over {ref.depth} layers and {len(inputs)} inputs; by layer at the image "
-                  + ", ".join(f"{v:.2f}" for v in fr_img) + f"). Smallest equal width with a rank-{m} Jacobian: "
-                  + ", ".join(f"depth {d}: {need[d] if need[d] else f'>{grid[-1]}'}" for d in p["depths"])
-                  + " (m/(1−p)ⁿ predicts " + ", ".join(f"{pred_surv[d]:.0f}" for d in p["depths"]) + "). One layer needs "
-                  f"{one_layer_ratio:.2f}·m ≈ 1/(1−p) = {1 / (1 - p_hat):.2f}; at width {w_ref} layers ≥2 are invertible from their own "
-                  f"input: {[r['invertible_from_own_input'] for r in layer_rows]}. Eq. 4, m_i at m_g < m_s, constant 2m vs widening: "
-                  + gd_part.measured + "."),
+        claim="ReLU zeroes a fraction p of each layer, so the width needed to keep the input recoverable grows "
+        "geometrically with depth: m(1/p)ⁿ in the text (m/(1−p)ⁿ by its own argument), "
+        "i.e. doubling per layer at p = ½.",
+        criterion="the outcome is the eq. 4 part's (the document's measure: m_i at matched m_g, "
+        "constant vs widening widths); the local-rank part is judged separately",
+        measured=(
+            f"zeroed fraction p = {p_hat:.3f} (mean over {ref.depth} layers and {len(inputs)} inputs; "
+            "by layer at the image "
+            + ", ".join(f"{v:.2f}" for v in fr_img)
+            + f"). Smallest equal width with a rank-{m} Jacobian: "
+            + ", ".join(f"depth {d}: {need[d] if need[d] else f'>{grid[-1]}'}" for d in p["depths"])
+            + " (m/(1−p)ⁿ predicts "
+            + ", ".join(f"{pred_surv[d]:.0f}" for d in p["depths"])
+            + f"). One layer needs {one_layer_ratio:.2f}·m ≈ 1/(1−p) = {1 / (1 - p_hat):.2f}; "
+            f"at width {w_ref} layers ≥2 are invertible from their own input: "
+            f"{[r['invertible_from_own_input'] for r in layer_rows]}. Eq. 4, m_i at m_g < m_s, "
+            "constant 2m vs widening: " + gd_part.measured + "."
+        ),
         held=gd_held,
-        details={"required_width": need, "p": p_hat, "measured_log_growth": measured_growth, "predicted_log_growth": predicted_growth,
-                 "gd": {str(d): c for d, c in cmp_.items()}, "gd_unmatched": unmatched},
+        details={
+            "required_width": need,
+            "p": p_hat,
+            "measured_log_growth": measured_growth,
+            "predicted_log_growth": predicted_growth,
+            "gd": {str(d): c for d, c in cmp_.items()},
+            "gd_unmatched": unmatched,
+        },
         parts=[gd_part, rank_part],
     )

@@ -13,21 +13,47 @@ from invert.encoders import build_encoder
 from invert.experiments._support import report_image
 from invert.experiments.registry import ExperimentContext, Verdict, experiment
 
+FULL: dict[str, Any] = {
+    "size": 29,
+    "depth": 3,
+    "sigma_out": 1e-3,
+    "sigma_in": 1 / 20,
+    "draws": 1000,
+    "min_fraction": 0.95,
+    "direction_ratio": 100.0,
+    "claimed_ratio": 1e6,
+}
+QUICK: dict[str, Any] = {"size": 12, "draws": 200}
 
-@experiment("shifted-output", "Fig. S2: a tiny output shift, inverted exactly (eq. 11), lands far from the input.", "Badger §4.2, fig. S2")
+
+@experiment(
+    "shifted-output",
+    "Fig. S2: a tiny output shift, inverted exactly (eq. 11), lands far from the input.",
+    "Badger §4.2, fig. S2",
+)
 def run(ctx: ExperimentContext) -> Verdict:
-    p: dict[str, Any] = {"size": 12 if ctx.quick else 29, "depth": 3, "sigma_out": 1e-3, "sigma_in": 1 / 20, "draws": 200 if ctx.quick else 1000,
-         "min_fraction": 0.95, "direction_ratio": 100.0, "claimed_ratio": 1e6}
-    p.update(ctx.params)
+    p = ctx.settings(FULL, QUICK)
     ctx.params.update(p, note="sigma_out: 1e-3 in the report's text, 1e-7 in its code; sigma_in: 1/20 text, 1/18 code")
     img, name = report_image(p["size"])
     n = img[0].numel()
-    enc = build_encoder(f"mlp-{n}x{p['depth']}-in3x{p['size']}x{p['size']}", "output", seed=ctx.seed, dtype=torch.float64)
-    res = shifted_output_inversion(enc, img[0].double(), sigma_out=p["sigma_out"], sigma_in=p["sigma_in"], draws=p["draws"], seed=ctx.seed)
+    enc = build_encoder(
+        f"mlp-{n}x{p['depth']}-in3x{p['size']}x{p['size']}", "output", seed=ctx.seed, dtype=torch.float64
+    )
+    res = shifted_output_inversion(
+        enc, img[0].double(), sigma_out=p["sigma_out"], sigma_in=p["sigma_in"], draws=p["draws"], seed=ctx.seed
+    )
     ratio = res.ratio.numpy()
-    rows = [{"draw": i, "input_error_shifted_output": float(res.input_error_shifted_output[i]), "output_shift": float(res.output_shift[i]),
-             "input_shift": float(res.input_shift[i]), "output_error_shifted_input": float(res.output_error_shifted_input[i]),
-             "ratio": float(ratio[i])} for i in range(len(ratio))]
+    rows = [
+        {
+            "draw": i,
+            "input_error_shifted_output": float(res.input_error_shifted_output[i]),
+            "output_shift": float(res.output_shift[i]),
+            "input_shift": float(res.input_shift[i]),
+            "output_error_shifted_input": float(res.output_error_shifted_input[i]),
+            "ratio": float(ratio[i]),
+        }
+        for i in range(len(ratio))
+    ]
     ctx.save_csv(rows, "distances.csv")
 
     fig, ax = subplots(figsize=(6.5, 4), layout="constrained")
@@ -35,26 +61,56 @@ def run(ctx: ExperimentContext) -> Verdict:
     hi = max(res.input_shift.max(), res.input_error_shifted_output.max()).item()
     bins = np.logspace(np.log10(lo) - 0.1, np.log10(hi) + 0.1, 60)
     ax.hist(res.input_shift.numpy(), bins, alpha=0.7, label=f"‖a − a′‖, a′ = a + N(0, {p['sigma_in']:.3g})")
-    ax.hist(res.input_error_shifted_output.numpy(), bins, alpha=0.7, label=f"‖a − a″‖, O(a″) = O(a) + N(0, {p['sigma_out']:.0e})")
-    ax.set(xscale="log", xlabel="input-space L2 distance to a (pixel units, [0,1] scale)", ylabel="draws",
-           title=f"linear MLP {n}×{p['depth']}: small output shifts → large input shifts")
+    ax.hist(
+        res.input_error_shifted_output.numpy(),
+        bins,
+        alpha=0.7,
+        label=f"‖a − a″‖, O(a″) = O(a) + N(0, {p['sigma_out']:.0e})",
+    )
+    ax.set(
+        xscale="log",
+        xlabel="input-space L2 distance to a (pixel units, [0,1] scale)",
+        ylabel="draws",
+        title=f"linear MLP {n}×{p['depth']}: small output shifts → large input shifts",
+    )
     ax.legend(fontsize=8)
     ctx.save_figure(fig, "input_distances.png")
-    grid = image_grid([[img[0].float(), res.shifted_input_examples[0], res.examples[0]]], col_labels=["a", "a′ (input shift)", "a″ (output shift, inverted)"],
-                      captions=[["", f"‖a−a′‖={float(res.input_shift[0]):.3g}", f"‖a−a″‖={float(res.input_error_shifted_output[0]):.3g}"]])
+    grid = image_grid(
+        [[img[0].float(), res.shifted_input_examples[0], res.examples[0]]],
+        col_labels=["a", "a′ (input shift)", "a″ (output shift, inverted)"],
+        captions=[
+            ["", f"‖a−a′‖={float(res.input_shift[0]):.3g}", f"‖a−a″‖={float(res.input_error_shifted_output[0]):.3g}"]
+        ],
+    )
     ctx.save_figure(grid, "examples.png")
 
     frac_farther = float((ratio > 1).mean())
     median = float(np.median(ratio))
     above = float((ratio > p["claimed_ratio"]).mean())
     out_ok = float((res.output_shift < res.output_error_shifted_input).double().mean())
-    ctx.save_json({"median_ratio": median, "fraction_farther": frac_farther, "fraction_ratio_above_claim": above,
-                   "fraction_output_shift_smaller": out_ok, "reconstruction_error": res.reconstruction_error,
-                   "mean_input_shift": float(res.input_shift.mean()), "mean_output_error_shifted_input": float(res.output_error_shifted_input.mean()),
-                   "mean_output_shift": float(res.output_shift.mean()), "image": name}, "metrics.json")
+    ctx.save_json(
+        {
+            "median_ratio": median,
+            "fraction_farther": frac_farther,
+            "fraction_ratio_above_claim": above,
+            "fraction_output_shift_smaller": out_ok,
+            "reconstruction_error": res.reconstruction_error,
+            "mean_input_shift": float(res.input_shift.mean()),
+            "mean_output_error_shifted_input": float(res.output_error_shifted_input.mean()),
+            "mean_output_shift": float(res.output_shift.mean()),
+            "image": name,
+        },
+        "metrics.json",
+    )
     direction = Verdict(
-        claim="direction: a″ (inverted from a shifted output) lies farther from a than the shifted input a′, by orders of magnitude",
-        criterion=f"≥ {p['min_fraction']:.0%} of draws have ‖a−a″‖ > ‖a−a′‖ and the median ratio ‖a−a″‖/‖a−a′‖ ≥ {p['direction_ratio']:g}",
+        claim=(
+            "direction: a″ (inverted from a shifted output) lies farther from a than the shifted input a′, "
+            "by orders of magnitude"
+        ),
+        criterion=(
+            f"≥ {p['min_fraction']:.0%} of draws have ‖a−a″‖ > ‖a−a′‖ and the median ratio ‖a−a″‖/‖a−a′‖ ≥ "
+            f"{p['direction_ratio']:g}"
+        ),
         measured=f"{frac_farther:.0%} of {len(ratio)} draws farther; median ratio {median:.3g}",
         held=frac_farther >= p["min_fraction"] and median >= p["direction_ratio"],
     )
@@ -65,13 +121,17 @@ def run(ctx: ExperimentContext) -> Verdict:
         held=median >= p["claimed_ratio"],
     )
     return Verdict(
-        claim="Nearly all inputs a″ recovered from O(a) + N(0, σ) are much farther from a than the shifted input a′ is, although "
-              "their outputs are closer (the text: more than a million times farther), so the MLP is badly conditioned.",
-        criterion=f"the outcome is the direction part's (≥ {p['min_fraction']:.0%} farther, median ratio ≥ {p['direction_ratio']:g}); "
-                  f"the claimed magnitude (median ≥ {p['claimed_ratio']:.0e}) is judged separately",
-        measured=(f"{frac_farther:.0%} of {len(ratio)} draws have ‖a−a″‖ > ‖a−a′‖; median ratio {median:.3g} "
-                  f"({above:.0%} above {p['claimed_ratio']:.0e}); output shifts smaller in {out_ok:.0%} of draws; "
-                  f"unshifted reconstruction error {res.reconstruction_error:.2g}."),
+        claim="Nearly all inputs a″ recovered from O(a) + N(0, σ) are much farther from a than the shifted input a′ "
+        "is, although their outputs are closer (the text: more than a million times farther), "
+        "so the MLP is badly conditioned.",
+        criterion=f"the outcome is the direction part's (≥ {p['min_fraction']:.0%} farther, "
+        f"median ratio ≥ {p['direction_ratio']:g}); the claimed magnitude (median ≥ {p['claimed_ratio']:.0e}) "
+        "is judged separately",
+        measured=(
+            f"{frac_farther:.0%} of {len(ratio)} draws have ‖a−a″‖ > ‖a−a′‖; median ratio {median:.3g} "
+            f"({above:.0%} above {p['claimed_ratio']:.0e}); output shifts smaller in {out_ok:.0%} of draws; "
+            f"unshifted reconstruction error {res.reconstruction_error:.2g}."
+        ),
         held=direction.held,
         details={"median_ratio": median, "fraction_farther": frac_farther, "fraction_above_claim": above},
         parts=[direction, magnitude],

@@ -1,4 +1,6 @@
-"""`trained-nonuniqueness` (fig. S1): a trained network's layers are non-unique too — inputs far from a match O(a) better than a + noise."""
+"""`trained-nonuniqueness` (fig. S1): a trained network's layers are non-unique too — inputs far from a match O(a)
+better than a + noise.
+"""
 
 from __future__ import annotations
 
@@ -11,24 +13,43 @@ from invert.experiments._support import spread
 from invert.experiments.registry import ExperimentContext, Verdict, experiment
 from invert.io import shared_dir
 
+FULL: dict[str, Any] = {
+    "model": "cifar_resnet20",
+    "layers": ["conv2", "conv3", "conv4"],
+    "images": 20,
+    "restarts": 3,
+    "iterations": 1000,
+    "min_fraction": 0.9,
+    "min_counted": 0.5,
+}
+QUICK: dict[str, Any] = {"layers": ["conv2", "conv3"], "images": 3, "restarts": 2, "iterations": 100}
 
-@experiment("trained-nonuniqueness", "Fig. S1: trained CIFAR ResNet-20 layers are non-unique — inversions with m_g < m_s land farther from a than a 1/20-noise shift.",
-            "Badger §3.2, fig. S1")
+
+@experiment(
+    "trained-nonuniqueness",
+    "Fig. S1: trained CIFAR ResNet-20 layers are non-unique — inversions with m_g < m_s land farther from a than a "
+    "1/20-noise shift.",
+    "Badger §3.2, fig. S1",
+)
 def run(ctx: ExperimentContext) -> Verdict:
     from invert.datasets import sample_images
     from invert.encoders import build_encoder
     from invert.inversion import InversionConfig, invert
 
     if shared_dir() is None:
-        raise InvertError("trained-nonuniqueness needs the trained CIFAR ResNet-20 and CIFAR-10 samples from the shared material folder: "
-                          "put it at ../shared or set INVERT_SHARED")
-    p: dict[str, Any] = {"model": "cifar_resnet20", "layers": ["conv2", "conv3"] if ctx.quick else ["conv2", "conv3", "conv4"],
-         "images": 3 if ctx.quick else 20, "restarts": 2 if ctx.quick else 3, "iterations": 100 if ctx.quick else 1000,
-         "min_fraction": 0.9, "min_counted": 0.5}
-    p.update(ctx.params)
-    ctx.params.update(p, procedure="invert's default (L1, Adam 0.05 cosine → 0, clamp); the claim concerns the layer, not the optimiser")
+        raise InvertError(
+            "trained-nonuniqueness needs the trained CIFAR ResNet-20 and CIFAR-10 samples from the shared material "
+            "folder: put it at ../shared or set INVERT_SHARED"
+        )
+    p = ctx.settings(FULL, QUICK)
+    ctx.params.update(
+        p,
+        procedure="invert's default (L1, Adam 0.05 cosine → 0, clamp); the claim concerns the layer, not the optimiser",
+    )
     imgs, names = sample_images("cifar10", limit=p["images"], size=32)
-    cfg = InversionConfig(iterations=p["iterations"], size=32, seed=ctx.seed, record_every=max(1, p["iterations"] // 20))
+    cfg = InversionConfig(
+        iterations=p["iterations"], size=32, seed=ctx.seed, record_every=max(1, p["iterations"] // 20)
+    )
     shift = cfg.ms_sigma * math.sqrt(imgs[0].numel())  # E‖a − a′‖ for a′ = a + N(0, σ): σ·√n up to O(1/n)
     rows = []
     for layer in p["layers"]:
@@ -36,9 +57,20 @@ def run(ctx: ExperimentContext) -> Verdict:
         res = invert(enc, imgs, cfg, restarts=p["restarts"])
         for i, n in enumerate(names):
             for r in range(p["restarts"]):
-                rows.append({"layer": layer, "image": n, "restart": r, "m_g": float(res.m_g[i, r]), "m_s": float(res.m_s[i]),
-                             "m_i": float(res.m_i[i, r]), "input_shift": shift, "below_ms": bool(res.m_g[i, r] < res.m_s[i]),
-                             "m_i_over_shift": float(res.m_i[i, r]) / shift, "psnr": float(res.psnr[i, r])})
+                rows.append(
+                    {
+                        "layer": layer,
+                        "image": n,
+                        "restart": r,
+                        "m_g": float(res.m_g[i, r]),
+                        "m_s": float(res.m_s[i]),
+                        "m_i": float(res.m_i[i, r]),
+                        "input_shift": shift,
+                        "below_ms": bool(res.m_g[i, r] < res.m_s[i]),
+                        "m_i_over_shift": float(res.m_i[i, r]) / shift,
+                        "psnr": float(res.psnr[i, r]),
+                    }
+                )
     ctx.save_csv(rows, "inversions.csv")
 
     counted = [r for r in rows if r["below_ms"]]
@@ -50,23 +82,44 @@ def run(ctx: ExperimentContext) -> Verdict:
         ax.scatter([r["m_g"] / r["m_s"] for r in rs], [r["m_i_over_shift"] for r in rs], label=la, color=f"C{k}")
     ax.axvline(1, ls="--", color="gray", lw=1)
     ax.axhline(1, ls="--", color="gray", lw=1)
-    ax.set(xscale="log", yscale="log", xlabel="m_g / m_s (left of 1: output closer than a + noise's)",
-           ylabel="m_i / ‖a − a′‖ (above 1: input farther than a + noise)", title=f"trained {p['model']}: {p['images']} CIFAR-10 images × {p['restarts']} starts")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="m_g / m_s (left of 1: output closer than a + noise's)",
+        ylabel="m_i / ‖a − a′‖ (above 1: input farther than a + noise)",
+        title=f"trained {p['model']}: {p['images']} CIFAR-10 images × {p['restarts']} starts",
+    )
     ax.legend()
     ctx.save_figure(fig, "non_uniqueness.png")
 
     enough = len(counted) >= p["min_counted"] * len(rows)
     frac = len(farther) / len(counted) if counted else 0.0
     held = None if not enough else frac >= p["min_fraction"]
-    stats = {la: {"mean": sum(v) / len(v), "spread": spread(v), "min": min(v), "n": len(v)} for la, v in by_layer.items() if v}
-    ctx.save_json({"counted": len(counted), "runs": len(rows), "fraction_farther": frac, "input_shift": shift, "by_layer": stats}, "metrics.json")
+    stats = {
+        la: {"mean": sum(v) / len(v), "spread": spread(v), "min": min(v), "n": len(v)}
+        for la, v in by_layer.items()
+        if v
+    }
+    ctx.save_json(
+        {"counted": len(counted), "runs": len(rows), "fraction_farther": frac, "input_shift": shift, "by_layer": stats},
+        "metrics.json",
+    )
     return Verdict(
-        claim="Training does not remove non-uniqueness: a trained model's layer is matched (m_g < m_s) by inputs far from the target.",
-        criterion=(f"count only inversions that reached m_g < m_s (need ≥ {p['min_counted']:.0%} of {len(rows)}, else INCONCLUSIVE); HELD iff "
-                   f"≥ {p['min_fraction']:.0%} of them lie farther from a than a 1/20-noise shift does (m_i > σ√n = {shift:.3g})"),
-        measured=(f"{len(counted)} of {len(rows)} inversions reached m_g < m_s; {len(farther)} of them have m_i > {shift:.3g}; m_i/‖a−a′‖ "
-                  + ", ".join(f"{la} {s['mean']:.3g} ± {s['spread']:.2g} (min {s['min']:.3g})" for la, s in stats.items())
-                  + f" (trained {p['model']}, {p['iterations']} steps)."),
+        claim=(
+            "Training does not remove non-uniqueness: a trained model's layer is matched (m_g < m_s) "
+            "by inputs far from the target."
+        ),
+        criterion=(
+            f"count only inversions that reached m_g < m_s (need ≥ {p['min_counted']:.0%} of {len(rows)}, "
+            f"else INCONCLUSIVE); HELD iff ≥ {p['min_fraction']:.0%} of them lie farther from a than a 1/20-noise "
+            f"shift does (m_i > σ√n = {shift:.3g})"
+        ),
+        measured=(
+            f"{len(counted)} of {len(rows)} inversions reached m_g < m_s; "
+            f"{len(farther)} of them have m_i > {shift:.3g}; m_i/‖a−a′‖ "
+            + ", ".join(f"{la} {s['mean']:.3g} ± {s['spread']:.2g} (min {s['min']:.3g})" for la, s in stats.items())
+            + f" (trained {p['model']}, {p['iterations']} steps)."
+        ),
         held=held,
         details={"fraction_farther": frac, "counted": len(counted), "runs": len(rows), "by_layer": stats},
     )

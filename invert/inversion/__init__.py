@@ -10,14 +10,36 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "PRESETS": "config", "InversionConfig": "config", "Preset": "config", "get_preset": "config",
-    "Initializer": "inverter", "InversionDiverged": "inverter", "InversionResult": "inverter", "Inverter": "inverter",
-    "build_inverter": "inverter", "invert": "inverter", "line_search_lr": "inverter",
-    "Schedule": "schedules", "Blur": "steps", "Clamp": "steps",
+    "PRESETS": "config",
+    "InversionConfig": "config",
+    "Preset": "config",
+    "get_preset": "config",
+    "Initializer": "inverter",
+    "InversionDiverged": "inverter",
+    "InversionResult": "inverter",
+    "Inverter": "inverter",
+    "build_inverter": "inverter",
+    "invert": "inverter",
+    "line_search_lr": "inverter",
+    "Schedule": "schedules",
+    "Blur": "steps",
+    "Clamp": "steps",
 }
 __all__ = [
-    "PRESETS", "Blur", "Clamp", "Initializer", "InversionConfig", "InversionDiverged", "InversionResult",
-    "Inverter", "Preset", "Schedule", "build_inverter", "get_preset", "invert", "line_search_lr",
+    "PRESETS",
+    "Blur",
+    "Clamp",
+    "Initializer",
+    "InversionConfig",
+    "InversionDiverged",
+    "InversionResult",
+    "Inverter",
+    "Preset",
+    "Schedule",
+    "build_inverter",
+    "get_preset",
+    "invert",
+    "line_search_lr",
 ]
 assert sorted(__all__) == sorted(_EXPORTS)
 

@@ -64,7 +64,7 @@ class InversionConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def updated(self, **changes: Any) -> "InversionConfig":
+    def updated(self, **changes: Any) -> InversionConfig:
         """A copy with ``changes`` applied (``None`` values ignored, so CLI defaults fall through;
         ``dataclasses.replace`` sets a field to ``None``)."""
         return updated(self, "inversion", **changes)
@@ -72,8 +72,8 @@ class InversionConfig:
 
 def check_config(c: InversionConfig) -> None:
     """Refuse settings that cannot make sense, with the fix in the message."""
-    from invert.objectives import OBJECTIVES
     from invert.inversion.schedules import SCHEDULE_KINDS
+    from invert.objectives import OBJECTIVES
 
     if c.objective not in OBJECTIVES:
         raise InvertError(f"unknown objective {c.objective!r}: choose from {', '.join(OBJECTIVES)}")
@@ -81,7 +81,9 @@ def check_config(c: InversionConfig) -> None:
         raise InvertError(f"unknown optimizer {c.optimizer!r}: choose from {', '.join(OPTIMIZERS)}")
     for name in ("lr_schedule", "blur_schedule"):
         if getattr(c, name) not in SCHEDULE_KINDS:
-            raise InvertError(f"unknown {name.replace('_', ' ')} {getattr(c, name)!r}: choose from {', '.join(SCHEDULE_KINDS)}")
+            raise InvertError(
+                f"unknown {name.replace('_', ' ')} {getattr(c, name)!r}: choose from {', '.join(SCHEDULE_KINDS)}"
+            )
     if c.init not in INITS:
         raise InvertError(f"unknown init {c.init!r}: choose from {', '.join(INITS)}")
     if not c.lr > 0:
@@ -137,9 +139,25 @@ PRESETS: dict[str, Preset] = {
             "Badger's reference code (blbadger/depth-representation): 0.15·L1 (eq. 3), plain gradient descent "
             "followed by a 3×3 Gaussian blur each step (eq. 5), lr 0.1 constant, blur σ 2.4→0.4 linear, "
             "500 iterations, init N(0.7, 1/20), 299 px stretched, no clamping, raw [0,1] input, seed 999.",
-            dict(objective="l1", objective_weight=0.15, optimizer="gd", lr=0.1, lr_schedule="constant",
-                 blur=2.4, blur_end=0.4, blur_schedule="linear", blur_kernel=3, clamp=False, init="normal",
-                 init_mean=0.7, init_std=0.05, iterations=500, size=299, resize="stretch", seed=999),
+            dict(
+                objective="l1",
+                objective_weight=0.15,
+                optimizer="gd",
+                lr=0.1,
+                lr_schedule="constant",
+                blur=2.4,
+                blur_end=0.4,
+                blur_schedule="linear",
+                blur_kernel=3,
+                clamp=False,
+                init="normal",
+                init_mean=0.7,
+                init_std=0.05,
+                iterations=500,
+                size=299,
+                resize="stretch",
+                seed=999,
+            ),
         ),
         Preset(
             "mahendran",
@@ -148,9 +166,21 @@ PRESETS: dict[str, Preset] = {
             "300 iterations. The lr is large because the normalised loss gives per-pixel gradients ~3e-5; the prior "
             "weights keep them below the objective's (tuned on untrained ResNet-50, Dalmatian 224 px: m_g < m_s at "
             "conv1…conv5 in ~20-25 iterations).",
-            dict(objective="normalized-l2", optimizer="sgd", momentum=0.9, lr=1000.0, lr_schedule="step",
-                 lr_gamma=0.1, lr_every=100, tv=1e-5, tv_beta=2.0, alpha_norm=1e-8, alpha=6.0, clamp=True,
-                 iterations=300),
+            dict(
+                objective="normalized-l2",
+                optimizer="sgd",
+                momentum=0.9,
+                lr=1000.0,
+                lr_schedule="step",
+                lr_gamma=0.1,
+                lr_every=100,
+                tv=1e-5,
+                tv_beta=2.0,
+                alpha_norm=1e-8,
+                alpha=6.0,
+                clamp=True,
+                iterations=300,
+            ),
         ),
     )
 }

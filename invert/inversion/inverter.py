@@ -37,8 +37,17 @@ from invert.objectives import Objective, make_objective
 from invert.priors import Prior, alpha_prior, l2_prior, tv_prior
 
 __all__ = [
-    "CPU_CHUNK_BYTES", "ActivationScaleWarning", "Callback", "Initializer", "InversionDiverged", "InversionResult",
-    "Inverter", "StepTransform", "build_inverter", "invert", "line_search_lr",
+    "CPU_CHUNK_BYTES",
+    "ActivationScaleWarning",
+    "Callback",
+    "Initializer",
+    "InversionDiverged",
+    "InversionResult",
+    "Inverter",
+    "StepTransform",
+    "build_inverter",
+    "invert",
+    "line_search_lr",
 ]
 
 #: The defaults every part below falls back to: one source of truth, :class:`InversionConfig`.
@@ -80,8 +89,10 @@ class Initializer:
             if img.shape[1:] != tuple(shape[1:]):
                 raise InvertError(f"init image has shape {tuple(img.shape[1:])}, expected {tuple(shape[1:])}")
             if img.shape[0] != 1 and shape[0] % img.shape[0]:
-                raise InvertError(f"{img.shape[0]} start images cannot be spread over a batch of {shape[0]}: "
-                                  "give one, or one per target")
+                raise InvertError(
+                    f"{img.shape[0]} start images cannot be spread over a batch of {shape[0]}: "
+                    "give one, or one per target"
+                )
             if img.shape[0] == 1:
                 return img.expand(shape[0], *shape[1:]).clone()
             return img.repeat_interleave(shape[0] // img.shape[0], 0)
@@ -134,25 +145,39 @@ class InversionResult:
         per = []
         for i in range(n):
             for j in range(r):
-                per.append({
-                    "target": i, "restart": j,
-                    "m_g": float(self.m_g[i, j]), "m_i": float(self.m_i[i, j]),
-                    "m_s": float(self.m_s[i]), "m_s_std": float(self.m_s_std[i]),
-                    "psnr": float(self.psnr[i, j]), "ssim": float(self.ssim[i, j]),
-                    "loss": float(self.loss[i, j]),
-                    "below_ms": bool(self.m_g[i, j] < self.m_s[i]),
-                    "below_ms_at": int(self.below_ms_at[i, j]),
-                    "target_norm": norm[i], "relative_m_g": float(rel[i, j]),
-                })
+                per.append(
+                    {
+                        "target": i,
+                        "restart": j,
+                        "m_g": float(self.m_g[i, j]),
+                        "m_i": float(self.m_i[i, j]),
+                        "m_s": float(self.m_s[i]),
+                        "m_s_std": float(self.m_s_std[i]),
+                        "psnr": float(self.psnr[i, j]),
+                        "ssim": float(self.ssim[i, j]),
+                        "loss": float(self.loss[i, j]),
+                        "below_ms": bool(self.m_g[i, j] < self.m_s[i]),
+                        "below_ms_at": int(self.below_ms_at[i, j]),
+                        "target_norm": norm[i],
+                        "relative_m_g": float(rel[i, j]),
+                    }
+                )
         pick = lambda t: [float(t[i, best[i]]) for i in range(n)]  # noqa: E731
         return {
-            "m_g": pick(self.m_g), "m_s": [float(v) for v in self.m_s], "m_s_std": [float(v) for v in self.m_s_std],
-            "m_i": pick(self.m_i), "psnr": pick(self.psnr), "ssim": pick(self.ssim),
+            "m_g": pick(self.m_g),
+            "m_s": [float(v) for v in self.m_s],
+            "m_s_std": [float(v) for v in self.m_s_std],
+            "m_i": pick(self.m_i),
+            "psnr": pick(self.psnr),
+            "ssim": pick(self.ssim),
             "below_ms": [bool(self.m_g[i, best[i]] < self.m_s[i]) for i in range(n)],
-            "target_norm": norm, "relative_m_g": pick(rel),
+            "target_norm": norm,
+            "relative_m_g": pick(rel),
             "best_restart": [int(b) for b in best],
-            "iterations": self.iterations, "seconds": round(self.seconds, 3),
-            "interrupted": self.interrupted, "runs": per,
+            "iterations": self.iterations,
+            "seconds": round(self.seconds, 3),
+            "interrupted": self.interrupted,
+            "runs": per,
         }
 
 
@@ -194,9 +219,17 @@ class EmbeddingMatch(Problem):
     name = "inversion"
     measure = "m_g"
 
-    def __init__(self, encoder: Encoder, objective: Objective, priors: Sequence[Prior], targets: torch.Tensor,
-                 goal: torch.Tensor, m_s: tuple[torch.Tensor, torch.Tensor], restarts: int,
-                 stop_below_ms: bool = False):
+    def __init__(
+        self,
+        encoder: Encoder,
+        objective: Objective,
+        priors: Sequence[Prior],
+        targets: torch.Tensor,
+        goal: torch.Tensor,
+        m_s: tuple[torch.Tensor, torch.Tensor],
+        restarts: int,
+        stop_below_ms: bool = False,
+    ):
         self.encoder, self.objective, self.priors = encoder, objective, list(priors)
         self.target_m_s, self.target_m_s_std = m_s  # per target
         self.target_norm = flat_l2(goal, torch.zeros_like(goal))  # ‖O(a)‖ per target
@@ -237,12 +270,25 @@ class EmbeddingMatch(Problem):
         done = (self.below_at >= 0).view(-1, *([1] * (x.dim() - 1)))
         return torch.where(done, self.held, x)
 
-    def history_rows(self, step: int, images: torch.Tensor, loss: torch.Tensor, measure: torch.Tensor,
-                     lr: float, sigma: float) -> list[dict[str, float]]:
+    def history_rows(
+        self, step: int, images: torch.Tensor, loss: torch.Tensor, measure: torch.Tensor, lr: float, sigma: float
+    ) -> list[dict[str, float]]:
         mi = flat_l2(images, self.targets).cpu()
         loss_c, mg_c, ms_c, r = loss.cpu(), measure.cpu(), self.m_s.cpu(), self.restarts
-        return [{"iteration": step, "target": b // r, "restart": b % r, "loss": float(loss_c[b]), "m_g": float(mg_c[b]),
-                 "m_i": float(mi[b]), "m_s": float(ms_c[b]), "lr": lr, "sigma": sigma} for b in range(len(mi))]
+        return [
+            {
+                "iteration": step,
+                "target": b // r,
+                "restart": b % r,
+                "loss": float(loss_c[b]),
+                "m_g": float(mg_c[b]),
+                "m_i": float(mi[b]),
+                "m_s": float(ms_c[b]),
+                "lr": lr,
+                "sigma": sigma,
+            }
+            for b in range(len(mi))
+        ]
 
     def describe(self, state: LoopState) -> str:
         return f"m_g {float(state.measure.mean()):.3g} / m_s {float(self.m_s.mean()):.3g}"
@@ -261,7 +307,9 @@ def warn_on_activation_scale(norm: torch.Tensor, elements: int, where: str = "")
             f"outside [{low:g}, {high:g}]: "
             "optimisers' fixed constants (Adam's ε = 1e-8) distort such a descent and m_g < m_s may mean little — "
             "prefer --objective normalized-l2 or cosine (scale-free), or compare relative_m_g = m_g/‖O(a)‖",
-            ActivationScaleWarning, stacklevel=4)
+            ActivationScaleWarning,
+            stacklevel=4,
+        )
 
 
 class Inverter:
@@ -337,21 +385,33 @@ class Inverter:
         problem = self._problem(targets, restarts, gen, stop_below_ms)
         x0 = self.init((len(problem.targets), *problem.targets.shape[1:]), gen).to(problem.targets)
         size = self.chunk_size(len(x0), problem.goal)
-        state = self.descent.run(problem, x0, iterations, chunk=size, record_every=record_every,
-                                 keep_evaluated=stop_below_ms, callback=callback, progress=progress, label="inverting")
+        state = self.descent.run(
+            problem,
+            x0,
+            iterations,
+            chunk=size,
+            record_every=record_every,
+            keep_evaluated=stop_below_ms,
+            callback=callback,
+            progress=progress,
+            label="inverting",
+        )
         result = self._result(problem, state, size, t0)
         failure = state.failure
         if failure is None and not bool(torch.isfinite(result.m_g).all()):
             bad = float(result.m_g[~torch.isfinite(result.m_g)][0])
-            failure = InversionDiverged(f"inversion diverged: m_g is {bad} after {result.iterations} iterations — "
-                                        "lower the learning rate or use --optimizer adam")
+            failure = InversionDiverged(
+                f"inversion diverged: m_g is {bad} after {result.iterations} iterations — "
+                "lower the learning rate or use --optimizer adam"
+            )
         if failure is not None:
             failure.result = result
             raise failure
         return result
 
-    def _problem(self, targets: torch.Tensor, restarts: int, gen: torch.Generator,
-                 stop_below_ms: bool) -> EmbeddingMatch:
+    def _problem(
+        self, targets: torch.Tensor, restarts: int, gen: torch.Generator, stop_below_ms: bool
+    ) -> EmbeddingMatch:
         """Targets on the encoder's device and dtype, their embeddings O(a), m_s — the problem to descend on."""
         if targets.dim() == 3:
             targets = targets.unsqueeze(0)
@@ -378,11 +438,20 @@ class Inverter:
         n = len(xf) // r
         shape = lambda t: t.detach().cpu().reshape(n, r)  # noqa: E731
         return InversionResult(
-            images=xf.cpu().reshape(n, r, *xf.shape[1:]), targets=problem.targets[::r].cpu(),
-            m_g=shape(mg), m_i=shape(mi),
-            m_s=problem.target_m_s.cpu(), m_s_std=problem.target_m_s_std.cpu(),
-            psnr=shape(ps), ssim=shape(ss), loss=shape(loss), below_ms_at=shape(problem.below_at),
-            iterations=state.step, seconds=time.perf_counter() - t0, history=history, interrupted=state.interrupted,
+            images=xf.cpu().reshape(n, r, *xf.shape[1:]),
+            targets=problem.targets[::r].cpu(),
+            m_g=shape(mg),
+            m_i=shape(mi),
+            m_s=problem.target_m_s.cpu(),
+            m_s_std=problem.target_m_s_std.cpu(),
+            psnr=shape(ps),
+            ssim=shape(ss),
+            loss=shape(loss),
+            below_ms_at=shape(problem.below_at),
+            iterations=state.step,
+            seconds=time.perf_counter() - t0,
+            history=history,
+            interrupted=state.interrupted,
             target_norm=problem.target_norm.cpu(),
         )
 
@@ -424,8 +493,16 @@ def invert(
     """
     config = (config or InversionConfig()).updated(**overrides)
     inv = build_inverter(encoder, config, init_image)
-    return inv.run(targets, config.iterations, restarts=restarts, seed=config.seed, record_every=config.record_every,
-                   stop_below_ms=config.stop_below_ms, callback=callback, progress=progress)
+    return inv.run(
+        targets,
+        config.iterations,
+        restarts=restarts,
+        seed=config.seed,
+        record_every=config.record_every,
+        stop_below_ms=config.stop_below_ms,
+        callback=callback,
+        progress=progress,
+    )
 
 
 def line_search_lr(
@@ -448,10 +525,17 @@ def line_search_lr(
     rows: list[dict[str, float]] = []
     best_lr, best_mg = None, math.inf
     for e in sorted(exps.tolist()):
-        lr = float(10 ** e)
+        lr = float(10**e)
         try:
-            res = invert(encoder, targets, config, lr=lr, iterations=trial_iterations, record_every=trial_iterations,
-                         stop_below_ms=False)
+            res = invert(
+                encoder,
+                targets,
+                config,
+                lr=lr,
+                iterations=trial_iterations,
+                record_every=trial_iterations,
+                stop_below_ms=False,
+            )
             mg = float(res.m_g.mean())
             diverged = not math.isfinite(mg)
         except InversionDiverged:
@@ -460,6 +544,7 @@ def line_search_lr(
         if mg < best_mg:
             best_lr, best_mg = lr, mg
     if best_lr is None:
-        raise InvertError(f"every trial learning rate in [{low:g}, {high:g}] diverged — "
-                          f"give --lr explicitly, smaller than {low:g}")
+        raise InvertError(
+            f"every trial learning rate in [{low:g}, {high:g}] diverged — give --lr explicitly, smaller than {low:g}"
+        )
     return best_lr, rows

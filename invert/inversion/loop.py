@@ -113,8 +113,9 @@ class Problem:
         evaluated, when kept); returning True stops the run."""
         return False
 
-    def history_rows(self, step: int, images: torch.Tensor, loss: torch.Tensor, measure: torch.Tensor,
-                     lr: float, sigma: float) -> list[dict[str, float]]:
+    def history_rows(
+        self, step: int, images: torch.Tensor, loss: torch.Tensor, measure: torch.Tensor, lr: float, sigma: float
+    ) -> list[dict[str, float]]:
         """History rows for the images evaluated at ``step`` (``lr`` NaN for the final evaluation)."""
         return []
 
@@ -217,8 +218,17 @@ class Descent:
             bar.close()
         return state
 
-    def _iterate(self, problem: Problem, opt: torch.optim.Optimizer, slices: list[slice], state: LoopState, step: int,
-                 record: bool, check: bool, keep: bool) -> bool:
+    def _iterate(
+        self,
+        problem: Problem,
+        opt: torch.optim.Optimizer,
+        slices: list[slice],
+        state: LoopState,
+        step: int,
+        record: bool,
+        check: bool,
+        keep: bool,
+    ) -> bool:
         """One iteration: evaluate and update, step transforms, checks, history; True when the problem says stop."""
         x = state.x
         state.lr = lr = float(self.lr(step, state.iterations))
@@ -234,13 +244,15 @@ class Descent:
         if check:
             self._check_finite(problem, state, step)
         if record and state.evaluated is not None:
-            state.history += problem.history_rows(step, state.evaluated, state.loss, state.measure, lr,
-                                                  self.sigma(step, state.iterations))
+            state.history += problem.history_rows(
+                step, state.evaluated, state.loss, state.measure, lr, self.sigma(step, state.iterations)
+            )
         return stop
 
     @staticmethod
-    def _closure(problem: Problem, x: torch.Tensor, slices: list[slice],
-                 state: LoopState) -> Callable[[], torch.Tensor]:
+    def _closure(
+        problem: Problem, x: torch.Tensor, slices: list[slice], state: LoopState
+    ) -> Callable[[], torch.Tensor]:
         """The optimiser's closure: per-chunk forward/backward into ``x.grad``. The first call of an iteration
         evaluates the images before the update; its loss and measure are what the iteration reports
         (L-BFGS calls again at line-search points)."""
@@ -277,12 +289,13 @@ class Descent:
                 value = values[bad][0].item()
                 raise InversionDiverged(f"{problem.name} diverged at iteration {step} ({what} is {value}): {fix}")
         if not torch.isfinite(state.x).all():
-            raise InversionDiverged(f"{problem.name} diverged at iteration {step} "
-                                    f"(the image left the finite range): {fix}")
+            raise InversionDiverged(
+                f"{problem.name} diverged at iteration {step} (the image left the finite range): {fix}"
+            )
 
     @staticmethod
     @torch.no_grad()
     def evaluate(problem: Problem, x: torch.Tensor, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss and measure of the images ``x`` in passes of ``chunk`` images (the final evaluation)."""
-        parts = [problem.evaluate(x[i:i + chunk], slice(i, i + chunk)) for i in range(0, len(x), chunk)]
+        parts = [problem.evaluate(x[i : i + chunk], slice(i, i + chunk)) for i in range(0, len(x), chunk)]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])

@@ -35,9 +35,13 @@ class AttackResult:
     def summary(self) -> dict[str, object]:
         return {
             "success_rate": float(self.success.float().mean()),
-            "clean_class": self.clean_class.tolist(), "adversarial_class": self.adversarial_class.tolist(),
-            "target": None if self.target is None else self.target.tolist(), "success": self.success.tolist(),
-            "linf": self.linf.tolist(), "l2": self.l2.tolist(), "confidence": self.confidence.tolist(),
+            "clean_class": self.clean_class.tolist(),
+            "adversarial_class": self.adversarial_class.tolist(),
+            "target": None if self.target is None else self.target.tolist(),
+            "success": self.success.tolist(),
+            "linf": self.linf.tolist(),
+            "l2": self.l2.tolist(),
+            "confidence": self.confidence.tolist(),
         }
 
 
@@ -66,7 +70,9 @@ def attack(
     with torch.no_grad():
         logits = classifier(x)
     if logits.dim() != 2:
-        raise InvertError(f"the attacked model must output logits (B, classes), not {tuple(logits.shape)}: cut it at 'fc'")
+        raise InvertError(
+            f"the attacked model must output logits (B, classes), not {tuple(logits.shape)}: cut it at 'fc'"
+        )
     clean = logits.argmax(1)
     truth = clean if labels is None else labels.to(clean.device).long()
     goal = None
@@ -101,7 +107,12 @@ def attack(
     success = adv_class == goal if goal is not None else adv_class != truth
     delta = (adv - x).reshape(x.shape[0], -1)
     return AttackResult(
-        images=adv.detach().cpu(), clean_class=clean.cpu(), adversarial_class=adv_class.cpu(),
-        target=None if goal is None else goal.cpu(), success=success.cpu(), linf=delta.abs().amax(1).cpu(),
-        l2=delta.norm(dim=1).cpu(), confidence=probs.gather(1, adv_class[:, None]).squeeze(1).cpu(),
+        images=adv.detach().cpu(),
+        clean_class=clean.cpu(),
+        adversarial_class=adv_class.cpu(),
+        target=None if goal is None else goal.cpu(),
+        success=success.cpu(),
+        linf=delta.abs().amax(1).cpu(),
+        l2=delta.norm(dim=1).cpu(),
+        confidence=probs.gather(1, adv_class[:, None]).squeeze(1).cpu(),
     )

@@ -116,8 +116,9 @@ class ScoreAscent(Problem):
     name = "ascent"
     measure = "score"
 
-    def __init__(self, encoder: Encoder, score: Score, priors: Sequence[Prior], jitter: int,
-                 generator: torch.Generator):
+    def __init__(
+        self, encoder: Encoder, score: Score, priors: Sequence[Prior], jitter: int, generator: torch.Generator
+    ):
         self.encoder, self.score, self.priors = encoder, score, list(priors)
         self.jitter, self.generator = jitter, generator
         self.shift = (0, 0)
@@ -133,8 +134,9 @@ class ScoreAscent(Problem):
         penalty = sum((p(x) for p in self.priors), torch.zeros_like(value))
         return penalty - value, value.detach()
 
-    def history_rows(self, step: int, images: torch.Tensor, loss: torch.Tensor, measure: torch.Tensor,
-                     lr: float, sigma: float) -> list[dict[str, float]]:
+    def history_rows(
+        self, step: int, images: torch.Tensor, loss: torch.Tensor, measure: torch.Tensor, lr: float, sigma: float
+    ) -> list[dict[str, float]]:
         return [{"iteration": step, "image": b, "score": v, "lr": lr} for b, v in enumerate(measure.cpu().tolist())]
 
     def describe(self, state: LoopState) -> str:
@@ -186,8 +188,16 @@ def ascend(
         size_per_pass = chunk_size(chunk, len(x0), encoder(x0[:1]))
     problem = ScoreAscent(encoder, score, priors, jitter, gen)
     descent = Descent(optimizer, schedule, momentum, steps)
-    state = descent.run(problem, x0, iterations, chunk=size_per_pass, record_every=record_every, callback=callback,
-                        progress=progress, label=f"ascending {score.name}")
+    state = descent.run(
+        problem,
+        x0,
+        iterations,
+        chunk=size_per_pass,
+        record_every=record_every,
+        callback=callback,
+        progress=progress,
+        label=f"ascending {score.name}",
+    )
     problem.shift = (0, 0)  # the final score sees the image as it is
     xf = state.x.detach()
     _, final = Descent.evaluate(problem, xf, size_per_pass)
@@ -236,15 +246,31 @@ def deep_dream(
     t0 = time.perf_counter()
 
     def so_far(last: AscentResult) -> AscentResult:
-        return AscentResult(last.images, last.score, done + last.iterations, time.perf_counter() - t0,
-                            history + [{**row, "octave": level} for row in last.history], last.interrupted)
+        return AscentResult(
+            last.images,
+            last.score,
+            done + last.iterations,
+            time.perf_counter() - t0,
+            history + [{**row, "octave": level} for row in last.history],
+            last.interrupted,
+        )
 
     for level, hw in enumerate(sizes):
         base = F.interpolate(image, size=hw, mode="bilinear", align_corners=False, antialias=True)
         detail = F.interpolate(detail, size=hw, mode="bilinear", align_corners=False)
         try:
-            result = ascend(encoder, score, start=(base + detail).clamp(0, 1), iterations=iterations, lr=lr,
-                            optimizer=optimizer, steps=[Clamp()], jitter=jitter, seed=seed + level, progress=progress)
+            result = ascend(
+                encoder,
+                score,
+                start=(base + detail).clamp(0, 1),
+                iterations=iterations,
+                lr=lr,
+                optimizer=optimizer,
+                steps=[Clamp()],
+                jitter=jitter,
+                seed=seed + level,
+                progress=progress,
+            )
         except InversionDiverged as exc:
             if isinstance(exc.result, AscentResult):
                 exc.result = so_far(exc.result)

@@ -45,13 +45,27 @@ class GradCamModel(nn.Module):
     freezing as every encoder), with the logits as an extra output of the same pass.
     """
 
-    def __init__(self, net: nn.Module, layer: str, *, spec: ModelSpec | None = None, weights: str = "custom",
-                 normalize: bool | None = None):
+    def __init__(
+        self,
+        net: nn.Module,
+        layer: str,
+        *,
+        spec: ModelSpec | None = None,
+        weights: str = "custom",
+        normalize: bool | None = None,
+    ):
         super().__init__()
         net = net.eval()
         self.model_name = spec.name if spec is not None else net.__class__.__name__
-        self.encoder = encoder_from_module(net, layer, spec=spec, weights=weights, normalize=normalize, exact=True,
-                                           extra={"logits": "node:" + graph_nodes(net)[-1]})
+        self.encoder = encoder_from_module(
+            net,
+            layer,
+            spec=spec,
+            weights=weights,
+            normalize=normalize,
+            exact=True,
+            extra={"logits": "node:" + graph_nodes(net)[-1]},
+        )
         self.node = self.encoder.node
         self.layer = layer
         self.head = next((m for m in reversed(list(net.modules())) if isinstance(m, nn.Linear)), None)
@@ -61,8 +75,15 @@ class GradCamModel(nn.Module):
         self.requires_grad_(False).eval()
 
     @classmethod
-    def build(cls, model: str, layer: str | None = None, weights: str = "untrained", *, seed: int = 0,
-              normalize: bool | None = None) -> GradCamModel:
+    def build(
+        cls,
+        model: str,
+        layer: str | None = None,
+        weights: str = "untrained",
+        *,
+        seed: int = 0,
+        normalize: bool | None = None,
+    ) -> GradCamModel:
         """``model`` by name (as :func:`~invert.encoders.build_encoder`); ``layer=None``: :func:`default_layer`."""
         net, spec = build_model(model, weights, seed)
         return cls(net, layer or default_layer(model), spec=spec, weights=weights, normalize=normalize)
@@ -106,8 +127,9 @@ def default_layer(model: str) -> str:
     listed = layer_rows(model)[0]
     rows = [r for r in listed if _is_spatial(r["shape"])]
     if not rows:
-        raise InvertError(f"{model} has no layer with spatial maps: Grad-CAM and CAM need one "
-                          f"(see `invert layers {model}`)")
+        raise InvertError(
+            f"{model} has no layer with spatial maps: Grad-CAM and CAM need one (see `invert layers {model}`)"
+        )
     order = {r["node"]: i for i, r in enumerate(x for x in listed if not x["alias"])}
     tokens = all(len(r["shape"]) == 2 for r in rows[-3:])
     if tokens:
@@ -130,8 +152,11 @@ def _last_block_input(model: str) -> str | None:
 
     with torch.device("meta"):  # the module tree only: no weights drawn
         net = get_spec(model).build()
-    stacks = [(name, list(m.named_children())) for name, m in net.named_modules()
-              if isinstance(m, (nn.Sequential, nn.ModuleList))]
+    stacks = [
+        (name, list(m.named_children()))
+        for name, m in net.named_modules()
+        if isinstance(m, (nn.Sequential, nn.ModuleList))
+    ]
     stacks = [(name, kids) for name, kids in stacks if len(kids) >= 2]
     if not stacks:
         return None
@@ -162,16 +187,21 @@ def _maps(act: torch.Tensor, method: str, prefix: int = 1) -> torch.Tensor:
         return act
     grid = token_grid(act, prefix)
     if grid is None:
-        raise InvertError(f"{method} needs a layer with spatial maps (got an output of shape {tuple(act.shape[1:])}): "
-                          "choose a convolutional block or a transformer block")
+        raise InvertError(
+            f"{method} needs a layer with spatial maps (got an output of shape {tuple(act.shape[1:])}): "
+            "choose a convolutional block or a transformer block"
+        )
     return grid
 
 
 def _warn_if_no_evidence(logits: torch.Tensor, model: GradCamModel) -> None:
     if not bool(logits.detach().abs().amax() > 0):
-        warnings.warn(f"every logit of {model.model_name} is zero (an untrained head initialised to zeros, like "
-                      "torchvision's ViTs): there is no class evidence to explain, so the maps are zero — load trained "
-                      "weights", stacklevel=3)
+        warnings.warn(
+            f"every logit of {model.model_name} is zero (an untrained head initialised to zeros, like "
+            "torchvision's ViTs): there is no class evidence to explain, so the maps are zero — load trained "
+            "weights",
+            stacklevel=3,
+        )
 
 
 def grad_cam(model: GradCamModel, images: torch.Tensor, classes: torch.Tensor | int | None = None) -> AttributionResult:
@@ -229,11 +259,13 @@ def cam(model: GradCamModel, images: torch.Tensor, classes: torch.Tensor | int |
                 raise InvertError(
                     f"CAM does not apply to {model.model_name}: its logits are not one linear layer on a global "
                     "average of convolutional maps (fully connected layers in between scramble positions) — "
-                    "use --method grad-cam")
+                    "use --method grad-cam"
+                )
             raise InvertError(
                 "CAM needs the logits to be one linear layer on the global average of the explained layer; "
                 f"{model.layer!r} "
-                f"is not that layer of {model.model_name} — use --layer {good}, or grad-cam at any layer")
+                f"is not that layer of {model.model_name} — use --layer {good}, or grad-cam at any layer"
+            )
         _warn_if_no_evidence(logits, model)
         head = model.head
         assert head is not None
@@ -264,7 +296,9 @@ class _RuleReLU(torch.autograd.Function):
 
 
 def rule_relu(x: torch.Tensor, guided: bool) -> torch.Tensor:
-    """ReLU with the deconvnet (``guided=False``) or guided-backprop backward; a plain function so FX graphs can call it."""
+    """ReLU with the deconvnet (``guided=False``) or guided-backprop backward;
+    a plain function so FX graphs can call it.
+    """
     return _RuleReLU.apply(x, guided)
 
 
@@ -304,7 +338,9 @@ def backward_rule_copy(encoder: Encoder, rule: str) -> Encoder:
                 swapped += 1
         enc.body.recompile()  # type: ignore[operator]
     if swapped == 0:
-        raise InvertError(f"{encoder.model_name} up to {encoder.layer!r} has no ReLU: a {rule} projection would be the plain gradient")
+        raise InvertError(
+            f"{encoder.model_name} up to {encoder.layer!r} has no ReLU: a {rule} projection would be the plain gradient"
+        )
     return enc.requires_grad_(False).eval()
 
 
@@ -336,7 +372,9 @@ def deconvnet(
         chosen = flat.amax(2).argmax(1)
     else:
         if not 0 <= channel < act.shape[1]:
-            raise InvertError(f"channel {channel} does not exist: the layer has {act.shape[1]} channels (0…{act.shape[1] - 1})")
+            raise InvertError(
+                f"channel {channel} does not exist: the layer has {act.shape[1]} channels (0…{act.shape[1] - 1})"
+            )
         chosen = torch.full((act.shape[0],), channel, dtype=torch.long, device=act.device)
     seed = torch.zeros_like(flat)
     rows = torch.arange(act.shape[0], device=act.device)
@@ -351,4 +389,3 @@ def deconvnet(
     peak = magnitude.reshape(magnitude.shape[0], -1).amax(1).clamp_min(1e-12)
     scores = flat[rows, chosen].amax(1) if position == "max" else flat[rows, chosen].mean(1)
     return AttributionResult(rule, magnitude / peak.view(-1, 1, 1), proj.detach(), chosen, scores)
-

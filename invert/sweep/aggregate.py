@@ -106,12 +106,20 @@ def grid_figure(out: Path, cells: Sequence[Cell], layers: Sequence[str], max_row
         target_seen |= row[0] is not None
         rows.append(row)
         image, model, weights, preset, seed = key
-        labels.append(f"{Path(image).name if image else 'embedded'}\n{model} {weights}\n{preset} s{seed if seed is not None else '-'}")
+        labels.append(
+            f"{Path(image).name if image else 'embedded'}\n{model} {weights}\n{preset} "
+            f"s{seed if seed is not None else '-'}"
+        )
     if not target_seen:
         return None
     more = len(groups) - len(rows)
-    return image_grid(rows, labels, ["target", *layers], cell=1.8,
-                      title="reconstructions a_g by layer" + (f" (first {len(rows)} of {len(groups)} rows)" if more > 0 else ""))
+    return image_grid(
+        rows,
+        labels,
+        ["target", *layers],
+        cell=1.8,
+        title="reconstructions a_g by layer" + (f" (first {len(rows)} of {len(groups)} rows)" if more > 0 else ""),
+    )
 
 
 def write_figures(out: Path, cells: Sequence[Cell], rows: Sequence[dict[str, Any]]) -> list[Path]:

@@ -56,9 +56,19 @@ def run_cell(task: CellTask) -> dict[str, Any]:
             status, error = "failed", str(exc)
         except Exception as exc:  # noqa: BLE001 - a failed cell records any error and the sweep goes on
             status, error = "failed", f"{type(exc).__name__}: {exc}"
-        files = {p.name: p.read_bytes() for p in sorted(Path(tmp).iterdir()) if p.is_file() and not p.name.startswith(".")}
-    return {"id": task.id, "settings": task.settings, "status": status, "error": error,
-            "cell_seconds": round(time.perf_counter() - t0, 3), "host": platform.node(), "pid": os.getpid(), "files": files}
+        files = {
+            p.name: p.read_bytes() for p in sorted(Path(tmp).iterdir()) if p.is_file() and not p.name.startswith(".")
+        }
+    return {
+        "id": task.id,
+        "settings": task.settings,
+        "status": status,
+        "error": error,
+        "cell_seconds": round(time.perf_counter() - t0, 3),
+        "host": platform.node(),
+        "pid": os.getpid(),
+        "files": files,
+    }
 
 
 def write_cell(cells_dir: Path, outcome: dict[str, Any]) -> Path:

@@ -88,6 +88,7 @@ def map_tasks(
     from invert.progress import ProgressBar
 
     with ProgressBar(description or "tasks", len(items), enabled=progress) as bar:
+
         def done(i: int, value: Any) -> None:
             if on_result is not None:
                 on_result(i, value)
@@ -110,8 +111,14 @@ def _context(fn: Callable[[Any], Any], preload: Sequence[str] = ()) -> Any:
     return ctx
 
 
-def _map_local(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | None, threads: int | None,
-               done: Callable[[int, Any], None], preload: Sequence[str] = ()) -> list[Any]:
+def _map_local(
+    fn: Callable[[Any], Any],
+    items: Sequence[Any],
+    workers: int | None,
+    threads: int | None,
+    done: Callable[[int, Any], None],
+    preload: Sequence[str] = (),
+) -> list[Any]:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     n = min(workers or available_cores(), len(items))
@@ -157,8 +164,15 @@ def _ray() -> Any:
     return ray
 
 
-def _map_ray(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | None, address: str | None, cpus: int,
-             gpus: float, done: Callable[[int, Any], None]) -> list[Any]:
+def _map_ray(
+    fn: Callable[[Any], Any],
+    items: Sequence[Any],
+    workers: int | None,
+    address: str | None,
+    cpus: int,
+    gpus: float,
+    done: Callable[[int, Any], None],
+) -> list[Any]:
     ray = _ray()
     started = False
     if not ray.is_initialized():
@@ -168,8 +182,10 @@ def _map_ray(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | None
             else:
                 ray.init(address=address, log_to_driver=False, configure_logging=False)
         except ConnectionError as exc:
-            raise InvertError(f"cannot reach a Ray cluster at {address!r} ({exc}): start one with `ray start --head`, "
-                              "or drop --address for a local Ray") from None
+            raise InvertError(
+                f"cannot reach a Ray cluster at {address!r} ({exc}): start one with `ray start --head`, "
+                "or drop --address for a local Ray"
+            ) from None
         started = True
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_call)
     limit = workers or len(items)
@@ -203,9 +219,10 @@ def _ray_get(ray: Any, ref: Any) -> Any:
     except ray.exceptions.RaySystemError as exc:
         if "No module named" not in str(exc):
             raise
-        raise InvertError("Ray workers cannot import the task's module: map functions from an installed package, "
-                          "or start Ray with runtime_env={'working_dir': ...}") from None
+        raise InvertError(
+            "Ray workers cannot import the task's module: map functions from an installed package, "
+            "or start Ray with runtime_env={'working_dir': ...}"
+        ) from None
     except ray.exceptions.RayTaskError as exc:
         cause = exc.as_instanceof_cause()
         raise (cause.cause if getattr(cause, "cause", None) is not None else cause) from None
-

@@ -62,10 +62,21 @@ def _prepare_out(out: Path) -> None:
     (out / "cells").mkdir(parents=True, exist_ok=True)
 
 
-def run_sweep(spec_path: str | Path, out: str | Path, *, executor: str = "local", workers: int | None = None,
-              address: str | None = None, retry_failed: bool = False, progress: bool = True, console: Any = None,
-              gpus_per_cell: float = 0.0, tensorboard: str | Path | None = None) -> SweepReport:
-    """Run every unfinished cell of the spec into ``out/cells/<id>/``, then write table.csv, summary.png, grid.png, sweep.json.
+def run_sweep(
+    spec_path: str | Path,
+    out: str | Path,
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+    console: Any = None,
+    gpus_per_cell: float = 0.0,
+    tensorboard: str | Path | None = None,
+) -> SweepReport:
+    """Run every unfinished cell of the spec into ``out/cells/<id>/``, then write table.csv, summary.png, grid.png,
+    sweep.json.
 
     Everything is checked before the first cell runs. Finished cells are skipped (failed ones too,
     unless ``retry_failed``); a failed cell records its error and the others go on. Ctrl-C keeps
@@ -85,13 +96,21 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, executor: str = "local"
         skipped.append(f"{n_complete} already finished")
     if n_failed:
         skipped.append(f"{n_failed} failed earlier (--retry-failed reruns them)")
-    say(f"{len(cells)} cells" + (f": skipping {', '.join(skipped)}" if skipped else "") + f"; running {len(todo)} "
-        f"on {executor}" + (f" with {workers} workers" if workers else ""))
+    say(
+        f"{len(cells)} cells" + (f": skipping {', '.join(skipped)}" if skipped else "") + f"; running {len(todo)} "
+        f"on {executor}" + (f" with {workers} workers" if workers else "")
+    )
     tasks = [CellTask(c.id, c.settings, *job_for(spec, c, out / "cells" / c.id)) for c in todo]
     if tensorboard is not None:  # each cell logs its run under DIR/<cell id>/ (a folder the workers can reach)
         tasks = [replace(t, job=replace(t.job, tensorboard=str(Path(tensorboard).resolve() / t.id))) for t in tasks]
-    record = {"spec": spec_record(spec), "executor": executor, "workers": workers, "address": address,
-              "cells": len(cells), "environment": environment_info()}
+    record = {
+        "spec": spec_record(spec),
+        "executor": executor,
+        "workers": workers,
+        "address": address,
+        "cells": len(cells),
+        "environment": environment_info(),
+    }
     write_json(out / "sweep.json", {**record, "status": "running"})
 
     def collect(_: int, outcome: dict[str, Any]) -> None:
@@ -103,8 +122,18 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, executor: str = "local"
 
     t0 = time.perf_counter()
     try:
-        map_tasks(run_cell, tasks, executor=executor, workers=workers, address=address, progress=progress,
-                  description="sweep cells", on_result=collect, gpus_per_task=gpus_per_cell, preload=PRELOAD)
+        map_tasks(
+            run_cell,
+            tasks,
+            executor=executor,
+            workers=workers,
+            address=address,
+            progress=progress,
+            description="sweep cells",
+            on_result=collect,
+            gpus_per_task=gpus_per_cell,
+            preload=PRELOAD,
+        )
     except KeyboardInterrupt:
         report.interrupted = True
         raise
@@ -112,7 +141,15 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, executor: str = "local"
         report.seconds = time.perf_counter() - t0
         report.rows = write_table(out, cells)
         counts = {s: sum(r["status"] == s for r in report.rows) for s in ("complete", "failed", "pending")}
-        write_json(out / "sweep.json", {**record, "status": "interrupted" if report.interrupted else "finished",
-                                        "counts": counts, "ran_this_call": report.ran, "seconds_this_call": round(report.seconds, 2)})
+        write_json(
+            out / "sweep.json",
+            {
+                **record,
+                "status": "interrupted" if report.interrupted else "finished",
+                "counts": counts,
+                "ran_this_call": report.ran,
+                "seconds_this_call": round(report.seconds, 2),
+            },
+        )
     write_figures(out, cells, report.rows)
     return report

@@ -28,7 +28,9 @@ DEFAULT_AXES: dict[str, list[Any]] = {"image": [None], "weights": ["untrained"],
 
 @dataclass(frozen=True)
 class Cell:
-    """One grid point: exactly one `invert run`. ``image``/``seed`` None = the embedded photograph / the preset's seed."""
+    """One grid point: exactly one `invert run`. ``image``/``seed`` None = the embedded photograph / the preset's
+    seed.
+    """
 
     model: str
     layer: str
@@ -51,8 +53,16 @@ class Cell:
 
     def label(self) -> str:
         """A short human name: ``resnet18 conv2 a.jpg untrained default seed 0``."""
-        return " ".join([self.model, self.layer, self.image or "(embedded image)", self.weights, self.preset,
-                         f"seed {self.seed}" if self.seed is not None else "(preset seed)"])
+        return " ".join(
+            [
+                self.model,
+                self.layer,
+                self.image or "(embedded image)",
+                self.weights,
+                self.preset,
+                f"seed {self.seed}" if self.seed is not None else "(preset seed)",
+            ]
+        )
 
 
 @dataclass
@@ -103,8 +113,10 @@ def parse_spec(raw: dict[str, Any], path: str | Path = "spec.toml") -> Spec:
     allowed = set(AXES) | {"run", "exclude"}
     for key in raw:
         if key not in allowed:
-            raise InvertError(f"unknown key {key!r} in {path}: the grid takes {', '.join(AXES)}, "
-                              "fixed `invert run` settings go under [run], and exclude = [...] drops cells")
+            raise InvertError(
+                f"unknown key {key!r} in {path}: the grid takes {', '.join(AXES)}, "
+                "fixed `invert run` settings go under [run], and exclude = [...] drops cells"
+            )
     for key in ("model", "layer"):
         if key not in raw:
             example = '"resnet18"' if key == "model" else '"conv2"'
@@ -123,8 +135,10 @@ def _axis(raw: dict[str, Any], key: str, path: Path) -> list[Any]:
     kind = int if key == "seed" else str
     for v in values:
         if not isinstance(v, kind) or isinstance(v, bool):
-            raise InvertError(f"{key} value {v!r} in {path} is not {'an integer' if kind is int else 'a string'}: "
-                              f"write e.g. {key} = [{'0, 1' if kind is int else chr(34) + 'x' + chr(34)}]")
+            raise InvertError(
+                f"{key} value {v!r} in {path} is not {'an integer' if kind is int else 'a string'}: "
+                f"write e.g. {key} = [{'0, 1' if kind is int else chr(34) + 'x' + chr(34)}]"
+            )
     if len(set(values)) != len(values):
         raise InvertError(f"{key} in {path} lists a value twice ({values}): list each value once")
     return list(values)
@@ -140,9 +154,14 @@ def _run_table(run: Any, path: Path) -> dict[str, Any]:
         if name in AXES:
             raise InvertError(f"{key} in [run] of {path} is a grid axis: put it at the top level as {name} = [...]")
         if name not in keys and name != "lr":
-            raise InvertError(f"unknown `invert run` setting {key!r} in [run] of {path}: use one of {', '.join(sorted(keys - {'seed'}))}")
+            raise InvertError(
+                f"unknown `invert run` setting {key!r} in [run] of {path}: "
+                f"use one of {', '.join(sorted(keys - {'seed'}))}"
+            )
         if isinstance(value, (dict, list)):
-            raise InvertError(f"{key} in [run] of {path} must be a single value; a list of values belongs at the top level")
+            raise InvertError(
+                f"{key} in [run] of {path} must be a single value; a list of values belongs at the top level"
+            )
         out[name] = value
     return out
 
@@ -152,7 +171,10 @@ def _exclude(value: Any, path: Path) -> list[dict[str, list[Any]]]:
     out = []
     for item in items:
         if not isinstance(item, dict) or not item:
-            raise InvertError(f"each exclude entry in {path} must be a table of axis values, e.g. exclude = [{{model = \"resnet18\", layer = \"conv1\"}}]")
+            raise InvertError(
+                f"each exclude entry in {path} must be a table of axis values, "
+                f'e.g. exclude = [{{model = "resnet18", layer = "conv1"}}]'
+            )
         for key in item:
             if key not in AXES:
                 raise InvertError(f"exclude entry {item} in {path} names {key!r}, not a grid axis ({', '.join(AXES)})")
@@ -208,9 +230,19 @@ def job_for(spec: Spec, cell: Cell, out: str | Path) -> tuple[Any, Any]:
         run["size"] = default_size(cell.model)  # the model's own input size, as `invert run` takes it
     config = resolve_config(cell.preset, {**run, "seed": cell.seed})
     image = image_path(spec, cell)
-    job = JobSpec(model=cell.model, layer=cell.layer, weights=weights_value(spec, cell), images=[str(image)] if image else [],
-                  restarts=int(job_keys.get("restarts", 1)), device=str(job_keys.get("device", "auto")),
-                  dtype=str(job_keys.get("dtype", "float32")), out=str(out), overwrite=True, lr_auto=lr_auto, init_image=init_image)
+    job = JobSpec(
+        model=cell.model,
+        layer=cell.layer,
+        weights=weights_value(spec, cell),
+        images=[str(image)] if image else [],
+        restarts=int(job_keys.get("restarts", 1)),
+        device=str(job_keys.get("device", "auto")),
+        dtype=str(job_keys.get("dtype", "float32")),
+        out=str(out),
+        overwrite=True,
+        lr_auto=lr_auto,
+        init_image=init_image,
+    )
     return job, config
 
 
@@ -222,6 +254,7 @@ def validate(spec: Spec, cells: list[Cell]) -> None:
     checked: set[tuple[str, Any]] = set()
     nodes: dict[str, list[str]] = {}
     for cell in cells:
+
         def fail(problem: str, cell: Cell = cell) -> InvertError:
             return InvertError(f"cell {cell.id} ({cell.label()}): {problem}")
 
@@ -237,7 +270,12 @@ def validate(spec: Spec, cells: list[Cell]) -> None:
                 job_for(spec, cell, ".")  # builds the InversionConfig: refuses impossible settings
         except InvertError as exc:
             raise fail(f"{exc} (fix it in {spec.path})") from None
-        checked |= {("preset", cell.preset), ("model", cell.model), ("layer", (cell.model, cell.layer)), ("run", cell.preset)}
+        checked |= {
+            ("preset", cell.preset),
+            ("model", cell.model),
+            ("layer", (cell.model, cell.layer)),
+            ("run", cell.preset),
+        }
         image = image_path(spec, cell)
         if image is not None and not image.is_file():
             raise fail(f"image not found: {image} — image paths are relative to the spec file's folder {spec.root}")
@@ -245,14 +283,17 @@ def validate(spec: Spec, cells: list[Cell]) -> None:
             if get_spec(cell.model).trained_weights is None:
                 raise fail(f"{cell.model} has no {cell.weights} weights — use untrained or a weights file path")
         elif cell.weights != "untrained" and not Path(weights_value(spec, cell)).is_file():
-            raise fail(f"weights file not found: {weights_value(spec, cell)} — use untrained, imagenet, trained or an existing file "
-                       f"(relative to {spec.root})")
+            raise fail(
+                f"weights file not found: {weights_value(spec, cell)} — use untrained, imagenet, "
+                f"trained or an existing file (relative to {spec.root})"
+            )
     init_image = spec.run.get("init_image")
     if init_image is not None and not Path(job_for(spec, cells[0], ".")[0].init_image).is_file():
-        raise InvertError(f"init_image {init_image} in [run] of {spec.path} not found — paths are relative to {spec.root}")
+        raise InvertError(
+            f"init_image {init_image} in [run] of {spec.path} not found — paths are relative to {spec.root}"
+        )
 
 
 def spec_record(spec: Spec) -> dict[str, Any]:
     """The spec as JSON-ready data (for sweep.json)."""
     return {"path": str(spec.path), "axes": spec.axes, "run": spec.run, "exclude": spec.exclude}
-

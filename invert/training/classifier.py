@@ -68,7 +68,9 @@ def flip_crop(pad: int = 4) -> Augment:
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded train/validation split of ``range(n)``: (train indices, validation indices)."""
     if not 0.0 <= val_fraction < 1.0:
-        raise InvertError(f"val_fraction {val_fraction} is outside [0, 1): pass e.g. 0.1 for a 10% validation split, or 0")
+        raise InvertError(
+            f"val_fraction {val_fraction} is outside [0, 1): pass e.g. 0.1 for a 10% validation split, or 0"
+        )
     n_val = int(round(n * val_fraction))
     if val_fraction > 0 and n_val == 0:
         n_val = 1
@@ -81,8 +83,14 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images: ImageSource | torch.Tensor, labels: torch.Tensor, index: torch.Tensor,
-             batch_size: int = 256, device: torch.device | str = "cpu") -> float:
+def evaluate(
+    model: nn.Module,
+    images: ImageSource | torch.Tensor,
+    labels: torch.Tensor,
+    index: torch.Tensor,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+) -> float:
     """Accuracy of ``model`` (eval mode) on ``images[index]``; NaN for an empty index."""
     if len(index) == 0:
         return float("nan")
@@ -149,8 +157,14 @@ def fit_classifier(
         distributed.globalize_batchnorm(model)  # before the optimiser sees the parameters
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     ckpt = Checkpointer(folder, {"model": model, "optimizer": optimizer})
-    run = {"n": len(labels), "batch_size": batch_size, "lr": lr, "seed": seed, "val_fraction": val_fraction,
-           "augment": augment is not None}
+    run = {
+        "n": len(labels),
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "augment": augment is not None,
+    }
     train_idx, val_idx = split_indices(len(labels), val_fraction, seed)
     try:
         start, history, extra = ckpt.resume() if resume else (0, [], {})
@@ -168,8 +182,12 @@ def fit_classifier(
     net = distributed.wrap(model, device)
     cuda_devices = [device.index or 0] if device.type == "cuda" else []
     n_batches = _batch_count(len(train_idx), batch_size)
-    bar = ProgressBar(f"training (from epoch {start + 1}/{epochs})", epochs * n_batches,
-                      enabled=progress and distributed.is_main(), completed=start * n_batches)
+    bar = ProgressBar(
+        f"training (from epoch {start + 1}/{epochs})",
+        epochs * n_batches,
+        enabled=progress and distributed.is_main(),
+        completed=start * n_batches,
+    )
     with bar:
         for epoch in range(start, epochs):
             t0 = time.perf_counter()
@@ -199,9 +217,17 @@ def _batch_count(n: int, batch_size: int) -> int:
     return full + (1 if rest >= 2 else 0)  # a lone last image would break BatchNorm: it waits for the next epoch
 
 
-def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Any, labels: torch.Tensor,
-                 train_idx: torch.Tensor, batch_size: int, device: torch.device, augment: Augment | None,
-                 bar: ProgressBar) -> dict[str, float]:
+def _train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: Any,
+    labels: torch.Tensor,
+    train_idx: torch.Tensor,
+    batch_size: int,
+    device: torch.device,
+    augment: Augment | None,
+    bar: ProgressBar,
+) -> dict[str, float]:
     model.train()
     order = train_idx[torch.randperm(len(train_idx))]
     total_loss, correct, seen = 0.0, 0, 0
@@ -226,8 +252,8 @@ def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: Any
         correct += int((logits.argmax(1) == y).sum())
         seen += len(part)
         bar.advance()
-    total_loss, correct, seen = distributed.all_sum(total_loss, correct, seen)
-    return {"loss": total_loss / seen, "train_acc": correct / seen}
+    loss_sum, n_correct, n_seen = distributed.all_sum(total_loss, correct, seen)  # over ranks under torchrun
+    return {"loss": loss_sum / n_seen, "train_acc": n_correct / n_seen}
 
 
 def _describe(row: dict[str, Any], epochs: int) -> str:

@@ -37,25 +37,45 @@ def parse_sigma(value: str | float) -> float:
         try:
             sigma = named[value] if value in named else float(Fraction(value.strip()))
         except (ValueError, ZeroDivisionError):
-            raise InvertError(f"cannot read noise σ {value!r}: pass 'text' (1/3), 'code' (1/4), a number or a fraction like 1/4") from None
+            raise InvertError(
+                f"cannot read noise σ {value!r}: pass 'text' (1/3), 'code' (1/4), a number or a fraction like 1/4"
+            ) from None
     if not sigma > 0:
         raise InvertError(f"noise σ must be positive (got {sigma})")
     return sigma
 
 
 class NoiseImages:
-    """``n`` fixed images N(``mean``, ``sigma``) of ``channels``×``size``×``size``, image ``i`` drawn from ``(seed, i)``.
+    """``n`` fixed images N(``mean``, ``sigma``) of ``channels``×``size``×``size``,
+    image ``i`` drawn from ``(seed, i)``.
 
     Indexing with a LongTensor returns the batch (optionally normalised by ``norm_mean``/``norm_std``).
     Pixels are not clipped to [0, 1], as in the report's code.
     """
 
-    def __init__(self, n: int, size: int, sigma: float, *, seed: int = 0, channels: int = 3, mean: float = 0.5,
-                 norm_mean: Sequence[float] | None = None, norm_std: Sequence[float] | None = None,
-                 materialise: bool | None = None):
+    def __init__(
+        self,
+        n: int,
+        size: int,
+        sigma: float,
+        *,
+        seed: int = 0,
+        channels: int = 3,
+        mean: float = 0.5,
+        norm_mean: Sequence[float] | None = None,
+        norm_std: Sequence[float] | None = None,
+        materialise: bool | None = None,
+    ):
         if n < 1 or size < 1 or channels < 1:
             raise InvertError(f"noise set needs n ≥ 1 images of size ≥ 1 (got n={n}, size={size})")
-        self.n, self.size, self.sigma, self.seed, self.channels, self.mean = n, size, float(sigma), int(seed), channels, mean
+        self.n, self.size, self.sigma, self.seed, self.channels, self.mean = (
+            n,
+            size,
+            float(sigma),
+            int(seed),
+            channels,
+            mean,
+        )
         self.norm = None
         if norm_mean is not None and norm_std is not None:
             self.norm = (torch.tensor(norm_mean).view(1, -1, 1, 1), torch.tensor(norm_std).view(1, -1, 1, 1))
@@ -119,7 +139,12 @@ QUICK = dict(model="cifar_resnet20", n=1000, size=32, classes=10, epochs=10, lr=
 
 
 def train_noise(
-    cfg: NoiseTraining, folder: str | Path, *, resume: bool = True, device: torch.device | str = "cpu", progress: bool = True
+    cfg: NoiseTraining,
+    folder: str | Path,
+    *,
+    resume: bool = True,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
 ) -> tuple[nn.Module, list[dict[str, Any]]]:
     """Train ``cfg.model`` (untrained init from ``cfg.seed``) to memorise the noise set; weights in ``folder/model.pt``.
 
@@ -135,27 +160,66 @@ def train_noise(
     net, spec = build_model(cfg.model, "untrained", cfg.seed)
     outputs = _output_count(net, spec.input_shape[0], cfg.size)
     if cfg.classes > outputs:
-        raise InvertError(f"{cfg.model} has {outputs} outputs, fewer than --classes {cfg.classes}: pass --classes {outputs} or less")
-    images = NoiseImages(cfg.n, cfg.size, cfg.sigma, seed=cfg.seed, channels=spec.input_shape[0],
-                         norm_mean=spec.mean if cfg.normalize else None, norm_std=spec.std if cfg.normalize else None)
+        raise InvertError(
+            f"{cfg.model} has {outputs} outputs, fewer than --classes {cfg.classes}: pass --classes {outputs} or less"
+        )
+    images = NoiseImages(
+        cfg.n,
+        cfg.size,
+        cfg.sigma,
+        seed=cfg.seed,
+        channels=spec.input_shape[0],
+        norm_mean=spec.mean if cfg.normalize else None,
+        norm_std=spec.std if cfg.normalize else None,
+    )
     labels = noise_labels(cfg.n, cfg.classes, cfg.seed)
     main = distributed.is_main()
     if main:
-        write_config(folder, "train noise", seed=cfg.seed, device=device, status="running", training=cfg.to_dict(),
-                     distributed=distributed.describe())
+        write_config(
+            folder,
+            "train noise",
+            seed=cfg.seed,
+            device=device,
+            status="running",
+            training=cfg.to_dict(),
+            distributed=distributed.describe(),
+        )
     t0 = time.perf_counter()
-    history = fit_classifier(net, images, labels, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, folder=folder,
-                             resume=resume, seed=cfg.seed, device=device, progress=progress)
+    history = fit_classifier(
+        net,
+        images,
+        labels,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        folder=folder,
+        resume=resume,
+        seed=cfg.seed,
+        device=device,
+        progress=progress,
+    )
     eval_acc = evaluate(net, images, labels, torch.arange(cfg.n), max(cfg.batch_size, 256), device)
     if not main:
         return net.eval().requires_grad_(False), history
     write_csv(folder / "history.csv", history)
-    fig = training_figure(history, title=f"{cfg.model} memorising {cfg.n} noise images N(0.5, {cfg.sigma:.3g}), {cfg.classes} classes",
-                          chance=1 / cfg.classes)
+    fig = training_figure(
+        history,
+        title=f"{cfg.model} memorising {cfg.n} noise images N(0.5, {cfg.sigma:.3g}), {cfg.classes} classes",
+        chance=1 / cfg.classes,
+    )
     save_figure(fig, folder / "training.png")
-    write_config(folder, "train noise", seed=cfg.seed, device=device, status="complete", training=cfg.to_dict(),
-                 seconds_this_session=round(time.perf_counter() - t0, 2), final_train_acc=history[-1]["train_acc"],
-                 final_train_acc_eval_mode=eval_acc, distributed=distributed.describe())
+    write_config(
+        folder,
+        "train noise",
+        seed=cfg.seed,
+        device=device,
+        status="complete",
+        training=cfg.to_dict(),
+        seconds_this_session=round(time.perf_counter() - t0, 2),
+        final_train_acc=history[-1]["train_acc"],
+        final_train_acc_eval_mode=eval_acc,
+        distributed=distributed.describe(),
+    )
     return net.eval().requires_grad_(False), history
 
 
@@ -171,7 +235,9 @@ def _check_same_run(folder: Path, cfg: NoiseTraining, resume: bool) -> None:
     diff = {k: (saved.get(k), v) for k, v in cfg.to_dict().items() if k != "epochs" and saved.get(k) != v}
     if diff:
         names = ", ".join(f"{k} {a!r}→{b!r}" for k, (a, b) in diff.items())
-        raise InvertError(f"{folder} holds a different noise run ({names}): choose another --out, or --no-resume to start over")
+        raise InvertError(
+            f"{folder} holds a different noise run ({names}): choose another --out, or --no-resume to start over"
+        )
 
 
 @torch.no_grad()

@@ -121,8 +121,9 @@ def test_ascent_ctrl_c_keeps_what_it_has():
 
 def test_inversion_accepts_the_normalized_rule(photo32):
     enc = build_encoder("cifar_resnet20", "conv1", seed=0)
-    res = invert(enc, photo32, optimizer="normalized", lr=0.02, lr_schedule="constant", iterations=10, size=32,
-                 record_every=1)
+    res = invert(
+        enc, photo32, optimizer="normalized", lr=0.02, lr_schedule="constant", iterations=10, size=32, record_every=1
+    )
     assert res.m_g.item() < 0.5 * res.history[0]["m_g"]
 
 
@@ -212,8 +213,10 @@ def test_non_finite_m_g_is_divergence_even_with_a_finite_loss(photo32):
     enc = encoder_from_module(nn.Sequential(Scaled(1e30)), "0")
     bounded = Objective(lambda p, t: (p.clamp(-1, 1) - t.clamp(-1, 1)).abs().sum((1, 2, 3)), "bounded")
     inv = Inverter(enc, bounded, lr=Schedule("constant", 0.01))
-    with pytest.raises(InversionDiverged, match="m_g is inf") as err, \
-            pytest.warns(ActivationScaleWarning, match="RMS inf"):
+    with (
+        pytest.raises(InversionDiverged, match="m_g is inf") as err,
+        pytest.warns(ActivationScaleWarning, match="RMS inf"),
+    ):
         inv.run(photo32, 5)
     assert err.value.result is not None and not torch.isfinite(err.value.result.m_g).all()
 
@@ -279,8 +282,24 @@ def test_visualize_ctrl_c_writes_partial_results_and_exits_130(cli, tmp_path, mo
 
     monkeypatch.setattr(ScoreAscent, "prepare", prepare)
     out = tmp_path / "vis"
-    res = cli("visualize", "--model", "cifar_resnet20", "--layer", "conv1", "--size", "16", "--iterations", "10",
-              "--channel", "0", "--channel", "1", "--out", out, "--quiet")
+    res = cli(
+        "visualize",
+        "--model",
+        "cifar_resnet20",
+        "--layer",
+        "conv1",
+        "--size",
+        "16",
+        "--iterations",
+        "10",
+        "--channel",
+        "0",
+        "--channel",
+        "1",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert res.code == 130, (res.out, res.err)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["status"] == "interrupted" and len(metrics["scores"]) == 1  # no further score was started

@@ -18,13 +18,16 @@ def test_default_mlp_is_the_reports_three_layer_2523_model():
     assert all(lin.bias is not None for _, lin in net.linear_layers())
 
 
-@pytest.mark.parametrize("name, widths, act, bias, shape", [
-    ("mlp-2000x3", (2000, 2000, 2000), "linear", True, (3, 29, 29)),
-    ("mlp-4000,2523,2523-relu", (4000, 2523, 2523), "relu", True, (3, 29, 29)),
-    ("mlp-2523x3-nobias", (2523, 2523, 2523), "linear", False, (3, 29, 29)),
-    ("mlp-in3x12x12", (432, 432, 432), "linear", True, (3, 12, 12)),
-    ("mlp-50-tanh-in1x4x4", (50,), "tanh", True, (1, 4, 4)),
-])
+@pytest.mark.parametrize(
+    "name, widths, act, bias, shape",
+    [
+        ("mlp-2000x3", (2000, 2000, 2000), "linear", True, (3, 29, 29)),
+        ("mlp-4000,2523,2523-relu", (4000, 2523, 2523), "relu", True, (3, 29, 29)),
+        ("mlp-2523x3-nobias", (2523, 2523, 2523), "linear", False, (3, 29, 29)),
+        ("mlp-in3x12x12", (432, 432, 432), "linear", True, (3, 12, 12)),
+        ("mlp-50-tanh-in1x4x4", (50,), "tanh", True, (1, 4, 4)),
+    ],
+)
 def test_name_grammar(name, widths, act, bias, shape):
     p = parse_mlp_name(name)
     assert p == {"input_shape": shape, "widths": widths, "bias": bias, "activation": act}
@@ -70,7 +73,10 @@ def test_seeded_kaiming_uniform_init_and_float64():
     bound = 1 / math.sqrt(25)  # kaiming_uniform(a=√5) on fan_in 25
     assert wa.abs().max() <= bound and wa.abs().max() > 0.8 * bound
     d = build_encoder("mlp-30x2-in1x5x5", "output", seed=1, dtype=torch.float64)
-    assert d.body.fc1.weight.dtype == torch.float64 and d(torch.rand(1, 1, 5, 5, dtype=torch.float64)).dtype == torch.float64
+    assert (
+        d.body.fc1.weight.dtype == torch.float64
+        and d(torch.rand(1, 1, 5, 5, dtype=torch.float64)).dtype == torch.float64
+    )
 
 
 def test_layer_table_lists_mlp_layers_with_shapes():

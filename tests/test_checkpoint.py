@@ -72,6 +72,23 @@ def test_corrupt_checkpoint_through_classifier_training(tmp_path):
     assert "corrupt" in said and "does not fit" not in said
 
 
+def test_corrupt_checkpoint_through_decoder_training(tmp_path):
+    """The issue's case: a corrupt last.pt in a decoder run's layer folder says corrupt, not 'does not fit'."""
+    from invert.decoder import DecoderTrainConfig, train_decoders
+
+    (tmp_path / "conv1").mkdir()
+    (tmp_path / "conv1" / "last.pt").write_bytes(b"\x00" * 64)
+    x, y = torch.rand(8, 3, 32, 32), torch.arange(8) % 10
+    cfg = DecoderTrainConfig(epochs=1, batch_size=4, val_fraction=0.25)
+    with pytest.raises(InvertError) as info:
+        train_decoders(
+            "cifar_resnet20", ["conv1"], x, y, weights="untrained", config=cfg, folder=tmp_path, progress=False
+        )
+    said = str(info.value).replace(str(tmp_path), "<dir>")
+    assert "corrupt" in said and "does not fit" not in said and "different run" not in said
+    assert not (tmp_path / "conv1" / "decoder.pt").exists()  # nothing was trained over it
+
+
 def test_resume_restores_weights_and_every_rng(tmp_path):
     net = torch.nn.Linear(3, 2)
     opt = torch.optim.Adam(net.parameters(), lr=0.1)
