@@ -10,6 +10,10 @@ commands' overhead is each command's wall time minus its inversion seconds (Pyth
 
     .venv/bin/python benchmarks/bench_sweep.py                    # all three, results in results/bench_sweep/
     .venv/bin/python benchmarks/bench_sweep.py --ways local,ray   # a subset
+    .venv/bin/python benchmarks/bench_sweep.py --ways ray --seeds 4 --out results/bench_sweep_32   # 32 cells
+
+A sweep's executor time includes one-off costs (Ray's start, each worker importing torch); the cost each further cell
+adds is the difference of two grid sizes: ``(Δ executor seconds × slots − Δ Σ cell_seconds) / Δ cells``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from rich.table import Table
 SPEC = """model = ["resnet18"]
 layer = ["conv1", "conv2", "conv3", "conv4"]
 image = ["a.jpg", "b.jpg"]
-seed = [0, 1]
+seed = {seeds}
 [run]
 size = 64
 iterations = 50
@@ -36,7 +40,7 @@ iterations = 50
 BIN = Path(sys.executable).parent
 
 
-def prepare(folder: Path) -> Path:
+def prepare(folder: Path, seeds: int = 2) -> Path:
     """The spec and its two images (the embedded photograph and its mirror image) in ``folder``."""
     from torchvision.io import write_jpeg
 
@@ -45,7 +49,7 @@ def prepare(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(default_image_path(), folder / "a.jpg")
     write_jpeg(to_uint8(load_image(default_image_path()).flip(-1)), str(folder / "b.jpg"))
-    (folder / "spec.toml").write_text(SPEC)
+    (folder / "spec.toml").write_text(SPEC.format(seeds=list(range(seeds))))
     return folder / "spec.toml"
 
 
@@ -72,7 +76,8 @@ def run_sweep(spec: Path, out: Path, executor: str, workers: int) -> dict[str, f
     wall = time.perf_counter() - t0
     cells = [json.loads(p.read_text()) for p in out.glob("cells/*/cell.json")]
     inv = [json.loads(p.read_text())["seconds"] for p in out.glob("cells/*/metrics.json")]
-    assert len(cells) == 16 and all(c["status"] == "complete" for c in cells)
+    assert len(cells) == 8 * len(json.loads((out / "sweep.json").read_text())["spec"]["axes"]["seed"])
+    assert all(c["status"] == "complete" for c in cells)
     busy = sum(c["cell_seconds"] for c in cells)
     in_map = json.loads((out / "sweep.json").read_text())[
         "seconds_this_call"
@@ -148,10 +153,11 @@ def main() -> None:
         default=None,
         help="OMP_NUM_THREADS for the sequential commands (default: torch's own choice, all cores)",
     )
+    ap.add_argument("--seeds", type=int, default=2, help="seeds per cell (the grid has 8 × seeds cells; default 16)")
     args = ap.parse_args()
     from invert.io import environment_info, write_json
 
-    spec = prepare(args.out / "spec")
+    spec = prepare(args.out / "spec", args.seeds)
     rows = {}
     for way in args.ways.split(","):
         if way == "commands":
@@ -160,7 +166,10 @@ def main() -> None:
             rows[way] = run_sweep(spec, args.out / way, way, args.workers)
         rows[way]["cells_per_minute"] = 60 * rows[way]["cells"] / rows[way]["wall"]
         Console().print(way, {k: round(v, 3) for k, v in rows[way].items()})
-    table = Table(title="16-cell sweep (resnet18 conv1–conv4 × 2 images × 2 seeds, 64 px, 50 iterations)")
+    table = Table(
+        title=f"{8 * args.seeds}-cell sweep (resnet18 conv1–conv4 × 2 images × {args.seeds} seeds, 64 px, "
+        "50 iterations)"
+    )
     cols = (
         "way",
         "wall s",
