@@ -64,7 +64,7 @@ def timm_spec(name: str) -> ModelSpec:
     return ModelSpec(
         name=name,
         build=lambda: timm.create_model(arch, pretrained=False),
-        input_shape=input_shape,  # type: ignore[arg-type]
+        input_shape=input_shape,
         aliases=aliases,
         mean=mean,
         std=std,

@@ -109,7 +109,7 @@ class ExperimentContext:
         """
         from invert.settings import choose
 
-        current = {f.name: getattr(full, f.name) for f in fields(full)} if is_dataclass(full) else dict(full)  # type: ignore[arg-type,call-overload]
+        current = {f.name: getattr(full, f.name) for f in fields(full)} if is_dataclass(full) else dict(full)  # type: ignore[call-overload]
         given = {
             k: tuple(v) if isinstance(current[k], tuple) and isinstance(v, list) else v
             for k, v in self.params.items()

@@ -280,14 +280,14 @@ class _RuleReLU(torch.autograd.Function):
     """ReLU forward; backward ReLU(grad) (deconvnet) or ReLU(grad)·[input > 0] (guided backprop)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, guided: bool) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, guided: bool) -> torch.Tensor:
         ctx.guided = guided
         if guided:
             ctx.save_for_backward(x)
         return x.clamp_min(0)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):
         g = grad.clamp_min(0)
         if ctx.guided:
             (x,) = ctx.saved_tensors
