@@ -76,12 +76,11 @@ def run_sweep(spec: Path, out: Path, executor: str, workers: int) -> dict[str, f
     wall = time.perf_counter() - t0
     cells = [json.loads(p.read_text()) for p in out.glob("cells/*/cell.json")]
     inv = [json.loads(p.read_text())["seconds"] for p in out.glob("cells/*/metrics.json")]
-    assert len(cells) == 8 * len(json.loads((out / "sweep.json").read_text())["spec"]["axes"]["seed"])
+    record = json.loads((out / "sweep.json").read_text())
+    assert len(cells) == 8 * len(record["spec"]["axes"]["seed"])
     assert all(c["status"] == "complete" for c in cells)
     busy = sum(c["cell_seconds"] for c in cells)
-    in_map = json.loads((out / "sweep.json").read_text())[
-        "seconds_this_call"
-    ]  # executor time, without start-up/figures
+    in_map = record["seconds_this_call"]  # executor time, without start-up/figures
     return {
         "wall": wall,
         "cells": len(cells),
