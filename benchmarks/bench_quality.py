@@ -92,6 +92,8 @@ def method_config(method: str, size: int, seed: int, candidates: dict[str, dict]
     """A procedure's settings at the benchmark's size and seed, and its fixed budget in iterations."""
     if method in candidates:
         return InversionConfig().updated(size=size, seed=seed, **candidates[method]), BUDGET
+    if method == "hybrid":  # the default, started from the learned decoder's output (as `invert compare` does)
+        return InversionConfig().updated(size=size, seed=seed, init="image"), BUDGET
     preset = "badger" if method == "badger-500" else method
     cfg = get_preset(preset).config().updated(size=size, seed=seed, record_every=BUDGET)
     return cfg, 500 if method == "badger-500" else BUDGET
@@ -114,9 +116,10 @@ class Watch(EmbeddingMatch):
     One run then gives both tables: table 1 from the kept images (the trajectory up to that iteration is the one a
     ``stop_below_ms`` run takes, problems being independent), table 2 from the images after the budget."""
 
-    def __init__(self, base: EmbeddingMatch, stop_when_all: bool):
+    def __init__(self, base: EmbeddingMatch, stop_when_all: bool, horizon: int = 0):
         self.__dict__.update(base.__dict__)
         self.stop_when_all = stop_when_all
+        self.horizon = horizon  # annealed prior weights follow the budget, like the lr and blur schedules
         self.m_g_at = torch.full_like(self.m_s, math.nan)
 
     def observe(self, state: LoopState) -> bool:
@@ -129,6 +132,9 @@ class Watch(EmbeddingMatch):
         self.m_g_at[first] = state.measure[first]
         return self.stop_when_all and bool((self.below_at >= 0).all())
 
+    def prepare(self, step: int, total: int) -> None:
+        super().prepare(step, self.horizon or total)
+
     def returned(self, x: torch.Tensor) -> torch.Tensor:
         return x  # the images after the run; the ones below m_s are in ``held``
 
@@ -137,17 +143,21 @@ class WatchingInverter(Inverter):
     """An :class:`Inverter` whose problem is a :class:`Watch` (kept in ``self.watch`` after a run)."""
 
     stop_when_all = False
+    horizon = 0
     watch: Watch
 
     def _problem(
         self, targets: torch.Tensor, restarts: int, gen: torch.Generator, stop_below_ms: bool
     ) -> EmbeddingMatch:
-        self.watch = Watch(super()._problem(targets, restarts, gen, stop_below_ms), self.stop_when_all)
+        self.watch = Watch(super()._problem(targets, restarts, gen, stop_below_ms), self.stop_when_all, self.horizon)
         return self.watch
 
 
-def watching_inverter(encoder, c: InversionConfig, horizon: int, stop_when_all: bool = False) -> WatchingInverter:
+def watching_inverter(
+    encoder, c: InversionConfig, horizon: int, stop_when_all: bool = False, init_image: torch.Tensor | None = None
+) -> WatchingInverter:
     """The inverter :func:`~invert.inversion.invert` builds from ``c``, watching; lr and blur laid over ``horizon``."""
+    c = c.resolved()  # the size-chosen defaults for c.size (the benchmark's images are c.size px)
     steps = [Blur(Horizon(t.sigma, horizon), t.kernel) if isinstance(t, Blur) else t for t in config_steps(c)]
     inv = WatchingInverter(
         encoder,
@@ -157,12 +167,12 @@ def watching_inverter(encoder, c: InversionConfig, horizon: int, stop_when_all: 
         lr=Horizon(config_schedule(c), horizon),
         momentum=c.momentum,
         steps=steps,
-        init=Initializer(c.init, c.init_mean, c.init_std),
+        init=Initializer(c.init, c.init_mean, c.init_std, init_image),
         ms_sigma=c.ms_sigma,
         ms_draws=c.ms_draws,
         chunk=c.chunk,
     )
-    inv.stop_when_all = stop_when_all
+    inv.stop_when_all, inv.horizon = stop_when_all, horizon
     return inv
 
 
@@ -173,11 +183,12 @@ def watched_run(
     iterations: int,
     horizon: int | None = None,
     stop_when_all: bool = False,
+    init_image: torch.Tensor | None = None,
 ) -> tuple[list[dict], list[dict], float]:
     """One batched run of ``iterations`` (schedules laid over ``horizon``, default the same); per image, the rows of
     table 1 (at the first evaluated image below m_s, or the final image if it never got there) and of table 2
     (after the run). ``stop_when_all`` ends the run once every image got below m_s (a screen of table 1)."""
-    inv = watching_inverter(encoder, config, horizon or iterations, stop_when_all)
+    inv = watching_inverter(encoder, config, horizon or iterations, stop_when_all, init_image)
     diverged = False
     try:
         res = inv.run(targets, iterations, seed=config.seed, record_every=max(iterations, 1), stop_below_ms=True)
@@ -208,14 +219,19 @@ def watched_run(
 
 
 def both_tables(
-    encoder, targets: torch.Tensor, config: InversionConfig, budget: int, tables: list[str]
+    encoder,
+    targets: torch.Tensor,
+    config: InversionConfig,
+    budget: int,
+    tables: list[str],
+    init_image: torch.Tensor | None = None,
 ) -> list[tuple[str, list[dict], float]]:
     """Both tables from one run of the budget (:func:`watched_run`); table 1 alone is a screen that ends once every
     image got below m_s (the lr and blur schedules are still laid over the budget, as in the full run)."""
     if "budget" not in tables:
-        at, _, secs = watched_run(encoder, targets, config, budget, stop_when_all=True)
+        at, _, secs = watched_run(encoder, targets, config, budget, stop_when_all=True, init_image=init_image)
         return [("to_ms", at, secs)]
-    at, final, secs = watched_run(encoder, targets, config, budget)
+    at, final, secs = watched_run(encoder, targets, config, budget, init_image=init_image)
     return ([("to_ms", at, secs)] if "to_ms" in tables else []) + [("budget", final, secs)]
 
 
@@ -283,6 +299,18 @@ def markdown(summary: list[dict], header: str) -> str:
     return "\n".join(lines)
 
 
+def decoded_start(run: str, layer: str, encoder, targets: torch.Tensor) -> torch.Tensor | None:
+    """The learned decoder's reconstruction of ``targets`` at ``layer`` (the hybrid's start), or None without one."""
+    from invert.decoder.training import load_decoder
+
+    path = Path(run) / layer / "decoder.pt"
+    if not path.is_file():
+        return None
+    decoder = load_decoder(path, targets.device).eval()
+    with torch.no_grad():
+        return decoder.decode(encoder(targets)).clamp(0, 1)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -306,6 +334,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--images", type=int, default=0, help="at most this many sample images of the split (0 = all 10)")
     p.add_argument("--tables", default="to_ms,budget", help="which tables: to_ms, budget (default both)")
+    p.add_argument(
+        "--hybrid",
+        default=None,
+        metavar="RUN",
+        help="a decoder run folder (`invert decoder train --out RUN`): adds 'hybrid', the default started from the "
+        "decoder's output, at every layer RUN has a decoder for",
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument(
@@ -319,13 +354,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.candidates = {name: json.loads(spec) for name, _, spec in (c.partition("=") for c in args.candidate)}
     except json.JSONDecodeError as exc:
         p.error(f"--candidate needs NAME=JSON, e.g. 'fast={{\"lr\": 0.1}}' ({exc})")
-    args.methods = names(args.methods) + [c for c in args.candidates]
+    args.methods = names(args.methods) + [c for c in args.candidates] + (["hybrid"] if args.hybrid else [])
     args.tables = names(args.tables)
     check_names(
         p,
         (
             ("layer", args.layers, ENCODERS[args.encoder][3]),
-            ("method", args.methods, METHODS + tuple(args.candidates)),
+            ("method", args.methods, METHODS + tuple(args.candidates) + (("hybrid",) if args.hybrid else ())),
             ("table", args.tables, ("to_ms", "budget")),
         ),
     )
@@ -354,8 +389,14 @@ def main(argv: list[str] | None = None) -> int:
     for layer in args.layers:
         encoder = build_encoder(model, layer, weights, seed=args.seed, device=args.device)
         for method in args.methods:
+            init_image = None
+            if method == "hybrid":
+                init_image = decoded_start(args.hybrid, layer, encoder, targets)
+                if init_image is None:
+                    print(f"{layer} hybrid: no decoder for {layer} in {args.hybrid}, skipped", flush=True)
+                    continue
             config, budget = method_config(method, size, args.seed, args.candidates)
-            for table, got, secs in both_tables(encoder, targets, config, budget, args.tables):
+            for table, got, secs in both_tables(encoder, targets, config, budget, args.tables, init_image):
                 for path, r in zip(paths, got, strict=True):
                     rows.append(
                         {

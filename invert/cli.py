@@ -31,7 +31,7 @@ from typer.core import TyperCommand, TyperGroup
 from invert import __version__
 from invert.commands import options
 from invert.errors import Interrupted, InvertError
-from invert.inversion.config import INITS, OPTIMIZERS, PRESETS, InversionConfig
+from invert.inversion.config import INITS, OPTIMIZERS, PRESETS, TV_SCALES, InversionConfig
 from invert.inversion.schedules import SCHEDULE_KINDS
 
 console = Console()
@@ -154,6 +154,7 @@ if TYPE_CHECKING:  # str Enums built from the registries at run time: to the typ
     Init: TypeAlias = str
     PresetName: TypeAlias = str
     Resize: TypeAlias = str
+    TvScale: TypeAlias = str
 else:
     Objective = options.choices("Objective", __import__("invert.objectives", fromlist=["OBJECTIVES"]).OBJECTIVES)
     Optimizer = options.choices("Optimizer", OPTIMIZERS)
@@ -161,6 +162,7 @@ else:
     Init = options.choices("Init", INITS)
     PresetName = options.choices("PresetName", PRESETS)
     Resize = options.choices("Resize", ("crop", "stretch"))
+    TvScale = options.choices("TvScale", TV_SCALES)
 _PRESET_HELP = "Settings preset (`invert presets`): " + "; ".join(
     options.escape(f"[{p.name}] {p.summary}") for p in PRESETS.values()
 )
@@ -181,7 +183,7 @@ def _lr_value(value: Optional[str]) -> tuple[Optional[float], bool]:
     except ValueError:
         raise InvertError(f"--lr must be a number or 'auto' (got {value!r})") from None
     if not (lr > 0 and lr != float("inf")):
-        raise InvertError(f"learning rate must be positive and finite (got {value}) — try {_D.lr:g}, or --lr auto")
+        raise InvertError(f"learning rate must be positive and finite (got {value}) — try 0.1, or --lr auto")
     return lr, False
 
 
@@ -204,7 +206,8 @@ def run(
     ),
     iterations: Optional[int] = typer.Option(None, help="Gradient steps" + _d("iterations") + "."),
     lr: Optional[str] = typer.Option(
-        None, help="Learning rate, or 'auto' for the appendix's random line search" + _d("lr") + "."
+        None, help="Learning rate, or 'auto' for the appendix's random line search (default: by image size, blur σ/5 — "
+        "0.2 at 224 px, 0.1 at ≤ 112 px; 0.05 with another objective or optimiser than l1 + adam)."
     ),
     lr_schedule: Optional[ScheduleKind] = typer.Option(
         None, "--schedule", help="Learning-rate schedule" + _d("lr_schedule") + "."
@@ -228,14 +231,28 @@ def run(
         None, parser=options.finite, help="Momentum for sgd" + _d("momentum") + "."
     ),
     blur: Optional[float] = typer.Option(
-        None, parser=options.non_negative, help="Gaussian blur σ after each step (eq. 5); 0 = off" + _d("blur") + "."
+        None, parser=options.non_negative, help="Gaussian blur σ after each step (eq. 5); 0 = off (default: image size/224 px within [0.5, 1], "
+        "annealed to 0; off with another objective or optimiser than l1 + adam)."
     ),
     blur_end: Optional[float] = typer.Option(
-        None, parser=options.non_negative, help="Final blur σ (linear from --blur; default: --blur)."
+        None, parser=options.non_negative, help="Final blur σ (linear from --blur; default: --blur, or 0 with the size-chosen blur)."
     ),
     blur_kernel: Optional[int] = typer.Option(None, help="Blur kernel size, odd" + _d("blur_kernel") + "."),
     tv: Optional[float] = typer.Option(
-        None, parser=options.non_negative, help="Weight of the total-variation prior TV^β" + _d("tv") + "."
+        None,
+        parser=options.non_negative,
+        help="Weight of the total-variation prior TV^β (default 0.03 in --tv-scale target units with l1 + adam; "
+        "else 0).",
+    ),
+    tv_end: Optional[float] = typer.Option(
+        None,
+        parser=options.non_negative,
+        help="Final TV weight, linear from --tv over the run (default: --tv, or 0 with the default's TV).",
+    ),
+    tv_scale: Optional[TvScale] = typer.Option(
+        None,
+        help="How --tv is read: absolute (weight · TV(x)) or target (in units of ‖O(a)‖₁/TV(a) per target: the same "
+        "pull against L1 at any layer's scale; default: target for the default's TV, absolute for --tv).",
     ),
     tv_beta: Optional[float] = typer.Option(
         None, parser=options.positive, help="β of the TV prior" + _d("tv_beta") + "."
@@ -325,6 +342,8 @@ def run(
             blur_end=blur_end,
             blur_kernel=blur_kernel,
             tv=tv,
+            tv_end=tv_end,
+            tv_scale=tv_scale.value if tv_scale is not None else None,
             tv_beta=tv_beta,
             alpha_norm=alpha_norm,
             alpha=alpha,

@@ -40,18 +40,27 @@ def pixel_l2(x: torch.Tensor, center: float = 0.0) -> torch.Tensor:
 
 @dataclass
 class Prior:
-    """``weight · fn(x)`` per sample, with a name for logs."""
+    """``weight · fn(x)`` per sample, with a name for logs. With ``end`` set, the weight goes linearly from
+    ``weight`` to ``end`` as the run's ``progress`` goes from 0 to 1 (a prior that guides early and lets go late).
+    With ``relative``, an inversion reads the weight in units of ‖O(a)‖₁ / fn(a) for each target a: the prior then
+    weighs the same against an L1 objective whatever the layer's activation scale and the target's own smoothness."""
 
     name: str
     fn: Callable[[torch.Tensor], torch.Tensor]
     weight: float = 1.0
+    end: float | None = None
+    relative: bool = False
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.weight * self.fn(x)
+    def weight_at(self, progress: float) -> float:
+        """The weight at ``progress`` ∈ [0, 1] of the run."""
+        return self.weight if self.end is None else self.weight + (self.end - self.weight) * progress
+
+    def __call__(self, x: torch.Tensor, progress: float = 0.0) -> torch.Tensor:
+        return self.weight_at(progress) * self.fn(x)
 
 
-def tv_prior(weight: float, beta: float = 2.0) -> Prior:
-    return Prior(f"tv(β={beta:g})", lambda x: total_variation(x, beta), weight)
+def tv_prior(weight: float, beta: float = 2.0, end: float | None = None, relative: bool = False) -> Prior:
+    return Prior(f"tv(β={beta:g})", lambda x: total_variation(x, beta), weight, end, relative)
 
 
 def alpha_prior(weight: float, alpha: float = 6.0, center: float = 0.0) -> Prior:

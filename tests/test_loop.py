@@ -13,6 +13,7 @@ from invert.analysis.metrics import flat_l2, shifted_distance
 from invert.encoders import build_encoder, encoder_from_module
 from invert.inversion import (
     PRESETS,
+    Blur,
     Clamp,
     Initializer,
     InversionConfig,
@@ -133,11 +134,12 @@ def test_inversion_accepts_the_normalized_rule(photo32):
 def test_parts_take_their_defaults_from_the_config(photo32):
     c = InversionConfig()
     inv = Inverter(build_encoder("cifar_resnet20", "conv1", seed=0))
-    assert inv.lr == Schedule(c.lr_schedule, c.lr, c.lr_end, c.lr_gamma, c.lr_every)
+    r = c.resolved()  # the size-chosen parts for the config's 224 px until a run sees its images
+    assert inv.lr == Schedule(r.lr_schedule, r.lr, r.lr_end, r.lr_gamma, r.lr_every) == Schedule("cosine", 0.2, 0.0)
     for name in ("optimizer", "momentum", "ms_sigma", "ms_draws", "chunk"):
         assert getattr(inv, name) == getattr(c, name), name
-    assert inv.objective.name == c.objective and inv.priors == []
-    assert [type(t) for t in inv.steps] == ([Clamp] if c.clamp else [])
+    assert inv.objective.name == c.objective and [(p.weight, p.end, p.relative) for p in inv.priors] == [(0.03, 0.0, True)]
+    assert [type(t) for t in inv.steps] == [Blur, Clamp] and inv.steps[0].sigma == Schedule("linear", 1.0, 0.0)
     init = Initializer()
     assert (init.kind, init.mean, init.std) == (c.init, c.init_mean, c.init_std)
     enc = build_encoder("cifar_resnet20", "conv1", seed=0)
@@ -146,8 +148,9 @@ def test_parts_take_their_defaults_from_the_config(photo32):
     torch.testing.assert_close(default, explicit, rtol=0, atol=0)
     # the composed default runs exactly what invert() with the default config runs
     a = inv.run(photo32, 4, seed=0)
-    b = invert(enc, photo32, iterations=4, size=32)
+    b = invert(enc, photo32, iterations=4)  # config size 224, but the images are 32 px: the parts follow the images
     torch.testing.assert_close(a.images, b.images, rtol=0, atol=1e-6)  # a constant lr instead of cosine: 0.08
+    assert inv.lr == Schedule("cosine", 0.1, 0.0) and inv.steps[0].sigma == Schedule("linear", 0.5, 0.0)
 
 
 # ---------------------------------------------------------------------------------------------- stopping (issue 13)

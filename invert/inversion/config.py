@@ -12,33 +12,39 @@ from invert.settings import updated
 #: ``adam``, ``lbfgs``, ``normalized`` (x ← x − η g / mean|g| per image, deep dream's rule).
 OPTIMIZERS = ("gd", "sgd", "adam", "lbfgs", "normalized")
 INITS = ("normal", "uniform", "constant", "image")
+#: How the TV weight is read: ``absolute`` (weight · TV(x)), ``target`` (in units of ‖O(a)‖₁ / TV(a) per target).
+TV_SCALES = ("absolute", "target")
 
 
 @dataclass(frozen=True)
 class InversionConfig:
-    """Everything that defines one inversion run. Defaults: the fastest good route we measured.
+    """Everything that defines one inversion run. Defaults: the fastest and most faithful route we measured.
 
-    Default: L1 embedding matching with Adam at lr 0.05 annealed by a cosine to 0, pixels
-    clamped to [0, 1], no blur, no priors — reaches m_g < m_s within 100 iterations at every
-    layer conv1…conv5 of an untrained ResNet-50 (see the README's benchmark).
-    ``chunk`` caps the images per forward/backward pass (0: automatic, see :class:`Inverter`);
-    it changes speed and memory, and the result only up to float rounding.
+    Default (issue 10's search, benchmarks/README.md "Quality"): L1 embedding matching with Adam, lr
+    cosine-annealed to 0, a TV^2 prior and a 3×3 Gaussian blur after each step, both annealed linearly to 0, pixels
+    clamped to [0, 1]. ``lr``, ``blur`` and ``tv`` (and their ends, ``tv_scale``) default to ``None`` = chosen by
+    :meth:`resolved`: blur σ = image size/224 px held within [0.5, 1], lr = σ/5 (the search's winners at 32 and
+    224 px), TV weight 0.03 in units of ‖O(a)‖₁ / TV(a) per target (so it pulls alike at any layer's scale).
+    An explicit value always wins. ``chunk`` caps the images per forward/backward pass (0: automatic, see
+    :class:`Inverter`); it changes speed and memory, and the result only up to float rounding.
     """
 
     objective: str = "l1"
     objective_weight: float = 1.0
     optimizer: str = "adam"
-    lr: float = 0.05
+    lr: float | None = None
     lr_schedule: str = "cosine"
     lr_end: float | None = 0.0
     lr_gamma: float = 0.1
     lr_every: int = 0
     momentum: float = 0.9
-    blur: float = 0.0
+    blur: float | None = None
     blur_end: float | None = None
     blur_schedule: str = "linear"
     blur_kernel: int = 3
-    tv: float = 0.0
+    tv: float | None = None
+    tv_end: float | None = None
+    tv_scale: str | None = None
     tv_beta: float = 2.0
     alpha_norm: float = 0.0
     alpha: float = 6.0
@@ -64,10 +70,41 @@ class InversionConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def resolved(self, size: int | None = None) -> InversionConfig:
+        """This config with every size-chosen setting (``None``: lr, blur, tv; their ends) made concrete for ``size`` px
+        (default ``self.size``). The chosen values were searched with L1 + Adam; with another objective or
+        optimiser an unset lr is the plain 0.05 and blur and TV stay off (their weights are tuned to L1's scale)."""
+        searched = self.objective == "l1" and self.optimizer == "adam"
+        sigma = default_blur(size or self.size) if searched else 0.0
+        return replace(
+            self,
+            lr=self.lr if self.lr is not None else (DEFAULT_LR_PER_SIGMA * sigma if searched else PLAIN_LR),
+            blur=self.blur if self.blur is not None else sigma,
+            blur_end=self.blur_end if self.blur is not None or self.blur_end is not None else 0.0,
+            tv=self.tv if self.tv is not None else (DEFAULT_TV if searched else 0.0),
+            tv_end=self.tv_end if self.tv is not None or self.tv_end is not None else 0.0,
+            tv_scale=self.tv_scale or ("absolute" if self.tv is not None else "target"),
+        )
+
     def updated(self, **changes: Any) -> InversionConfig:
         """A copy with ``changes`` applied (``None`` values ignored, so CLI defaults fall through;
         ``dataclasses.replace`` sets a field to ``None``)."""
         return updated(self, "inversion", **changes)
+
+
+#: The size rule of the default (issue 10): blur σ = size / DEFAULT_BLUR_SIZE px, held within DEFAULT_BLUR_RANGE
+#: (measured best: σ 0.5 at 32 px, 1 at 224 px), lr = DEFAULT_LR_PER_SIGMA × σ (0.1 at 32 px, 0.2 at 224 px).
+DEFAULT_BLUR_SIZE = 224
+DEFAULT_BLUR_RANGE = (0.5, 1.0)
+DEFAULT_LR_PER_SIGMA = 0.2
+DEFAULT_TV = 0.03  # in units of ‖O(a)‖₁ / TV(a) (tv_scale "target")
+PLAIN_LR = 0.05  # an unset lr outside the searched procedure (L1 + Adam): the earlier default
+
+
+def default_blur(size: int) -> float:
+    """The default blur σ in pixels for a ``size``-pixel image: size/224, held within [0.5, 1]."""
+    low, high = DEFAULT_BLUR_RANGE
+    return min(max(size / DEFAULT_BLUR_SIZE, low), high)
 
 
 def check_config(c: InversionConfig) -> None:
@@ -86,21 +123,25 @@ def check_config(c: InversionConfig) -> None:
             )
     if c.init not in INITS:
         raise InvertError(f"unknown init {c.init!r}: choose from {', '.join(INITS)}")
-    if not c.lr > 0:
-        raise InvertError(f"learning rate must be positive (got {c.lr}) — try 0.05, or --lr auto")
+    if c.lr is not None and not c.lr > 0:
+        raise InvertError(f"learning rate must be positive (got {c.lr}) — try {PLAIN_LR:g}, or --lr auto")
     if c.iterations < 1:
         raise InvertError(f"iterations must be at least 1 (got {c.iterations})")
-    if c.blur < 0 or (c.blur_end is not None and c.blur_end < 0):
+    if (c.blur is not None and c.blur < 0) or (c.blur_end is not None and c.blur_end < 0):
         raise InvertError("blur σ must be ≥ 0 (0 turns blurring off)")
     if c.blur_kernel < 1 or c.blur_kernel % 2 == 0:
         raise InvertError(f"blur kernel must be an odd positive size (got {c.blur_kernel})")
     for name in ("tv", "alpha_norm", "pixel_l2", "objective_weight"):
-        if getattr(c, name) < 0:
+        if (getattr(c, name) or 0) < 0:
             raise InvertError(f"{name.replace('_', '-')} weight must be ≥ 0 (got {getattr(c, name)})")
     if c.alpha < 1:
         raise InvertError(f"α for the α-norm prior must be ≥ 1 (got {c.alpha})")
     if c.tv_beta <= 0:
         raise InvertError(f"β for TV must be > 0 (got {c.tv_beta})")
+    if c.tv_scale not in (None, *TV_SCALES):
+        raise InvertError(f"unknown TV scale {c.tv_scale!r}: choose from {', '.join(TV_SCALES)}")
+    if c.tv_end is not None and c.tv_end < 0:
+        raise InvertError(f"the final TV weight must be ≥ 0 (got {c.tv_end})")
     if c.size < 8:
         raise InvertError(f"--size {c.size} is too small: use at least 8 pixels")
     if c.chunk < 0:
@@ -131,7 +172,12 @@ PRESETS: dict[str, Preset] = {
     for p in (
         Preset(
             "default",
-            "invert's default: L1, Adam lr 0.05 cosine-annealed to 0, clamp to [0,1], 200 iterations, 224 px.",
+            "invert's default, size- and layer-aware (issue 10's search): L1 + TV^2 (β=2) with Adam, lr "
+            "cosine-annealed to 0, a 3×3 Gaussian blur after each step, TV and blur annealed linearly to 0, clamp "
+            "to [0,1], 200 iterations, 224 px. Chosen per run: blur σ = image size/224 px held within [0.5, 1] and "
+            "lr = σ/5 (σ 1, lr 0.2 at 224 px; σ 0.5, lr 0.1 at ≤ 112 px: the search's winners at 224 and 32 px); "
+            "TV weight 0.03 in units of ‖O(a)‖₁/TV(a) of each target, so it pulls alike at every layer's scale. "
+            "--lr, --blur, --tv override; with another objective or optimiser, blur and TV are off and lr is 0.05.",
             {},
         ),
         Preset(
@@ -149,6 +195,7 @@ PRESETS: dict[str, Preset] = {
                 blur_end=0.4,
                 blur_schedule="linear",
                 blur_kernel=3,
+                tv=0.0,
                 clamp=False,
                 init="normal",
                 init_mean=0.7,
@@ -174,6 +221,7 @@ PRESETS: dict[str, Preset] = {
                 lr_schedule="step",
                 lr_gamma=0.1,
                 lr_every=100,
+                blur=0.0,
                 tv=1e-5,
                 tv_beta=2.0,
                 alpha_norm=1e-8,

@@ -183,14 +183,16 @@ class InversionResult:
 
 def config_schedule(c: InversionConfig) -> Schedule:
     """The learning-rate schedule a config describes."""
+    c = c.resolved()
     return Schedule(c.lr_schedule, c.lr, c.lr_end, c.lr_gamma, c.lr_every)
 
 
 def config_priors(c: InversionConfig) -> list[Prior]:
     """The priors a config switches on (weight > 0): TV^β, α-norm, pixel L2."""
+    c = c.resolved()
     priors: list[Prior] = []
     if c.tv > 0:
-        priors.append(tv_prior(c.tv, c.tv_beta))
+        priors.append(tv_prior(c.tv, c.tv_beta, c.tv_end, relative=c.tv_scale == "target"))
     if c.alpha_norm > 0:
         priors.append(alpha_prior(c.alpha_norm, c.alpha))
     if c.pixel_l2 > 0:
@@ -200,6 +202,7 @@ def config_priors(c: InversionConfig) -> list[Prior]:
 
 def config_steps(c: InversionConfig) -> list[StepTransform]:
     """The step transforms a config switches on, in order: blur (eq. 5), then clamping to [0, 1]."""
+    c = c.resolved()
     steps: list[StepTransform] = []
     if c.blur > 0:
         steps.append(Blur(Schedule(c.blur_schedule, c.blur, c.blur_end), c.blur_kernel))
@@ -240,12 +243,22 @@ class EmbeddingMatch(Problem):
         self.stop_below_ms = stop_below_ms
         self.below_at = torch.full((len(self.targets),), -1, dtype=torch.long, device=targets.device)
         self.held: torch.Tensor | None = None  # with stop_below_ms: each image as it was when first below m_s
+        self.progress = 0.0  # step / total of the iteration being evaluated (annealed prior weights)
+        # per image, the factor a relative prior's weight is read in: ‖O(a)‖₁ / prior(a) of its target
+        l1 = goal.abs().sum(dim=tuple(range(1, goal.dim())))
+        self.scales = [
+            (l1 / p.fn(targets).clamp_min(1e-12)).repeat_interleave(restarts, 0) if p.relative else None
+            for p in self.priors
+        ]
+
+    def prepare(self, step: int, total: int) -> None:
+        self.progress = step / max(total, 1)
 
     def evaluate(self, x: torch.Tensor, rows: slice) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.encoder(x)
         loss = self.objective(out, self.goal[rows])
-        for p in self.priors:
-            loss = loss + p(x)
+        for p, scale in zip(self.priors, self.scales, strict=True):
+            loss = loss + (p(x, self.progress) if scale is None else p(x, self.progress) * scale[rows])
         return loss, flat_l2(out.detach(), self.goal[rows])
 
     def observe(self, state: LoopState) -> bool:
@@ -344,15 +357,29 @@ class Inverter:
         self.encoder = encoder
         default_objective = make_objective(DEFAULTS.objective, DEFAULTS.objective_weight)
         self.objective = objective if objective is not None else default_objective
-        self.priors = list(priors) if priors is not None else config_priors(DEFAULTS)
         self.optimizer = optimizer
-        self.lr = lr if lr is not None else config_schedule(DEFAULTS)
         self.momentum = momentum
-        self.steps = list(steps) if steps is not None else config_steps(DEFAULTS)
+        # parts left out are the default's, whose lr, blur and TV depend on the image size: made for the config's
+        # size here, and again for the targets' size by each run (what ran is what these attributes then say)
+        self._sized = {"priors": priors is None, "lr": lr is None, "steps": steps is None}
+        self.priors = list(priors) if priors is not None else []
+        self.lr = lr if lr is not None else config_schedule(DEFAULTS)
+        self.steps = list(steps) if steps is not None else []
+        self._size_defaults(DEFAULTS.size)
         self.init = init if init is not None else Initializer()
         self.ms_sigma = ms_sigma
         self.ms_draws = ms_draws
         self.chunk = chunk
+
+    def _size_defaults(self, size: int) -> None:
+        """Set the parts left to the default to the default's for ``size``-pixel images (and this optimiser)."""
+        c = DEFAULTS.updated(optimizer=self.optimizer, objective=getattr(self.objective, "name", "")).resolved(size)
+        if self._sized["priors"]:
+            self.priors = config_priors(c)
+        if self._sized["lr"]:
+            self.lr = config_schedule(c)
+        if self._sized["steps"]:
+            self.steps = config_steps(c)
 
     @property
     def descent(self) -> Descent:
@@ -381,6 +408,7 @@ class Inverter:
         becomes NaN/inf; Ctrl-C returns what it has (``interrupted``).
         """
         t0 = time.perf_counter()
+        self._size_defaults(min(targets.shape[-2:]))
         gen = torch.Generator().manual_seed(seed)
         problem = self._problem(targets, restarts, gen, stop_below_ms)
         x0 = self.init((len(problem.targets), *problem.targets.shape[1:]), gen).to(problem.targets)
@@ -458,7 +486,7 @@ class Inverter:
 
 def build_inverter(encoder: Encoder, config: InversionConfig, init_image: torch.Tensor | None = None) -> Inverter:
     """Assemble an :class:`Inverter` from a config: objective, priors, schedule, blur/clamp steps, init."""
-    c = config
+    c = config.resolved()
     return Inverter(
         encoder,
         make_objective(c.objective, c.objective_weight),
@@ -491,7 +519,7 @@ def invert(
     >>> res = invert(enc, images, iterations=100)
     >>> res.m_g, res.m_s
     """
-    config = (config or InversionConfig()).updated(**overrides)
+    config = (config or InversionConfig()).updated(**overrides).resolved(min(targets.shape[-2:]))
     inv = build_inverter(encoder, config, init_image)
     return inv.run(
         targets,

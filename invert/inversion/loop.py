@@ -101,8 +101,9 @@ class Problem:
     #: The name of the per-image measure :meth:`evaluate` returns ("m_g", "score").
     measure = "measure"
 
-    def prepare(self, step: int) -> None:
-        """Draw this iteration's randomness (ascent's jitter) once, before its evaluation(s)."""
+    def prepare(self, step: int, total: int) -> None:
+        """Before iteration ``step`` of ``total``'s evaluation(s): draw its randomness once (ascent's jitter), set
+        weights that follow the run (annealed priors)."""
 
     def evaluate(self, x: torch.Tensor, rows: slice) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-image loss to minimise (differentiable in ``x``) and measure, for the images ``rows`` of the batch."""
@@ -234,7 +235,7 @@ class Descent:
         state.lr = lr = float(self.lr(step, state.iterations))
         for g in opt.param_groups:
             g["lr"] = lr
-        problem.prepare(step)
+        problem.prepare(step, state.iterations)
         state.evaluated = x.detach().clone() if (record or keep) else None
         opt.step(self._closure(problem, x, slices, state))  # type: ignore[arg-type]  # LBFGS takes float(closure())
         with torch.no_grad():

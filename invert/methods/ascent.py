@@ -123,7 +123,7 @@ class ScoreAscent(Problem):
         self.jitter, self.generator = jitter, generator
         self.shift = (0, 0)
 
-    def prepare(self, step: int) -> None:
+    def prepare(self, step: int, total: int) -> None:
         if self.jitter:  # one shift per iteration, the same for every chunk
             a, b = (int(v) for v in torch.randint(-self.jitter, self.jitter + 1, (2,), generator=self.generator))
             self.shift = (a, b)
