@@ -348,6 +348,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--out", default=None, help="output folder (default results/<time>-bench-quality)")
     p.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out folder")
+    p.add_argument(
+        "--summarise",
+        nargs="+",
+        metavar="CSV",
+        default=None,
+        help="only print both tables over these quality.csv files' rows (PATH:M1,M2 keeps those methods; runs nothing)",
+    )
     args = p.parse_args(argv)
     args.layers = names(args.layers) or list(ENCODERS[args.encoder][3])
     try:
@@ -367,8 +374,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def read_rows(spec: str) -> list[dict]:
+    """The rows of one quality.csv (``PATH``, or ``PATH:M1,M2`` for those methods' rows only), numbers as numbers."""
+    import csv
+
+    path, _, keep = spec.partition(":")
+    methods = set(names(keep))
+    rows = []
+    with open(path, newline="") as fh:
+        for r in csv.DictReader(fh):
+            for k in ("below_ms_at", "budget", "iterations_run"):
+                r[k] = int(r[k])
+            for k in ("m_g", "m_s", "m_i", "psnr", "ssim", "seconds"):
+                r[k] = float(r[k])
+            if not methods or r["method"] in methods:
+                rows.append(r)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.summarise:
+        print(
+            markdown(
+                summarise([r for f in args.summarise for r in read_rows(f)]), "summary of " + " ".join(args.summarise)
+            )
+        )
+        return 0
     torch.set_num_threads(args.threads)
     model, weights, size, _, _ = ENCODERS[args.encoder]
     paths = split_images(args.encoder, args.split, args.images)

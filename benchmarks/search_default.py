@@ -89,6 +89,30 @@ GRID: dict[str, dict] = {
     "tvrel0.03-blur1-lr0.2": {"tv": 0.03, "tv_scale": "target", "lr": 0.2, **BLUR_1},
     "tvrel0.1-blur1-lr0.2": {"tv": 0.1, "tv_scale": "target", "lr": 0.2, **BLUR_1},
     "tvrel0.03to0-blur0.5-lr0.1": {"tv": 0.03, "tv_scale": "target", "tv_end": 0.0, "lr": 0.1, **BLUR_05},
+    "tvrel0.03to0-blur1.5-lr0.2": {
+        "tv": 0.03,
+        "tv_scale": "target",
+        "tv_end": 0.0,
+        "lr": 0.2,
+        "blur": 1.5,
+        "blur_end": 0.0,
+    },
+    "tvrel0.03to0-blur2-lr0.2": {
+        "tv": 0.03,
+        "tv_scale": "target",
+        "tv_end": 0.0,
+        "lr": 0.2,
+        "blur": 2.0,
+        "blur_end": 0.0,
+    },
+    "tvrel0.03to0-blur2-lr0.3": {
+        "tv": 0.03,
+        "tv_scale": "target",
+        "tv_end": 0.0,
+        "lr": 0.3,
+        "blur": 2.0,
+        "blur_end": 0.0,
+    },
     "tv3-blur0.35-lr0.2": {"tv": 3.0, "lr": 0.2, "blur": 0.35, "blur_end": 0.0},
     "tv10-blur0.5-lr0.2": {"tv": 10.0, "lr": 0.2, **BLUR_05},
     "tv10-blur1.5-lr0.2": {"tv": 10.0, "lr": 0.2, "blur": 1.5, "blur_end": 0.0},
@@ -104,7 +128,7 @@ GRID: dict[str, dict] = {
     "tv1-alpha0.1": {"tv": 1.0, "alpha_norm": 0.1},
 }
 #: Published presets screened alongside (as published but for size and seed): the speed bar on the tuning images.
-PRESET_METHODS = ("mahendran", "badger")
+PRESET_METHODS = ("mahendran", "badger", "badger-500")
 
 
 def candidate_config(name: str, size: int, seed: int) -> tuple[InversionConfig, int]:

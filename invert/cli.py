@@ -206,8 +206,9 @@ def run(
     ),
     iterations: Optional[int] = typer.Option(None, help="Gradient steps" + _d("iterations") + "."),
     lr: Optional[str] = typer.Option(
-        None, help="Learning rate, or 'auto' for the appendix's random line search (default: by image size, blur σ/5 — "
-        "0.2 at 224 px, 0.1 at ≤ 112 px; 0.05 with another objective or optimiser than l1 + adam)."
+        None,
+        help="Learning rate, or 'auto' for the appendix's random line search (default: by image size, blur σ/5 — "
+        "0.2 at 224 px, 0.1 at ≤ 112 px; 0.05 with another objective or optimiser than l1 + adam).",
     ),
     lr_schedule: Optional[ScheduleKind] = typer.Option(
         None, "--schedule", help="Learning-rate schedule" + _d("lr_schedule") + "."
@@ -231,11 +232,15 @@ def run(
         None, parser=options.finite, help="Momentum for sgd" + _d("momentum") + "."
     ),
     blur: Optional[float] = typer.Option(
-        None, parser=options.non_negative, help="Gaussian blur σ after each step (eq. 5); 0 = off (default: image size/224 px within [0.5, 1], "
-        "annealed to 0; off with another objective or optimiser than l1 + adam)."
+        None,
+        parser=options.non_negative,
+        help="Gaussian blur σ after each step (eq. 5); 0 = off (default: image size/224 px within [0.5, 1], "
+        "annealed to 0; off with another objective or optimiser than l1 + adam).",
     ),
     blur_end: Optional[float] = typer.Option(
-        None, parser=options.non_negative, help="Final blur σ (linear from --blur; default: --blur, or 0 with the size-chosen blur)."
+        None,
+        parser=options.non_negative,
+        help="Final blur σ (linear from --blur; default: --blur, or 0 with the size-chosen blur).",
     ),
     blur_kernel: Optional[int] = typer.Option(None, help="Blur kernel size, odd" + _d("blur_kernel") + "."),
     tv: Optional[float] = typer.Option(

@@ -99,10 +99,12 @@ def test_blur_sets_sigma_each_step(cli, tmp_path: Path) -> None:
 
 def test_priors_add_to_the_loss(cli, tmp_path: Path) -> None:
     """Same seed, same start: the first recorded loss grows by the prior's weight × its value at the start (> 0)."""
-    _, plain_cfg, _ = run(cli, tmp_path / "plain", "--record-every", "1")
+    _, default_cfg, _ = run(cli, tmp_path / "default")  # the default's own TV, made concrete in config.json
+    assert (default_cfg["inversion"]["tv"], default_cfg["inversion"]["tv_scale"]) == (0.03, "target")
+    _, plain_cfg, _ = run(cli, tmp_path / "plain", "--tv", "0", "--record-every", "1")
     plain = history(tmp_path / "plain")
     for option, key in (("--tv", "tv"), ("--alpha-norm", "alpha_norm")):
-        _, config, _ = run(cli, tmp_path / key, option, "10", "--record-every", "1")
+        _, config, _ = run(cli, tmp_path / key, "--tv", "0", option, "10", "--record-every", "1")
         assert config["inversion"][key] == 10.0 and plain_cfg["inversion"][key] == 0.0
         prior = history(tmp_path / key)
         assert float(prior[0]["m_g"]) == pytest.approx(float(plain[0]["m_g"]), rel=1e-5)  # the same start image
@@ -129,7 +131,9 @@ def test_dtype_float64_runs_in_float64(cli, tmp_path: Path) -> None:
 def test_init_image_starts_from_that_image(cli, tmp_path: Path) -> None:
     ramp = np.tile(np.linspace(0, 255, 32, dtype=np.uint8)[None, :, None], (32, 1, 3))
     Image.fromarray(ramp).save(tmp_path / "start.png")
-    _, config, _ = run(cli, tmp_path / "i", "--init-image", tmp_path / "start.png", "--lr", "1e-9", "--iterations", "1")
+    _, config, _ = run(
+        cli, tmp_path / "i", "--init-image", tmp_path / "start.png", "--lr", "1e-9", "--blur", "0", "--iterations", "1"
+    )
     assert config["inversion"]["init"] == "image" and config["job"]["init_image"].endswith("start.png")
     rec = np.asarray(Image.open(tmp_path / "i" / "reconstruction.png")).astype(int)
     assert np.abs(rec - ramp.astype(int)).max() <= 1  # lr 1e-9: the result is the start image

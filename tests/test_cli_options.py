@@ -36,7 +36,7 @@ def test_run_help_lists_choices_and_reads_defaults(cli, wide):
         assert name in text, name
     d = InversionConfig()
     for phrase in (
-        f"(default {d.lr:g})",
+        "(default: by image size, blur σ/5",  # lr: the default chooses it (InversionConfig.resolved)
         f"(default {d.lr_schedule})",
         f"(default {d.objective})",
         f"(default {d.iterations})",

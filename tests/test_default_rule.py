@@ -19,11 +19,24 @@ from invert.priors import total_variation, tv_prior
 
 @pytest.mark.parametrize(
     "size, sigma, lr",
-    [(32, 0.5, 0.1), (64, 0.5, 0.1), (112, 0.5, 0.1), (128, 128 / 224, 0.2 * 128 / 224), (224, 1.0, 0.2), (299, 1.0, 0.2)],
+    [
+        (32, 0.5, 0.1),
+        (64, 0.5, 0.1),
+        (112, 0.5, 0.1),
+        (128, 128 / 224, 0.2 * 128 / 224),
+        (224, 1.0, 0.2),
+        (299, 1.0, 0.2),
+    ],
 )
 def test_the_default_chooses_blur_and_lr_from_the_image_size(size: int, sigma: float, lr: float) -> None:
     c = InversionConfig().resolved(size)
-    assert (c.blur, c.blur_end, c.lr, c.lr_end, c.lr_schedule) == (pytest.approx(sigma), 0.0, pytest.approx(lr), 0.0, "cosine")
+    assert (c.blur, c.blur_end, c.lr, c.lr_end, c.lr_schedule) == (
+        pytest.approx(sigma),
+        0.0,
+        pytest.approx(lr),
+        0.0,
+        "cosine",
+    )
     assert (c.tv, c.tv_end, c.tv_scale, c.tv_beta, c.objective, c.optimizer) == (0.03, 0.0, "target", 2.0, "l1", "adam")
     assert InversionConfig(size=size).resolved() == c.updated(size=size)  # the config's own size by default
     assert c.resolved(32) == c  # concrete settings stay what they are
@@ -41,11 +54,27 @@ def test_explicit_settings_win_and_other_procedures_get_the_plain_settings() -> 
 def test_presets_resolve_to_their_published_settings() -> None:
     badger = PRESETS["badger"].config().resolved()
     assert (badger.objective_weight, badger.optimizer, badger.lr, badger.lr_schedule) == (0.15, "gd", 0.1, "constant")
-    assert (badger.blur, badger.blur_end, badger.tv, badger.clamp, badger.size, badger.seed) == (2.4, 0.4, 0.0, False, 299, 999)
+    assert (badger.blur, badger.blur_end, badger.tv, badger.clamp, badger.size, badger.seed) == (
+        2.4,
+        0.4,
+        0.0,
+        False,
+        299,
+        999,
+    )
     mahendran = PRESETS["mahendran"].config().resolved()
-    assert (mahendran.objective, mahendran.optimizer, mahendran.lr, mahendran.lr_every) == ("normalized-l2", "sgd", 1000.0, 100)
+    assert (mahendran.objective, mahendran.optimizer, mahendran.lr, mahendran.lr_every) == (
+        "normalized-l2",
+        "sgd",
+        1000.0,
+        100,
+    )
     assert (mahendran.tv, mahendran.tv_end, mahendran.tv_scale, mahendran.blur, mahendran.alpha_norm) == (
-        1e-5, None, "absolute", 0.0, 1e-8,
+        1e-5,
+        None,
+        "absolute",
+        0.0,
+        1e-8,
     )
 
 
@@ -76,7 +105,9 @@ def test_relative_tv_is_absolute_tv_at_each_targets_own_scale(two_targets: torch
     rel = invert(enc, two_targets, cfg.updated(tv=0.03, tv_scale="target", tv_end=0.0))
     with torch.no_grad():
         l1 = enc(two_targets).abs().flatten(1).sum(1)
-    tv = torch.stack([((t[:, 1:, :-1] - t[:, :-1, :-1]) ** 2 + (t[:, :-1, 1:] - t[:, :-1, :-1]) ** 2).sum() for t in two_targets])
+    tv = torch.stack(
+        [((t[:, 1:, :-1] - t[:, :-1, :-1]) ** 2 + (t[:, :-1, 1:] - t[:, :-1, :-1]) ** 2).sum() for t in two_targets]
+    )
     assert (l1 / tv).max() > 1.5 * (l1 / tv).min()  # the two targets really get different weights
     for i in range(2):
         alone = invert(enc, two_targets[i : i + 1], cfg.updated(tv=float(0.03 * l1[i] / tv[i]), tv_end=0.0))
@@ -98,5 +129,7 @@ def test_the_inversion_loss_reads_the_annealed_relative_weight(two_targets: torc
     loss, _ = problem.evaluate(x, slice(0, 2))
     with torch.no_grad():
         l1_target = goal.abs().flatten(1).sum(1)
-        by_hand = (enc(x) - goal).abs().flatten(1).sum(1) + 0.0225 * l1_target / total_variation(two_targets) * total_variation(x)
+        by_hand = (enc(x) - goal).abs().flatten(1).sum(1) + 0.0225 * l1_target / total_variation(
+            two_targets
+        ) * total_variation(x)
     torch.testing.assert_close(loss.detach(), by_hand, rtol=1e-10, atol=0)

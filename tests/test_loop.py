@@ -138,7 +138,9 @@ def test_parts_take_their_defaults_from_the_config(photo32):
     assert inv.lr == Schedule(r.lr_schedule, r.lr, r.lr_end, r.lr_gamma, r.lr_every) == Schedule("cosine", 0.2, 0.0)
     for name in ("optimizer", "momentum", "ms_sigma", "ms_draws", "chunk"):
         assert getattr(inv, name) == getattr(c, name), name
-    assert inv.objective.name == c.objective and [(p.weight, p.end, p.relative) for p in inv.priors] == [(0.03, 0.0, True)]
+    assert inv.objective.name == c.objective and [(p.weight, p.end, p.relative) for p in inv.priors] == [
+        (0.03, 0.0, True)
+    ]
     assert [type(t) for t in inv.steps] == [Blur, Clamp] and inv.steps[0].sigma == Schedule("linear", 1.0, 0.0)
     init = Initializer()
     assert (init.kind, init.mean, init.std) == (c.init, c.init_mean, c.init_std)
@@ -279,7 +281,7 @@ def test_visualize_ctrl_c_writes_partial_results_and_exits_130(cli, tmp_path, mo
     """Ascent returns what it has on Ctrl-C; the command writes it with status interrupted and exits 130."""
     from invert.methods.ascent import ScoreAscent
 
-    def prepare(self, step):
+    def prepare(self, step, total):
         if step == 2:
             raise KeyboardInterrupt
 

@@ -44,7 +44,8 @@ def run(ctx: ExperimentContext) -> Verdict:
     p = ctx.settings(FULL, QUICK)
     ctx.params.update(
         p,
-        procedure="invert's default (L1 + TV, Adam cosine → 0, blur → 0, clamp; lr and blur for 32 px); the claim concerns the layer, not the optimiser",
+        procedure="invert's default (L1 + TV, Adam cosine → 0, blur → 0, clamp; lr and blur for 32 px); "
+        "the claim concerns the layer, not the optimiser",
     )
     imgs, names = sample_images("cifar10", limit=p["images"], size=32)
     cfg = InversionConfig(

@@ -70,11 +70,12 @@ class InversionConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def resolved(self, size: int | None = None) -> InversionConfig:
+    def resolved(self, size: int | None = None, searched: bool | None = None) -> InversionConfig:
         """This config with every size-chosen setting (``None``: lr, blur, tv; their ends) made concrete for ``size`` px
         (default ``self.size``). The chosen values were searched with L1 + Adam; with another objective or
         optimiser an unset lr is the plain 0.05 and blur and TV stay off (their weights are tuned to L1's scale)."""
-        searched = self.objective == "l1" and self.optimizer == "adam"
+        if searched is None:  # whether the run is the searched procedure, L1 + Adam
+            searched = self.objective == "l1" and self.optimizer == "adam"
         sigma = default_blur(size or self.size) if searched else 0.0
         return replace(
             self,

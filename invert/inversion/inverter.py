@@ -373,7 +373,10 @@ class Inverter:
 
     def _size_defaults(self, size: int) -> None:
         """Set the parts left to the default to the default's for ``size``-pixel images (and this optimiser)."""
-        c = DEFAULTS.updated(optimizer=self.optimizer, objective=getattr(self.objective, "name", "")).resolved(size)
+        if not any(self._sized.values()):
+            return
+        searched = self.optimizer == DEFAULTS.optimizer and getattr(self.objective, "name", "") == DEFAULTS.objective
+        c = DEFAULTS.resolved(size, searched=searched)
         if self._sized["priors"]:
             self.priors = config_priors(c)
         if self._sized["lr"]:
