@@ -71,8 +71,8 @@ def test_invert_run_logs_scalars_and_images_that_match_its_files(cli, tmp_path):
     assert scalar["final/m_g"][12] == pytest.approx(metrics["m_g"][0], rel=1e-5)
     assert scalar["inversion/m_s"][0] == pytest.approx(metrics["m_s"][0], rel=1e-5)
     assert scalar["inversion/lr"][0] == pytest.approx(0.1)  # the default lr at 32 px, cosine-annealed from step 0
-    for k, sigma in scalar["inversion/blur_sigma"].items():  # the default's σ at 32 px: 0.5 → 0 over 12 iterations
-        assert sigma == pytest.approx(0.5 * (1 - k / 12)), k
+    for k, sigma in scalar["inversion/blur_sigma"].items():  # the default σ at 32 px: 0.5 → 0 over 12 steps
+        assert sigma == pytest.approx(0.5 * (1 - (k - 1) / 12)), k  # logged after step k - 1 at its σ
 
     (target,) = acc.Images("target/image_0")  # once
     recs = acc.Images("reconstruction/image_0")
