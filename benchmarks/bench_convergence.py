@@ -67,6 +67,7 @@ def method_config(method: str, args: argparse.Namespace) -> InversionConfig:
 def run_one(encoder, target: torch.Tensor, method: str, args: argparse.Namespace) -> tuple[dict, list[dict]]:
     """One inversion; returns the summary row and the per-iteration history."""
     config = method_config(method, args)
+    config = config.resolved()  # the size-chosen settings of the default, concrete
     row: dict = {"method": method, "lr": config.lr, "line_search_seconds": 0.0, "line_search": None}
     if method == "badger":
         t0 = time.perf_counter()
