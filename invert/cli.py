@@ -348,7 +348,7 @@ def run(
             blur_kernel=blur_kernel,
             tv=tv,
             tv_end=tv_end,
-            tv_scale=tv_scale.value if tv_scale is not None else None,
+            tv_scale=v(tv_scale),
             tv_beta=tv_beta,
             alpha_norm=alpha_norm,
             alpha=alpha,

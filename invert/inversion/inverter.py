@@ -184,6 +184,7 @@ class InversionResult:
 def config_schedule(c: InversionConfig) -> Schedule:
     """The learning-rate schedule a config describes."""
     c = c.resolved()
+    assert c.lr is not None  # resolved() makes it concrete
     return Schedule(c.lr_schedule, c.lr, c.lr_end, c.lr_gamma, c.lr_every)
 
 
@@ -191,7 +192,7 @@ def config_priors(c: InversionConfig) -> list[Prior]:
     """The priors a config switches on (weight > 0): TV^β, α-norm, pixel L2."""
     c = c.resolved()
     priors: list[Prior] = []
-    if c.tv > 0:
+    if c.tv is not None and c.tv > 0:
         priors.append(tv_prior(c.tv, c.tv_beta, c.tv_end, relative=c.tv_scale == "target"))
     if c.alpha_norm > 0:
         priors.append(alpha_prior(c.alpha_norm, c.alpha))
@@ -204,7 +205,7 @@ def config_steps(c: InversionConfig) -> list[StepTransform]:
     """The step transforms a config switches on, in order: blur (eq. 5), then clamping to [0, 1]."""
     c = c.resolved()
     steps: list[StepTransform] = []
-    if c.blur > 0:
+    if c.blur is not None and c.blur > 0:
         steps.append(Blur(Schedule(c.blur_schedule, c.blur, c.blur_end), c.blur_kernel))
     if c.clamp:
         steps.append(Clamp())
