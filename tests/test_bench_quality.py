@@ -59,3 +59,27 @@ def test_a_screen_is_the_start_of_the_long_run(setting: tuple, load_benchmark) -
     # without the horizon the 40-iteration run anneals over 30 iterations: another path
     short, _, _ = bq.watched_run(enc, targets, cfg, 40, stop_when_all=True)
     assert [r["m_i"] for r in short] != pytest.approx([r["m_i"] for r in long_at], rel=1e-6)
+
+
+def test_hybrid_starts_from_the_decoders_reconstruction(setting: tuple, load_benchmark, tmp_path) -> None:
+    """``--hybrid RUN``: the default started from RUN's decoder output at that layer; a layer without one is skipped."""
+    from invert.decoder.architecture import build_decoder
+    from invert.decoder.training import save_decoder
+
+    bq = load_benchmark("bench_quality")
+    enc = build_encoder("cifar_resnet20", "conv2", seed=0)
+    targets = setting[1].float()
+    assert bq.decoded_start(str(tmp_path), "conv2", enc, targets) is None  # no decoder there
+    dec = build_decoder("cifar_resnet20", "conv2", seed=0).eval()
+    save_decoder(dec, tmp_path / "conv2" / "decoder.pt")
+    start = bq.decoded_start(str(tmp_path), "conv2", enc, targets)
+    with torch.no_grad():
+        torch.testing.assert_close(start, dec.decode(enc(targets)).clamp(0, 1))
+    cfg, budget = bq.method_config("hybrid", 32, 0, {})
+    assert cfg.init == "image" and budget == bq.BUDGET and cfg.tv is None  # the default, from the decoded image
+    _, final, _ = bq.watched_run(
+        enc, targets, cfg.updated(lr=1e-9, blur=0.0, tv=0.0, record_every=1), 1, init_image=start
+    )
+    with torch.no_grad():
+        m_i = ((start - targets) ** 2).flatten(1).sum(1).sqrt()
+    assert [f["m_i"] for f in final] == pytest.approx(m_i.tolist(), rel=1e-5)  # lr ~0: the run ends where it began
