@@ -138,6 +138,16 @@ SHIPPED_GRID: dict[str, dict] = {
     "shipped-k5-blur1.5": {"blur_kernel": 5, "blur": 1.5, "blur_end": 0.0},
     "shipped-k5-blur1.5-lr0.3": {"blur_kernel": 5, "blur": 1.5, "blur_end": 0.0, "lr": 0.3},
     "shipped-tv0.3": {"tv": 0.3, "tv_scale": "target", "tv_end": 0.0},
+    **{
+        f"shipped-k5-blur{b:g}-lr{lr:g}": {"blur_kernel": 5, "blur": b, "blur_end": 0.0, "lr": lr}
+        for b in (2.0, 2.4, 3.0)
+        for lr in (0.1, 0.2, 0.3, 0.5, 0.8)
+    },
+    "shipped-lr0.5": {"lr": 0.5},
+    **{
+        f"shipped-ngd-blur2.4-lr{lr:g}": {"optimizer": "normalized", "lr": lr, "blur": 2.4, "blur_end": 0.0, "tv": 0.0}
+        for lr in (0.05, 0.1, 0.2, 0.3)
+    },
     # normalised GD keeps the gradient's distribution over pixels, where Adam moves every pixel alike
     **{
         f"shipped-ngd-lr{lr:g}": {
