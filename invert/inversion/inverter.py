@@ -259,7 +259,8 @@ class EmbeddingMatch(Problem):
         out = self.encoder(x)
         loss = self.objective(out, self.goal[rows])
         for p, scale in zip(self.priors, self.scales, strict=True):
-            loss = loss + (p(x, self.progress) if scale is None else p(x, self.progress) * scale[rows])
+            term = p(x, self.progress)
+            loss = loss + (term if scale is None else term * scale[rows])
         return loss, flat_l2(out.detach(), self.goal[rows])
 
     def observe(self, state: LoopState) -> bool:
@@ -364,7 +365,7 @@ class Inverter:
         # size here, and again for the targets' size by each run (what ran is what these attributes then say)
         self._sized = {"priors": priors is None, "lr": lr is None, "steps": steps is None}
         self.priors = list(priors) if priors is not None else []
-        self.lr = lr if lr is not None else config_schedule(DEFAULTS)
+        self.lr = lr if lr is not None else Schedule()  # replaced by the default's below
         self.steps = list(steps) if steps is not None else []
         self._size_defaults(DEFAULTS.size)
         self.init = init if init is not None else Initializer()
