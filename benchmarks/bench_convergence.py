@@ -32,7 +32,7 @@ from rich.table import Table
 from invert.analysis.plots import subplots
 from invert.encoders import build_encoder
 from invert.errors import InvertError
-from invert.inversion import InversionConfig, InversionDiverged, get_preset, invert, line_search_lr
+from invert.inversion import InversionConfig, InversionDiverged, get_preset, invert, line_search_lr, resolved_for
 from invert.io import environment_info, load_image, prepare_out_dir, resolve_device, shared_dir, write_csv, write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers, however this file is loaded
@@ -67,7 +67,7 @@ def method_config(method: str, args: argparse.Namespace) -> InversionConfig:
 def run_one(encoder, target: torch.Tensor, method: str, args: argparse.Namespace) -> tuple[dict, list[dict]]:
     """One inversion; returns the summary row and the per-iteration history."""
     config = method_config(method, args)
-    config = config.resolved()  # the size-chosen settings of the default, concrete
+    config = resolved_for(config, encoder)  # the size- and stride-chosen settings of the default, concrete
     row: dict = {"method": method, "lr": config.lr, "line_search_seconds": 0.0, "line_search": None}
     if method == "badger":
         t0 = time.perf_counter()

@@ -49,7 +49,9 @@ from invert.inversion.inverter import (
     LoopState,
     config_priors,
     config_schedule,
+    config_smooth,
     config_steps,
+    resolved_for,
 )
 from invert.inversion.schedules import Schedule
 from invert.inversion.steps import Blur
@@ -103,7 +105,7 @@ class Horizon(Schedule):
     """``base`` laid over ``horizon`` iterations whatever the run's length: a short run is the long one's start."""
 
     def __init__(self, base: Schedule, horizon: int):
-        super().__init__(base.kind, base.start, base.end, base.gamma, base.every)
+        super().__init__(base.kind, base.start, base.end, base.gamma, base.every, base.over)
         object.__setattr__(self, "horizon", horizon)  # Schedule is frozen
 
     def __call__(self, step: int, total: int) -> float:
@@ -157,7 +159,7 @@ def watching_inverter(
     encoder, c: InversionConfig, horizon: int, stop_when_all: bool = False, init_image: torch.Tensor | None = None
 ) -> WatchingInverter:
     """The inverter :func:`~invert.inversion.invert` builds from ``c``, watching; lr and blur laid over ``horizon``."""
-    c = c.resolved()  # the size-chosen defaults for c.size (the benchmark's images are c.size px)
+    c = resolved_for(c, encoder)  # the chosen defaults for c.size (the benchmark's images are c.size px)
     steps = [Blur(Horizon(t.sigma, horizon), t.kernel) if isinstance(t, Blur) else t for t in config_steps(c)]
     inv = WatchingInverter(
         encoder,
@@ -167,6 +169,7 @@ def watching_inverter(
         lr=Horizon(config_schedule(c), horizon),
         momentum=c.momentum,
         steps=steps,
+        smooth=Horizon(config_smooth(c), horizon),
         init=Initializer(c.init, c.init_mean, c.init_std, init_image),
         ms_sigma=c.ms_sigma,
         ms_draws=c.ms_draws,

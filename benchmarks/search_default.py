@@ -161,6 +161,11 @@ SHIPPED_GRID: dict[str, dict] = {
         }
         for lr in (0.1, 0.2, 0.4, 0.8)
     },
+    # rounds 13-14: each update Gaussian-smoothed (σ_u px, scaled back by 1 + 3σ_u²/8), faded to 0 over `smooth_over`
+    # iterations; "shipped" chooses σ_u from the layer's stride (0 at conv1, 2 at conv2…conv5 of ResNet-50 at 224 px)
+    "shipped-smooth0": {"smooth": 0.0},  # the default before rounds 13-14
+    **{f"shipped-smooth{su:g}": {"smooth": su} for su in (1.0, 2.0, 3.0)},
+    **{f"shipped-smooth{su:g}-over{n}": {"smooth": su, "smooth_over": n} for su in (2.0, 3.0) for n in (15, 0)},
 }
 #: Published presets screened alongside (as published but for size and seed): the speed bar on the tuning images.
 PRESET_METHODS = ("mahendran", "badger", "badger-500")

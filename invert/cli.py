@@ -243,6 +243,18 @@ def run(
         help="Final blur σ (linear from --blur; default: --blur, or 0 with the size-chosen blur).",
     ),
     blur_kernel: Optional[int] = typer.Option(None, help="Blur kernel size, odd" + _d("blur_kernel") + "."),
+    smooth: Optional[float] = typer.Option(
+        None,
+        parser=options.non_negative,
+        help="σ (px) of the Gaussian each update is smoothed by (and scaled back by 1 + 3σ²/8), faded linearly to 0 "
+        "over --smooth-over iterations; 0 = off (default: by the layer's stride, 0 where outputs are ≤ 2 px apart, "
+        "2 × the blur σ where ≥ 4 px; off with another objective or optimiser than l1 + adam).",
+    ),
+    smooth_over: Optional[int] = typer.Option(
+        None,
+        min=0,
+        help="Iterations over which the update smoothing fades to 0 (0 = the whole run)" + _d("smooth_over") + ".",
+    ),
     tv: Optional[float] = typer.Option(
         None,
         parser=options.non_negative,
@@ -346,6 +358,8 @@ def run(
             blur=blur,
             blur_end=blur_end,
             blur_kernel=blur_kernel,
+            smooth=smooth,
+            smooth_over=smooth_over,
             tv=tv,
             tv_end=tv_end,
             tv_scale=v(tv_scale),

@@ -21,6 +21,7 @@ from invert.inversion import (
     build_inverter,
     get_preset,
     line_search_lr,
+    resolved_for,
 )
 from invert.io import (
     default_image_path,
@@ -94,7 +95,7 @@ def run_job(
     init_image = load_image(spec.init_image, config.size, config.resize, spec.max_pixels) if spec.init_image else None
     if init_image is not None:
         config = config.updated(init="image")
-    config = config.resolved(config.size)  # the size-chosen defaults made concrete: config.json says what ran
+    config = resolved_for(config, encoder)  # the chosen defaults made concrete: config.json says what ran
     out = prepare_out_dir(spec.out, spec.results_root, f"{spec.model}-{spec.layer}", spec.overwrite)
     try:
         write_job_config(out, spec, config, str(device), "running")

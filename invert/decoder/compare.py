@@ -19,7 +19,7 @@ from invert.analysis.metrics import shifted_distance
 from invert.decoder.architecture import ResNetDecoder
 from invert.decoder.evaluation import Reconstruction, measure
 from invert.encoders import Encoder
-from invert.inversion import InversionConfig, build_inverter
+from invert.inversion import InversionConfig, build_inverter, resolved_for
 
 METHODS = ("decoder", "optimisation", "hybrid")
 # metric -> True when larger is better
@@ -88,7 +88,7 @@ def compare_inverters(
     for name in ("optimisation", "hybrid"):
         if name not in methods:
             continue
-        cfg = (config.updated(init="image") if name == "hybrid" else config).resolved(min(x.shape[-2:]))
+        cfg = resolved_for(config.updated(init="image") if name == "hybrid" else config, encoder, min(x.shape[-2:]))
         inv = build_inverter(encoder, cfg, init_image=decoded if name == "hybrid" else None)
         r = inv.run(x, cfg.iterations, seed=cfg.seed, record_every=cfg.record_every, progress=progress)
         secs[name] = r.seconds + (secs["decoder"] if name == "hybrid" else 0.0)

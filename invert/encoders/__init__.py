@@ -1,7 +1,7 @@
 """Encoders: any model cut at a layer, frozen, with its input normalisation built in."""
 
 from invert.encoders import timm as _timm_family  # noqa: E402,F401  (registers "timm:"; imports timm only when used)
-from invert.encoders.base import Encoder, Normalize
+from invert.encoders.base import Encoder, Normalize, output_stride
 from invert.encoders.mlp import MLP, mlp_spec  # noqa: E402  (registers the "mlp" family)
 from invert.encoders.registry import (
     ModelSpec,
@@ -28,6 +28,7 @@ __all__ = [
     "encoder_from_module",
     "get_spec",
     "layer_table",
+    "output_stride",
     "load_state_dict_file",
     "mlp_spec",
     "register_family",

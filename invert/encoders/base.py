@@ -123,3 +123,16 @@ class Encoder(nn.Module):
             f"model={self.model_name}, layer={self.layer} (node {self.node}), weights={self.weights}, "
             f"input={self.input_shape}"
         )
+
+
+def output_stride(encoder: nn.Module, size: int) -> int | None:
+    """Input pixels between neighbouring outputs of ``encoder`` for ``size``-pixel square images (ResNet-50 at
+    224 px: 2/4/8/16/32 at conv1…conv5), or ``None`` when the output has no spatial grid (a flat vector)."""
+    channels = getattr(encoder, "input_shape", (3,))[0]
+    params = next(iter(encoder.parameters()), None)
+    like = params if params is not None else torch.empty(0)
+    with torch.no_grad():
+        out = encoder(torch.zeros(1, channels, size, size, device=like.device, dtype=like.dtype))
+    if out.dim() != 4:
+        return None
+    return max(1, round(size / out.shape[-1]))

@@ -21,6 +21,7 @@ _EXPORTS = {
     "build_inverter": "inverter",
     "invert": "inverter",
     "line_search_lr": "inverter",
+    "resolved_for": "inverter",
     "Schedule": "schedules",
     "Blur": "steps",
     "Clamp": "steps",
@@ -40,6 +41,7 @@ __all__ = [
     "get_preset",
     "invert",
     "line_search_lr",
+    "resolved_for",
 ]
 assert sorted(__all__) == sorted(_EXPORTS)
 
@@ -66,6 +68,7 @@ if TYPE_CHECKING:
         build_inverter,
         invert,
         line_search_lr,
+        resolved_for,
     )
     from invert.inversion.schedules import Schedule
     from invert.inversion.steps import Blur, Clamp

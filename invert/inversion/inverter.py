@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import torch
 
 from invert.analysis.metrics import flat_l2, psnr, shifted_distance, ssim
-from invert.encoders.base import Encoder, same_layout
+from invert.encoders.base import Encoder, output_stride, same_layout
 from invert.errors import InvertError
 from invert.inversion.config import InversionConfig
 from invert.inversion.loop import (
@@ -48,6 +48,7 @@ __all__ = [
     "build_inverter",
     "invert",
     "line_search_lr",
+    "resolved_for",
 ]
 
 #: The defaults every part below falls back to: one source of truth, :class:`InversionConfig`.
@@ -201,6 +202,13 @@ def config_priors(c: InversionConfig) -> list[Prior]:
     return priors
 
 
+def config_smooth(c: InversionConfig) -> Schedule:
+    """The σ schedule of the Gaussian each update is smoothed by: linear from ``smooth`` to 0 over the first
+    ``smooth_over`` iterations (0: over the run), then 0 (off)."""
+    c = c.resolved()
+    return Schedule("linear", c.smooth or 0.0, 0.0, over=c.smooth_over)
+
+
 def config_steps(c: InversionConfig) -> list[StepTransform]:
     """The step transforms a config switches on, in order: blur (eq. 5), then clamping to [0, 1]."""
     c = c.resolved()
@@ -351,45 +359,61 @@ class Inverter:
         lr: Schedule | None = None,
         momentum: float = DEFAULTS.momentum,
         steps: Sequence[StepTransform] | None = None,
+        smooth: Schedule | None = None,
         init: Initializer | None = None,
         ms_sigma: float = DEFAULTS.ms_sigma,
         ms_draws: int = DEFAULTS.ms_draws,
         chunk: int = DEFAULTS.chunk,
+        config: InversionConfig | None = None,
     ):
         self.encoder = encoder
         default_objective = make_objective(DEFAULTS.objective, DEFAULTS.objective_weight)
         self.objective = objective if objective is not None else default_objective
         self.optimizer = optimizer
         self.momentum = momentum
-        # parts left out are the default's, whose lr, blur and TV depend on the image size: made for the config's
-        # size here, and again for the targets' size by each run (what ran is what these attributes then say)
-        self._sized = {"priors": priors is None, "lr": lr is None, "steps": steps is None}
+        # parts left out are ``config``'s (default: the defaults'), whose lr, blur, smoothing and TV depend on the
+        # image size and the layer's stride: made for the config's size here, and again for the targets' size and
+        # the encoder's stride by each run (what ran is what these attributes then say)
+        self.config = config
+        self._sized = {"priors": priors is None, "lr": lr is None, "steps": steps is None, "smooth": smooth is None}
         self.priors = list(priors) if priors is not None else []
-        self.lr = lr if lr is not None else Schedule()  # replaced by the default's below
+        self.lr = lr if lr is not None else Schedule()  # replaced by the chosen one below
         self.steps = list(steps) if steps is not None else []
-        self._size_defaults(DEFAULTS.size)
+        self.smooth = smooth if smooth is not None else Schedule("constant", 0.0)
+        self._size_defaults((config or DEFAULTS).size, None)
         self.init = init if init is not None else Initializer()
         self.ms_sigma = ms_sigma
         self.ms_draws = ms_draws
         self.chunk = chunk
 
-    def _size_defaults(self, size: int) -> None:
-        """Set the parts left to the default to the default's for ``size``-pixel images (and this optimiser)."""
+    def _size_defaults(self, size: int, stride: int | None) -> None:
+        """Set the parts left out to the config's (or the default's, for this optimiser and objective) for
+        ``size``-pixel images and a layer of output ``stride``."""
         if not any(self._sized.values()):
             return
-        searched = self.optimizer == DEFAULTS.optimizer and getattr(self.objective, "name", "") == DEFAULTS.objective
-        c = DEFAULTS.resolved(size, searched=searched)
+        if self.config is not None:
+            c = self.config.resolved(size, stride=stride)
+        else:
+            objective = getattr(self.objective, "name", "")
+            searched = self.optimizer == DEFAULTS.optimizer and objective == DEFAULTS.objective
+            c = DEFAULTS.resolved(size, searched=searched, stride=stride)
         if self._sized["priors"]:
             self.priors = config_priors(c)
         if self._sized["lr"]:
             self.lr = config_schedule(c)
         if self._sized["steps"]:
             self.steps = config_steps(c)
+        if self._sized["smooth"]:
+            self.smooth = config_smooth(c)
+
+    def _needs_stride(self) -> bool:
+        """Whether a part left out depends on the layer's stride (the default's update smoothing)."""
+        return any(self._sized.values()) and (self.config is None or self.config.smooth is None)
 
     @property
     def descent(self) -> Descent:
         """The shared loop's settings from this inverter's parts."""
-        return Descent(self.optimizer, self.lr, self.momentum, self.steps)
+        return Descent(self.optimizer, self.lr, self.momentum, self.steps, self.smooth)
 
     def chunk_size(self, batch: int, goal: torch.Tensor) -> int:
         """Images per forward/backward pass for a batch whose layer outputs look like ``goal``."""
@@ -413,23 +437,24 @@ class Inverter:
         becomes NaN/inf; Ctrl-C returns what it has (``interrupted``).
         """
         t0 = time.perf_counter()
-        self._size_defaults(min(targets.shape[-2:]))
+        size = min(targets.shape[-2:])
+        self._size_defaults(size, output_stride(self.encoder, size) if self._needs_stride() else None)
         gen = torch.Generator().manual_seed(seed)
         problem = self._problem(targets, restarts, gen, stop_below_ms)
         x0 = self.init((len(problem.targets), *problem.targets.shape[1:]), gen).to(problem.targets)
-        size = self.chunk_size(len(x0), problem.goal)
+        chunk = self.chunk_size(len(x0), problem.goal)
         state = self.descent.run(
             problem,
             x0,
             iterations,
-            chunk=size,
+            chunk=chunk,
             record_every=record_every,
             keep_evaluated=stop_below_ms,
             callback=callback,
             progress=progress,
             label="inverting",
         )
-        result = self._result(problem, state, size, t0)
+        result = self._result(problem, state, chunk, t0)
         failure = state.failure
         if failure is None and not bool(torch.isfinite(result.m_g).all()):
             bad = float(result.m_g[~torch.isfinite(result.m_g)][0])
@@ -489,21 +514,28 @@ class Inverter:
         )
 
 
+def resolved_for(config: InversionConfig, encoder: Encoder, size: int | None = None) -> InversionConfig:
+    """``config`` with every chosen setting made concrete for ``size``-pixel images (default ``config.size``) through
+    ``encoder`` (whose output stride sets the default's update smoothing): what a run of it will do."""
+    size = size or config.size
+    return config.resolved(size, stride=output_stride(encoder, size) if config.smooth is None else None)
+
+
 def build_inverter(encoder: Encoder, config: InversionConfig, init_image: torch.Tensor | None = None) -> Inverter:
-    """Assemble an :class:`Inverter` from a config: objective, priors, schedule, blur/clamp steps, init."""
-    c = config.resolved()
+    """Assemble an :class:`Inverter` from a config: objective, priors, schedule, update smoothing, blur/clamp steps,
+    init. Settings the config leaves to the default (``None``) are chosen by each run for its images' size and the
+    encoder's stride (:meth:`InversionConfig.resolved`)."""
+    c = config.resolved()  # for the objective's and the loop's fixed settings; lr, priors, steps follow each run
     return Inverter(
         encoder,
         make_objective(c.objective, c.objective_weight),
-        priors=config_priors(c),
         optimizer=c.optimizer,
-        lr=config_schedule(c),
         momentum=c.momentum,
-        steps=config_steps(c),
         init=Initializer(c.init, c.init_mean, c.init_std, init_image),
         ms_sigma=c.ms_sigma,
         ms_draws=c.ms_draws,
         chunk=c.chunk,
+        config=config,
     )
 
 
@@ -524,7 +556,7 @@ def invert(
     >>> res = invert(enc, images, iterations=100)
     >>> res.m_g, res.m_s
     """
-    config = (config or InversionConfig()).updated(**overrides).resolved(min(targets.shape[-2:]))
+    config = resolved_for((config or InversionConfig()).updated(**overrides), encoder, min(targets.shape[-2:]))
     inv = build_inverter(encoder, config, init_image)
     return inv.run(
         targets,
