@@ -44,7 +44,7 @@ BLUR_05 = {"blur": 0.5, "blur_end": 0.0}
 BLUR_1 = {"blur": 1.0, "blur_end": 0.0}
 #: The default the search started from (L1, Adam lr 0.05 cosine to 0, clamp, no priors, no blur): every candidate
 #: below is these settings with a few changed, so the grid means what it meant when it was run.
-PLAIN = {"lr": 0.05, "blur": 0.0, "tv": 0.0}
+PLAIN = {"lr": 0.05, "blur": 0.0, "tv": 0.0, "smooth": 0.0}
 #: name: settings changed from PLAIN. "shipped" is today's default as it is (InversionConfig(), size-chosen settings).
 GRID: dict[str, dict] = {
     "default": {},  # PLAIN itself: the default before the search

@@ -97,6 +97,24 @@ def test_blur_sets_sigma_each_step(cli, tmp_path: Path) -> None:
     assert sigmas[0] == pytest.approx(1.5) and sigmas == sorted(sigmas, reverse=True) and min(sigmas) >= 0.5 - 1e-6
 
 
+def test_smoothing_is_chosen_by_stride_and_the_options_set_it(cli, tmp_path: Path) -> None:
+    """config.json records the concrete σ_u: the stride rule's at conv1 (stride 1 at 32 px: off) and conv4 (stride 4:
+    2 × blur σ 0.5 = 1), or --smooth / --smooth-over as given; --smooth 0 leaves the run as it was without it."""
+    _, chosen, _ = run(cli, tmp_path / "c1")
+    assert (chosen["inversion"]["smooth"], chosen["inversion"]["smooth_over"]) == (0.0, 30)
+    conv4 = ("--layer", "conv4", "--record-every", "1")
+    _, deep, m_deep = run(cli, tmp_path / "c4", *conv4)
+    assert deep["inversion"]["smooth"] == pytest.approx(1.0)
+    _, given, _ = run(cli, tmp_path / "g", *conv4, "--smooth", "0.5", "--smooth-over", "0")
+    assert (given["inversion"]["smooth"], given["inversion"]["smooth_over"]) == (0.5, 0)
+    _, off, m_off = run(cli, tmp_path / "off", *conv4, "--smooth", "0")
+    assert off["inversion"]["smooth"] == 0.0
+    assert first(m_deep["m_g"]) != first(m_off["m_g"])  # it changes the run
+    assert float(history(tmp_path / "off")[0]["m_g"]) == pytest.approx(float(history(tmp_path / "c4")[0]["m_g"]))
+    r = cli(*BASE, "--out", tmp_path / "bad", "--smooth", "-1")
+    assert r.code == 2 and "Traceback" not in r.err
+
+
 def test_priors_add_to_the_loss(cli, tmp_path: Path) -> None:
     """Same seed, same start: the first recorded loss grows by the prior's weight × its value at the start (> 0)."""
     _, default_cfg, _ = run(cli, tmp_path / "default")  # the default's own TV, made concrete in config.json

@@ -20,7 +20,7 @@ from invert.io import default_image_path, load_image
 
 MEASURED = {"conv1": 11, "conv2": 29, "conv4": 17}
 LIMIT = {"conv1": 14, "conv2": 36, "conv4": 21}
-BEFORE = {"lr": 0.05, "tv": 0.0, "blur": 0.0}  # the default before issue 10's search
+BEFORE = {"lr": 0.05, "tv": 0.0, "blur": 0.0, "smooth": 0.0}  # the default before issue 10's search
 
 
 @pytest.fixture(scope="module")

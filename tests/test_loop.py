@@ -230,15 +230,20 @@ def test_non_finite_m_g_is_divergence_even_with_a_finite_loss(photo32):
 
 
 def test_float32_chunking_is_the_same_up_to_float_rounding(photo32):
-    """One image per pass vs the whole batch: float32 batched kernels round differently; 10 Adam steps later
-    m_g agrees to 1e-4 relative (measured 1e-7 here, 9e-6 for ResNet-18 conv2 at 64 px, whose pixels moved
-    up to 3e-3: Adam magnifies rounding where a gradient is near zero)."""
-    enc = build_encoder("cifar_resnet20", "conv2", seed=0)
+    """One image per pass vs the whole batch: the same problems, so in float64 the same result to 1e-10; in float32
+    batched kernels round differently, and 10 Adam steps later m_g agrees to 1e-3 relative (measured 1e-7 on one
+    machine and 4.5e-4 on another with the same torch, pixels up to 0.021: Adam magnifies rounding where a
+    gradient is near zero)."""
     targets = torch.cat([photo32, photo32.flip(-1)])
-    ones = invert(enc, targets, iterations=10, size=32, restarts=2, chunk=1)
-    whole = invert(enc, targets, iterations=10, size=32, restarts=2, chunk=0)
-    torch.testing.assert_close(ones.m_g, whole.m_g, rtol=1e-4, atol=0)
-    torch.testing.assert_close(ones.images, whole.images, rtol=0, atol=1e-2)
+    for dtype, rtol, atol in ((torch.float64, 1e-10, 1e-10), (torch.float32, 1e-3, 5e-2)):
+        enc = build_encoder("cifar_resnet20", "conv2", seed=0).to(dtype)
+        x = targets.to(dtype)
+        ones = invert(enc, x, iterations=10, size=32, restarts=2, chunk=1)
+        whole = invert(enc, x, iterations=10, size=32, restarts=2, chunk=0)
+        torch.testing.assert_close(ones.m_g, whole.m_g, rtol=rtol, atol=0)
+        # float32: a few pixels whose gradient sits near 0 take other Adam steps (measured max 0.021, 0.2 % of pixels)
+        torch.testing.assert_close(ones.images, whole.images, rtol=0, atol=atol)
+        assert float((ones.images - whole.images).abs().mean()) < atol / 50
 
 
 # ---------------------------------------------------------------------------------------------- scale (issue 13)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from invert.encoders import build_encoder, output_stride
-from invert.inversion import InversionConfig, PRESETS, resolved_for
+from invert.inversion import PRESETS, InversionConfig, resolved_for
 from invert.inversion.inverter import build_inverter, config_smooth
 from invert.inversion.loop import SMOOTH_GAIN, smooth_update
 from invert.inversion.schedules import Schedule

@@ -202,15 +202,15 @@ PRESETS: dict[str, Preset] = {
     for p in (
         Preset(
             "default",
-            "invert's default, size-aware (issue 10's search): L1 + TV^2 (β=2) with Adam, lr "
+            "invert's default, size- and layer-aware (issue 10's search): L1 + TV^2 (β=2) with Adam, lr "
             "cosine-annealed to 0, a 3×3 Gaussian blur after each step, TV and blur annealed linearly to 0, clamp "
             "to [0,1], 200 iterations, 224 px. Chosen per run: blur σ_b = image size/224 px held within [0.5, 1] and "
             "lr = σ_b/5 (σ 1, lr 0.2 at 224 px; σ 0.5, lr 0.1 at ≤ 112 px: the search's winners at 224 and 32 px); "
-            "TV weight 0.03 in units of ‖O(a)‖₁/TV(a) of each target, so it pulls alike at every layer's scale. "
-            "--smooth σ smooths each update by a Gaussian (annealed to 0) and raises an unset lr by (1 + 3σ²/8): "
-            "round 13's candidate (σ 0/1/2/2/2 at ResNet-50 conv1…conv5 was 4-9 % closer at m_s on the tuning "
-            "images at conv2…conv5), not yet measured on the report images. --lr, --blur, --tv override; with "
-            "another objective or optimiser, blur, smoothing and TV are off and lr is 0.05.",
+            "TV weight 0.03 in units of ‖O(a)‖₁/TV(a) of each target, so it pulls alike at every layer's scale; "
+            "each update Gaussian-smoothed (scaled back by 1 + 3σ²/8, faded to 0 over 30 iterations) with σ from the "
+            "layer's stride: 0 where outputs lie ≤ 2 px apart, 2σ_b where ≥ 4 px (ResNet-50 224 px: 0/2/2/2/2 at "
+            "conv1…conv5). --lr, --blur, --tv, --smooth override; with another objective or optimiser, blur, "
+            "smoothing and TV are off and lr is 0.05.",
             {},
         ),
         Preset(

@@ -364,39 +364,34 @@ class Inverter:
         ms_sigma: float = DEFAULTS.ms_sigma,
         ms_draws: int = DEFAULTS.ms_draws,
         chunk: int = DEFAULTS.chunk,
-        config: InversionConfig | None = None,
     ):
         self.encoder = encoder
         default_objective = make_objective(DEFAULTS.objective, DEFAULTS.objective_weight)
         self.objective = objective if objective is not None else default_objective
         self.optimizer = optimizer
         self.momentum = momentum
-        # parts left out are ``config``'s (default: the defaults'), whose lr, blur, smoothing and TV depend on the
-        # image size and the layer's stride: made for the config's size here, and again for the targets' size and
-        # the encoder's stride by each run (what ran is what these attributes then say)
-        self.config = config
+        # parts left out are the default's, whose lr, blur, smoothing and TV depend on the image size and the layer's
+        # stride: made for the default size here, and again for the targets' size and the encoder's stride by each
+        # run (what ran is what these attributes then say)
         self._sized = {"priors": priors is None, "lr": lr is None, "steps": steps is None, "smooth": smooth is None}
         self.priors = list(priors) if priors is not None else []
         self.lr = lr if lr is not None else Schedule()  # replaced by the chosen one below
         self.steps = list(steps) if steps is not None else []
         self.smooth = smooth if smooth is not None else Schedule("constant", 0.0)
-        self._size_defaults((config or DEFAULTS).size, None)
+        self._size_defaults(DEFAULTS.size, None)
         self.init = init if init is not None else Initializer()
         self.ms_sigma = ms_sigma
         self.ms_draws = ms_draws
         self.chunk = chunk
 
     def _size_defaults(self, size: int, stride: int | None) -> None:
-        """Set the parts left out to the config's (or the default's, for this optimiser and objective) for
-        ``size``-pixel images and a layer of output ``stride``."""
+        """Set the parts left out to the default's (for this optimiser and objective) for ``size``-pixel images and a
+        layer of output ``stride``."""
         if not any(self._sized.values()):
             return
-        if self.config is not None:
-            c = self.config.resolved(size, stride=stride)
-        else:
-            objective = getattr(self.objective, "name", "")
-            searched = self.optimizer == DEFAULTS.optimizer and objective == DEFAULTS.objective
-            c = DEFAULTS.resolved(size, searched=searched, stride=stride)
+        objective = getattr(self.objective, "name", "")
+        searched = self.optimizer == DEFAULTS.optimizer and objective == DEFAULTS.objective
+        c = DEFAULTS.resolved(size, searched=searched, stride=stride)
         if self._sized["priors"]:
             self.priors = config_priors(c)
         if self._sized["lr"]:
@@ -408,7 +403,7 @@ class Inverter:
 
     def _needs_stride(self) -> bool:
         """Whether a part left out depends on the layer's stride (the default's update smoothing)."""
-        return any(self._sized.values()) and (self.config is None or self.config.smooth is None)
+        return any(self._sized.values())
 
     @property
     def descent(self) -> Descent:
@@ -523,19 +518,23 @@ def resolved_for(config: InversionConfig, encoder: Encoder, size: int | None = N
 
 def build_inverter(encoder: Encoder, config: InversionConfig, init_image: torch.Tensor | None = None) -> Inverter:
     """Assemble an :class:`Inverter` from a config: objective, priors, schedule, update smoothing, blur/clamp steps,
-    init. Settings the config leaves to the default (``None``) are chosen by each run for its images' size and the
-    encoder's stride (:meth:`InversionConfig.resolved`)."""
-    c = config.resolved()  # for the objective's and the loop's fixed settings; lr, priors, steps follow each run
+    init. Settings the config leaves to the default (``None``) are made concrete for ``config.size``-pixel images
+    through ``encoder`` (:func:`resolved_for`); for images of another size, resolve for that size first (as
+    :func:`invert` does)."""
+    c = resolved_for(config, encoder)
     return Inverter(
         encoder,
         make_objective(c.objective, c.objective_weight),
+        priors=config_priors(c),
         optimizer=c.optimizer,
+        lr=config_schedule(c),
         momentum=c.momentum,
+        steps=config_steps(c),
+        smooth=config_smooth(c),
         init=Initializer(c.init, c.init_mean, c.init_std, init_image),
         ms_sigma=c.ms_sigma,
         ms_draws=c.ms_draws,
         chunk=c.chunk,
-        config=config,
     )
 
 
