@@ -248,7 +248,8 @@ def run(
         parser=options.non_negative,
         help="σ (px) of the Gaussian each update is smoothed by (and scaled back by 1 + 3σ²/8), faded linearly to 0 "
         "over --smooth-over iterations; 0 = off (default: by the layer's stride, 0 where outputs are ≤ 2 px apart, "
-        "2 × the blur σ where ≥ 4 px; off with another objective or optimiser than l1 + adam).",
+        "2 × the size rule's blur σ (2 px at 224 px) where ≥ 4 px; off with another objective or optimiser than "
+        "l1 + adam).",
     ),
     smooth_over: Optional[int] = typer.Option(
         None,
