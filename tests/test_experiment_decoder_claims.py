@@ -59,13 +59,16 @@ def test_decoder_artificial_logits_quick(shared, tmp_path):
     assert sum(counts["one_hot"]) == 10 * 15 and len(counts["one_hot"]) == 10
     assert len(d["one_hot_classes"]) == sum(c > 0 for c in counts["one_hot"])
     assert sum(counts["random"]) == 200 and sum(counts["real"]) == 100
-    # measured here: the logit decoder (MSE 0.054) beats the mean image (0.058), so the claim is judged; one-hot
-    # logits decode into 4 distinct classes (bird 18, cat 121, deer 10, ship 1 of 150 — on another machine ≤ 3), an
-    # effective number of 1.90, the commonest two 93 %; 10 % of the confident ones into the raised class
+    # measured: the logit decoder (MSE 0.054) beats the mean image (0.058), so the claim is judged; one-hot logits
+    # decode into few classes — on one machine bird 18, cat 121, deer 10, ship 1 of 150 (effective number 1.90, the
+    # commonest two 93 %), on another (same code, torch and seed) bird 54, cat 61, deer 34, ship 1 (3.01, 77 %), which
+    # is just over the criterion's 3, so the "few classes" part is HELD on one and NOT REPRODUCED on the other; 10 %
+    # and 16 % of the confident ones went into the raised class (that part HELD on both)
     assert d["test_mse"] < d["mean_image_mse"] and 0.04 < d["mean_image_mse"] < 0.08
-    assert verdict.outcome == "HELD" and [p.outcome for p in verdict.parts] == ["HELD", "HELD"]
-    # (another machine's decoder gave ≤ 3 distinct classes, also HELD: the figures move, the outcome did not)
-    assert 1.0 <= d["effective_classes"] <= 3.0 and d["raised_share"] <= 0.3
+    few, confident = verdict.parts
+    assert confident.outcome == "HELD" and d["raised_share"] <= 0.3
+    assert 1.0 <= d["effective_classes"] <= 3.5 and d["top2_share"] >= 0.7  # far from the 10 of a uniform decode
+    assert few.outcome in ("HELD", "NOT REPRODUCED") and verdict.outcome == few.outcome
     shares = [c / 150 for c in counts["one_hot"] if c]  # the figure, recomputed from the written histogram
     assert d["effective_classes"] == pytest.approx(math.exp(-sum(q * math.log(q) for q in shares)))
 
