@@ -6,8 +6,8 @@ Setting: untrained ResNet-18 (seed 0), the embedded photograph at 64 px, a size 
 with ``stop_below_ms``. Measured on this code (torch 2.14.1, CPU, 2 threads): first below m_s at iteration 11 (conv1),
 27 (conv2), 18 (conv4) with m_i 5.91 / 18.80 / 34.14 there (without the smoothing 11 / 29 / 17 and 5.91 / 19.00 /
 34.59), against 20 / 38 / 16 and 7.70 / 31.09 / 42.30 for the default before the search (L1 + Adam lr 0.05, no prior,
-no blur, no smoothing); the ``badger`` preset at the same size and seed is not below m_s within 100 iterations at any of them,
-``mahendran`` needs 21/130/121. The thresholds leave ~25 % for float rounding across machines.
+no blur, no smoothing); the ``badger`` preset at the same size and seed is not below m_s within 100 iterations at
+any of them, ``mahendran`` needs 21/130/121. The thresholds leave ~25 % for float rounding across machines.
 """
 
 from __future__ import annotations
