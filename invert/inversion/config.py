@@ -76,6 +76,11 @@ class InversionConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def searched(self) -> bool:
+        """Whether this is the procedure the default's chosen settings were searched for: L1 + Adam."""
+        return self.objective == "l1" and self.optimizer == "adam"
+
     def resolved(
         self, size: int | None = None, searched: bool | None = None, stride: int | None = None
     ) -> InversionConfig:
@@ -84,8 +89,8 @@ class InversionConfig:
         unknown, no smoothing; :func:`~invert.encoders.output_stride` measures it). The chosen values were searched
         with L1 + Adam; with another objective or optimiser an unset lr is the plain 0.05 and blur, smoothing and TV
         stay off (their weights are tuned to L1's scale)."""
-        if searched is None:  # whether the run is the searched procedure, L1 + Adam
-            searched = self.objective == "l1" and self.optimizer == "adam"
+        if searched is None:
+            searched = self.searched
         sigma = default_blur(size or self.size) if searched else 0.0
         return replace(
             self,

@@ -378,19 +378,20 @@ class Inverter:
         self.lr = lr if lr is not None else Schedule()  # replaced by the chosen one below
         self.steps = list(steps) if steps is not None else []
         self.smooth = smooth if smooth is not None else Schedule("constant", 0.0)
-        self._size_defaults(DEFAULTS.size, None)
+        self._size_defaults(DEFAULTS.size)
         self.init = init if init is not None else Initializer()
         self.ms_sigma = ms_sigma
         self.ms_draws = ms_draws
         self.chunk = chunk
 
-    def _size_defaults(self, size: int, stride: int | None) -> None:
-        """Set the parts left out to the default's (for this optimiser and objective) for ``size``-pixel images and a
-        layer of output ``stride``."""
+    def _size_defaults(self, size: int, measure_stride: bool = False) -> None:
+        """Set the parts left out to the default's (for this optimiser and objective) for ``size``-pixel images; with
+        ``measure_stride``, the smoothing for the encoder's output stride (one forward pass), else none."""
         if not any(self._sized.values()):
             return
         objective = getattr(self.objective, "name", "")
         searched = self.optimizer == DEFAULTS.optimizer and objective == DEFAULTS.objective
+        stride = output_stride(self.encoder, size) if measure_stride and self._sized["smooth"] and searched else None
         c = DEFAULTS.resolved(size, searched=searched, stride=stride)
         if self._sized["priors"]:
             self.priors = config_priors(c)
@@ -400,10 +401,6 @@ class Inverter:
             self.steps = config_steps(c)
         if self._sized["smooth"]:
             self.smooth = config_smooth(c)
-
-    def _needs_stride(self) -> bool:
-        """Whether a part left out depends on the layer's stride (the default's update smoothing)."""
-        return any(self._sized.values())
 
     @property
     def descent(self) -> Descent:
@@ -432,8 +429,7 @@ class Inverter:
         becomes NaN/inf; Ctrl-C returns what it has (``interrupted``).
         """
         t0 = time.perf_counter()
-        size = min(targets.shape[-2:])
-        self._size_defaults(size, output_stride(self.encoder, size) if self._needs_stride() else None)
+        self._size_defaults(min(targets.shape[-2:]), measure_stride=True)
         gen = torch.Generator().manual_seed(seed)
         problem = self._problem(targets, restarts, gen, stop_below_ms)
         x0 = self.init((len(problem.targets), *problem.targets.shape[1:]), gen).to(problem.targets)
@@ -513,7 +509,8 @@ def resolved_for(config: InversionConfig, encoder: Encoder, size: int | None = N
     """``config`` with every chosen setting made concrete for ``size``-pixel images (default ``config.size``) through
     ``encoder`` (whose output stride sets the default's update smoothing): what a run of it will do."""
     size = size or config.size
-    return config.resolved(size, stride=output_stride(encoder, size) if config.smooth is None else None)
+    chosen = config.smooth is None and config.searched  # only the default's smoothing needs the stride
+    return config.resolved(size, stride=output_stride(encoder, size) if chosen else None)
 
 
 def build_inverter(encoder: Encoder, config: InversionConfig, init_image: torch.Tensor | None = None) -> Inverter:

@@ -21,6 +21,7 @@ import torch
 from invert.errors import InvertError, RunFailed
 from invert.inversion.config import OPTIMIZERS
 from invert.inversion.schedules import Schedule
+from invert.inversion.steps import gaussian_blur
 from invert.progress import ProgressBar
 
 StepTransform = Callable[[torch.Tensor, int, int], torch.Tensor]
@@ -66,20 +67,13 @@ class NormalizedGD(torch.optim.Optimizer):
 SMOOTH_GAIN = 0.375
 
 
-def gaussian_smooth(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """``x`` (N, C, H, W) convolved with a Gaussian of σ ``sigma`` px, truncated at 2σ, reflected at the border."""
-    import kornia  # here, not at import: keeps `invert --help` fast
-
-    k = 2 * math.ceil(2 * sigma) + 1
-    return kornia.filters.gaussian_blur2d(x, (k, k), (sigma, sigma), border_type="reflect")
-
-
 def smooth_update(before: torch.Tensor, after: torch.Tensor, sigma: float) -> torch.Tensor:
     """The step ``before → after`` with its update Gaussian-smoothed: x₀ + (1 + SMOOTH_GAIN σ²) G_σ * (x − x₀).
 
     A layer whose outputs lie several pixels apart barely constrains pixel-scale detail, so Adam's per-pixel,
     sign-like update puts noise there that nothing removes; smoothing the update keeps it out."""
-    return before + (1 + SMOOTH_GAIN * sigma**2) * gaussian_smooth(after - before, sigma)
+    kernel = 2 * math.ceil(2 * sigma) + 1  # the Gaussian truncated at 2σ
+    return before + (1 + SMOOTH_GAIN * sigma**2) * gaussian_blur(after - before, sigma, kernel)
 
 
 def make_optimizer(name: str, x: torch.Tensor, lr: float, momentum: float = 0.9) -> torch.optim.Optimizer:

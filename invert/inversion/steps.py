@@ -9,6 +9,13 @@ import torch
 from invert.inversion.schedules import Schedule
 
 
+def gaussian_blur(x: torch.Tensor, sigma: float, kernel: int) -> torch.Tensor:
+    """``x`` (N, C, H, W) convolved with a ``kernel``×``kernel`` Gaussian of σ ``sigma`` px, reflected at the border."""
+    import kornia  # here, not at import: keeps `invert --help` fast
+
+    return kornia.filters.gaussian_blur2d(x, (kernel, kernel), (sigma, sigma), border_type="reflect")
+
+
 @dataclass
 class Blur:
     """a ← N_c(a): a ``kernel``×``kernel`` Gaussian blur with σ from a schedule (the report uses 3×3)."""
@@ -18,11 +25,7 @@ class Blur:
 
     def __call__(self, x: torch.Tensor, step: int, total: int) -> torch.Tensor:
         s = float(self.sigma(step, total))
-        if s <= 0:
-            return x
-        import kornia  # here, not at import: keeps `invert --help` fast
-
-        return kornia.filters.gaussian_blur2d(x, (self.kernel, self.kernel), (s, s), border_type="reflect")
+        return gaussian_blur(x, s, self.kernel) if s > 0 else x
 
 
 @dataclass
