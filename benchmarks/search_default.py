@@ -13,6 +13,8 @@ SSIM after the 200-iteration budget, from the same run.
 
     nice -n 10 .venv/bin/python benchmarks/search_default.py --encoder resnet50 --stage screen --images 2
     nice -n 10 .venv/bin/python benchmarks/search_default.py --encoder cifar20 --stage final --candidates tv1,tv3
+    .venv/bin/python benchmarks/search_default.py --encoder cifar20 --train-images 100 --photos --stage final \
+        --candidates shipped,shipped-mean0.7 --threads 2
 
 Writes ``grid.csv`` (every candidate's settings), ``search.csv`` (one row per image, appended after every run)
 and ``summary.csv`` / ``summary.md`` (per layer × candidate: images below m_s, iterations median and max, means of
@@ -35,6 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_quality as bq  # noqa: E402  (the quality benchmark's image split and one-run measurement)
 
+from invert.datasets import load_cifar10  # noqa: E402
 from invert.encoders import build_encoder  # noqa: E402
 from invert.inversion import InversionConfig  # noqa: E402
 from invert.io import environment_info, load_image, prepare_out_dir, write_csv, write_json  # noqa: E402
@@ -166,7 +169,20 @@ SHIPPED_GRID: dict[str, dict] = {
     "shipped-smooth0": {"smooth": 0.0},  # the default before rounds 13-14
     **{f"shipped-smooth{su:g}": {"smooth": su} for su in (1.0, 2.0, 3.0)},
     **{f"shipped-smooth{su:g}-over{n}": {"smooth": su, "smooth_over": n} for su in (2.0, 3.0) for n in (15, 0)},
+    # round 16 (CIFAR ResNet-20 on 120 tuning images, --train-images 100 --photos): the start image's mean (0.7 is
+    # badger's and the default's before; 0.5 is the middle of the clamp's [0, 1] box) and what might thin the tail of
+    # slow images at conv4: lr, a stepped lr, the start's spread, σ_u at 32 px ("shipped" starts from 0.5 since)
+    **{f"shipped-mean{m:g}": {"init_mean": m} for m in (0.4, 0.5, 0.6, 0.7)},
+    **{f"shipped-lr{lr:g}": {"lr": lr} for lr in (0.05, 0.07, 0.15)},
+    **{
+        f"shipped-step{g:g}x{n}": {"lr_schedule": "step", "lr_gamma": g, "lr_every": n}
+        for g, n in ((0.7, 10), (0.8, 5))
+    },
+    **{f"shipped-std{sd:g}": {"init_std": sd} for sd in (0.1, 0.2)},
+    **{f"shipped-smooth{su:g}": {"smooth": su} for su in (0.25, 0.5)},
 }
+#: Issue 10's speed bar: every reported image below m_s within this many iterations.
+SPEED_BAR = 20
 #: Published presets screened alongside (as published but for size and seed): the speed bar on the tuning images.
 PRESET_METHODS = ("mahendran", "badger", "badger-500")
 
@@ -178,6 +194,15 @@ def candidate_config(name: str, size: int, seed: int) -> tuple[InversionConfig, 
     if name == "shipped" or name in SHIPPED_GRID:
         return InversionConfig().updated(size=size, seed=seed, **SHIPPED_GRID.get(name, {})), bq.BUDGET
     return InversionConfig().updated(size=size, seed=seed, **{**PLAIN, **GRID[name]}), bq.BUDGET
+
+
+def grid_settings(name: str) -> dict:
+    """What a candidate changes, as grid.csv records it: from PLAIN, from today's default ("shipped"), or a preset."""
+    if name in PRESET_METHODS:
+        return {"preset": name}
+    if name == "shipped" or name in SHIPPED_GRID:
+        return {"from": "shipped", **SHIPPED_GRID.get(name, {})}
+    return {"from": "PLAIN", **GRID[name]}
 
 
 def summarise(rows: list[dict]) -> list[dict]:
@@ -199,6 +224,7 @@ def summarise(rows: list[dict]) -> list[dict]:
                 "reached": sum(i >= 0 for i in its),
                 "its_median": statistics.median([i if i >= 0 else cap + 1 for i in its]),
                 "its_max": max(its) if min(its) >= 0 else -1,
+                "over_20": sum(i < 0 or i > SPEED_BAR for i in its),  # slower than issue 10's bar (or never)
                 "m_i_at_ms": statistics.fmean(r["m_i_at_ms"] for r in rs),
                 "psnr_at_ms": statistics.fmean(r["psnr_at_ms"] for r in rs),
                 "ssim_at_ms": statistics.fmean(r["ssim_at_ms"] for r in rs),
@@ -218,16 +244,17 @@ def markdown(summary: list[dict], header: str) -> str:
         lines += [
             f"### {layer}",
             "",
-            "| candidate | stage | reached | its median | max | m_i at m_s | PSNR at m_s | m_i final | PSNR final |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| candidate | stage | reached | its median | max | > 20 | m_i at m_s | PSNR at m_s | m_i final | "
+            "PSNR final |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         rows = [s for s in summary if s["layer"] == layer]
         rows.sort(key=lambda s: (s["its_max"] if s["its_max"] >= 0 else 10**6, s["m_i_at_ms"]))
         for s in rows:
             lines.append(
                 f"| {s['candidate']} | {s['stage']} | {s['reached']}/{s['images']} | {s['its_median']:g} | "
-                f"{s['its_max'] if s['its_max'] >= 0 else '—'} | {s['m_i_at_ms']:.2f} | {s['psnr_at_ms']:.2f} | "
-                f"{s['m_i_final']:.2f} | {s['psnr_final']:.2f} |"
+                f"{s['its_max'] if s['its_max'] >= 0 else '—'} | {s['over_20']} | {s['m_i_at_ms']:.2f} | "
+                f"{s['psnr_at_ms']:.2f} | {s['m_i_final']:.2f} | {s['psnr_final']:.2f} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -244,6 +271,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--candidates", default="", help=f"comma-separated names from the grid or {', '.join(PRESET_METHODS)}"
     )
     p.add_argument("--images", type=int, default=0, help="the first N tuning images (0 = all 10)")
+    p.add_argument(
+        "--train-images",
+        type=int,
+        default=0,
+        help="cifar20: also tune on the first N CIFAR-10 training images (train20k.npz; the report images are test)",
+    )
+    p.add_argument(
+        "--photos",
+        action="store_true",
+        help="cifar20: also tune on the ImageNet tuning photographs at 32 px (like the report's photograph)",
+    )
     p.add_argument("--screen-its", type=int, default=30, help="iterations of a screen (default 30)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -258,6 +296,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="only write summary.csv/summary.md into --out from these search.csv files (runs nothing)",
     )
     args = p.parse_args(argv)
+    if (args.train_images or args.photos) and args.encoder != "cifar20":
+        p.error("--train-images and --photos add 32 px tuning images: use them with --encoder cifar20")
     args.layers = [s.strip() for s in args.layers.split(",") if s.strip()] or list(bq.ENCODERS[args.encoder][3])
     allowed = (*GRID, *SHIPPED_GRID, *PRESET_METHODS)
     args.candidates = [s.strip() for s in args.candidates.split(",") if s.strip()] or list(allowed)
@@ -269,6 +309,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if bad:
             p.error(f"unknown {name}(s) {', '.join(bad)}: choose from {', '.join(ok)}")
     return args
+
+
+def tuning_targets(args: argparse.Namespace, size: int) -> tuple[torch.Tensor, list[str]]:
+    """The tuning images (never a report image): the encoder's tuning half, plus for ``cifar20`` the first
+    ``--train-images`` CIFAR-10 training images and, with ``--photos``, ResNet-50's tuning photographs at 32 px
+    (a 10-image half leaves the slowest-image figure to chance; round 16 tuned on 120)."""
+    paths = bq.split_images(args.encoder, "tune", args.images)  # tuning images only, by construction
+    if args.photos:
+        paths += bq.split_images("resnet50", "tune", 0)
+    images, names = [load_image(p, size) for p in paths], [p.name for p in paths]
+    if args.train_images:
+        train, _ = load_cifar10("train", limit=args.train_images)
+        images += list(train)
+        names += [f"cifar10-train-{i:05d}" for i in range(len(train))]
+    return torch.stack(images), names
+
+
+def describe(names: list[str]) -> str:
+    """The tuning images, named in full up to 12, else counted with the first few named."""
+    return ", ".join(names) if len(names) <= 12 else f"{len(names)} images ({', '.join(names[:3])}, …)"
 
 
 def resummarise(files: list[str], out: Path) -> None:
@@ -295,21 +355,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     torch.set_num_threads(args.threads)
     model, weights, size, _, _ = bq.ENCODERS[args.encoder]
-    paths = bq.split_images(args.encoder, "tune", args.images)  # tuning images only, by construction
-    targets = torch.stack([load_image(p, size) for p in paths]).to(args.device)
+    targets, names = tuning_targets(args, size)
+    targets = targets.to(args.device)
     out = prepare_out_dir(args.out, ROOT / "results", "search-default", args.overwrite)
     write_json(
         out / "config.json",
         {
             "command": "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
             "args": vars(args),
-            "images": [str(p) for p in paths],
+            "images": names,
             "environment": environment_info(torch.device(args.device)),
         },
     )
     write_csv(
         out / "grid.csv",
-        [{"candidate": c, "settings": json.dumps(GRID.get(c, {"preset": c}), sort_keys=True)} for c in args.candidates],
+        [{"candidate": c, "settings": json.dumps(grid_settings(c), sort_keys=True)} for c in args.candidates],
     )
     rows: list[dict] = []
     t0 = time.perf_counter()
@@ -321,14 +381,14 @@ def main(argv: list[str] | None = None) -> int:
             at, final, secs = bq.watched_run(
                 encoder, targets, config, its, horizon, stop_when_all=args.stage == "screen"
             )
-            for path, a, f in zip(paths, at, final, strict=True):
+            for name, a, f in zip(names, at, final, strict=True):
                 rows.append(
                     {
                         "encoder": args.encoder,
                         "layer": layer,
                         "stage": args.stage,
                         "candidate": cand,
-                        "image": path.name,
+                        "image": name,
                         "iterations_cap": its,
                         "below_ms_at": a["below_ms_at"],
                         "m_s": a["m_s"],
@@ -356,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(out / "summary.csv", summary)
     header = (
         f"{args.encoder} ({model}, {weights}, seed {args.seed}, {size} px), TUNING images "
-        f"{', '.join(p.name for p in paths)}; stage {args.stage}; {time.perf_counter() - t0:.0f} s"
+        f"{describe(names)}; stage {args.stage}; {time.perf_counter() - t0:.0f} s"
     )
     (out / "summary.md").write_text(markdown(summary, header) + "\n")
     print(markdown(summary, header))

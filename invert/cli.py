@@ -288,6 +288,12 @@ def run(
         None, "--clamp/--no-clamp", help="Clamp pixels to [0,1] after each step" + _d("clamp") + "."
     ),
     init: Optional[Init] = typer.Option(None, help="Initial input" + _d("init") + "."),
+    init_mean: Optional[float] = typer.Option(
+        None, parser=options.finite, help="Mean of a normal start, the value of a constant one" + _d("init_mean") + "."
+    ),
+    init_std: Optional[float] = typer.Option(
+        None, parser=options.non_negative, help="Standard deviation of a normal start" + _d("init_std") + "."
+    ),
     init_image: Optional[Path] = typer.Option(None, help="Start from this image (sets --init image)."),
     max_pixels: Optional[int] = typer.Option(
         None,
@@ -370,6 +376,8 @@ def run(
             pixel_l2=pixel_l2,
             clamp=clamp,
             init=v(init),
+            init_mean=init_mean,
+            init_std=init_std,
             normalize=normalize,
             resize=v(resize),
             seed=seed,

@@ -48,7 +48,7 @@ def matched_inversion(
     Nets differ in output scale, so ε comes from the appendix's random line search and the match is in units of each
     net's own m_s; ``matched`` is False (and ``m_i_matched`` NaN) when the run never got there.
     """
-    from invert.inversion import InversionConfig, invert, line_search_lr
+    from invert.inversion import REPORT_INIT_MEAN, InversionConfig, invert, line_search_lr
 
     cfg = InversionConfig(
         objective="l1",
@@ -58,6 +58,7 @@ def matched_inversion(
         lr_end=0.0,
         blur=0.0,
         clamp=False,
+        init_mean=REPORT_INIT_MEAN,  # the report's start, N(0.7, 1/20)
         iterations=iterations,
         size=max(8, img.shape[-1]),
         seed=seed,

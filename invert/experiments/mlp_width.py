@@ -13,7 +13,7 @@ from invert.analysis.plots import subplots
 from invert.encoders import build_encoder
 from invert.experiments._support import report_image
 from invert.experiments.registry import ExperimentContext, Verdict, experiment
-from invert.inversion import InversionConfig, invert
+from invert.inversion import REPORT_INIT_MEAN, InversionConfig, invert
 
 
 def plain_gd(iterations: int, lr: float, size: int, seed: int, record_every: int) -> InversionConfig:
@@ -26,6 +26,7 @@ def plain_gd(iterations: int, lr: float, size: int, seed: int, record_every: int
         lr_end=None,
         blur=0.0,
         clamp=False,
+        init_mean=REPORT_INIT_MEAN,  # the report's start, N(0.7, 1/20)
         iterations=iterations,
         size=size,
         seed=seed,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "PRESETS": "config",
+    "REPORT_INIT_MEAN": "config",
     "InversionConfig": "config",
     "Preset": "config",
     "get_preset": "config",
@@ -28,6 +29,7 @@ _EXPORTS = {
 }
 __all__ = [
     "PRESETS",
+    "REPORT_INIT_MEAN",
     "Blur",
     "Clamp",
     "Initializer",
@@ -59,7 +61,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from invert.inversion.config import PRESETS, InversionConfig, Preset, get_preset
+    from invert.inversion.config import PRESETS, REPORT_INIT_MEAN, InversionConfig, Preset, get_preset
     from invert.inversion.inverter import (
         Initializer,
         InversionDiverged,

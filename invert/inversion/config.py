@@ -29,8 +29,9 @@ class InversionConfig:
     ``smooth`` σ_u, the Gaussian each update is smoothed by (faded linearly to 0 over ``smooth_over`` iterations,
     0 = over the whole run), from the layer's stride: 0 where neighbouring outputs are ≤ 2 px apart, 2σ_b where they
     are ≥ 4 px apart (rounds 13–14 of the search). An explicit value always wins (``smooth=0`` turns it off).
-    ``chunk`` caps the images per forward/backward pass (0: automatic, see
-    :class:`Inverter`); it changes speed and memory, and the result only up to float rounding.
+    The start is N(0.5, 1/20) per pixel, the middle of the clamp's box (round 16; the report and the presets
+    start from N(0.7, 1/20), ``REPORT_INIT_MEAN``). ``chunk`` caps the images per forward/backward pass (0:
+    automatic, see :class:`Inverter`); it changes speed and memory, and the result only up to float rounding.
     """
 
     objective: str = "l1"
@@ -57,7 +58,7 @@ class InversionConfig:
     pixel_l2: float = 0.0
     clamp: bool = True
     init: str = "normal"
-    init_mean: float = 0.7
+    init_mean: float = 0.5
     init_std: float = 0.05
     iterations: int = 200
     size: int = 224
@@ -119,6 +120,9 @@ PLAIN_LR = 0.05  # an unset lr outside the searched procedure (L1 + Adam): the e
 #: Update smoothing (rounds 13–14): σ_u = DEFAULT_SMOOTH_PER_BLUR × σ_b × clip(log₂ stride − 1, 0, 1), i.e. off
 #: at stride ≤ 2 and 2σ_b at stride ≥ 4 (tuning images, ResNet-50 224 px: best σ_u 0 at conv1, 2–3 at conv2…conv5).
 DEFAULT_SMOOTH_PER_BLUR = 2.0
+#: The report's start image N(0.7, 1/20) (badger's reference code), kept by the presets and the report's experiments;
+#: the default starts from N(0.5, 1/20), the middle of the clamp's [0, 1] box (round 16).
+REPORT_INIT_MEAN = 0.7
 
 
 def default_blur(size: int) -> float:
@@ -154,6 +158,8 @@ def check_config(c: InversionConfig) -> None:
             )
     if c.init not in INITS:
         raise InvertError(f"unknown init {c.init!r}: choose from {', '.join(INITS)}")
+    if c.init_std < 0:
+        raise InvertError(f"the start's standard deviation must be ≥ 0 (got {c.init_std})")
     if c.lr is not None and not c.lr > 0:
         raise InvertError(f"learning rate must be positive (got {c.lr}) — try {PLAIN_LR:g}, or --lr auto")
     if c.iterations < 1:
@@ -214,7 +220,8 @@ PRESETS: dict[str, Preset] = {
             "TV weight 0.03 in units of ‖O(a)‖₁/TV(a) of each target, so it pulls alike at every layer's scale; "
             "each update Gaussian-smoothed (scaled back by 1 + 3σ²/8, faded to 0 over 30 iterations) with σ from the "
             "layer's stride: 0 where outputs lie ≤ 2 px apart, 2σ_b where ≥ 4 px (ResNet-50 224 px: 0/2/2/2/2 at "
-            "conv1…conv5). --lr, --blur, --tv, --smooth override; with another objective or optimiser, blur, "
+            "conv1…conv5); start N(0.5, 1/20), the middle of the clamp's box (badger's is N(0.7, 1/20)). --lr, --blur, "
+            "--tv, --smooth, --init-mean override; with another objective or optimiser, blur, "
             "smoothing and TV are off and lr is 0.05.",
             {},
         ),
@@ -237,7 +244,7 @@ PRESETS: dict[str, Preset] = {
                 tv=0.0,
                 clamp=False,
                 init="normal",
-                init_mean=0.7,
+                init_mean=REPORT_INIT_MEAN,
                 init_std=0.05,
                 iterations=500,
                 size=299,
@@ -249,9 +256,9 @@ PRESETS: dict[str, Preset] = {
             "mahendran",
             "Mahendran & Vedaldi (2015): normalised L2 ‖Φ(x)−Φ₀‖²/‖Φ₀‖² + 1e-5·TV^β (β=2) + 1e-8·‖x‖_α^α (α=6), "
             "SGD momentum 0.9, lr 1000 piecewise constant (×0.1 at iterations 100 and 200), clamp to [0,1], "
-            "300 iterations. The lr is large because the normalised loss gives per-pixel gradients ~3e-5; the prior "
-            "weights keep them below the objective's (tuned on untrained ResNet-50, Dalmatian 224 px: m_g < m_s at "
-            "conv1…conv5 in ~20-25 iterations).",
+            "300 iterations, init N(0.7, 1/20). The lr is large because the normalised loss gives per-pixel "
+            "gradients ~3e-5; the prior weights keep them below the objective's (tuned on untrained ResNet-50, "
+            "Dalmatian 224 px: m_g < m_s at conv1…conv5 in ~20-25 iterations).",
             dict(
                 objective="normalized-l2",
                 optimizer="sgd",
@@ -267,6 +274,7 @@ PRESETS: dict[str, Preset] = {
                 alpha_norm=1e-8,
                 alpha=6.0,
                 clamp=True,
+                init_mean=REPORT_INIT_MEAN,  # the start it was tuned with (and the default's before round 16)
                 iterations=300,
             ),
         ),

@@ -66,7 +66,7 @@ class ActivationScaleWarning(UserWarning):
 
 @dataclass
 class Initializer:
-    """Starting images: ``normal`` N(mean, std) (the report's N(0.7, 1/20)), ``uniform`` [0,1),
+    """Starting images: ``normal`` N(mean, std) (default N(0.5, 1/20); the report's N(0.7, 1/20)), ``uniform`` [0,1),
     ``constant`` (mean), or ``image`` (a given tensor, broadcast over the batch).
     Defaults: :class:`InversionConfig`'s."""
 
