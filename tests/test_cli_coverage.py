@@ -157,7 +157,6 @@ def test_init_image_starts_from_that_image(cli, tmp_path: Path) -> None:
     assert np.abs(rec - ramp.astype(int)).max() <= 1  # lr 1e-9: the result is the start image
 
 
-
 def test_init_mean_and_std_set_the_start(cli, tmp_path: Path) -> None:
     """--init-mean / --init-std reach the start: a constant start at 0.3 comes back as 0.3 after a 1e-9 step; the
     default start is N(0.5, 1/20), and a negative spread is refused with the fix."""
@@ -172,6 +171,7 @@ def test_init_mean_and_std_set_the_start(cli, tmp_path: Path) -> None:
     assert np.abs(rec - round(0.5 * 255)).max() <= 1  # the default mean, no spread
     r = cli(*BASE, "--out", tmp_path / "x", "--init-std", "-0.1")
     assert r.code != 0 and "Traceback" not in r.err + r.out and ("init-std" in r.err or "≥ 0" in r.err)
+
 
 def test_diverging_run_keeps_its_files_and_exits_1(cli, tmp_path: Path) -> None:
     r = cli(*BASE, "--out", tmp_path / "x", "--lr", "1e30", "--optimizer", "gd", "--no-clamp", "--schedule", "constant")
