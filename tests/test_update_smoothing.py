@@ -117,7 +117,7 @@ def test_the_loop_applies_the_smoothed_adam_step() -> None:
     config = resolved_for(InversionConfig(**plain), enc, 64)
     assert config.smooth == pytest.approx(1.0)
     res = build_inverter(enc, config).run(target, 1, seed=3)
-    x0 = torch.full((1, 3, 64, 64), 0.7)
+    x0 = torch.full((1, 3, 64, 64), config.init_mean)  # init_std 0: the start is flat
     x = x0.clone().requires_grad_(True)
     (enc(x) - enc(target)).abs().sum().backward()
     g = x.grad

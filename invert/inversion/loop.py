@@ -67,6 +67,18 @@ class NormalizedGD(torch.optim.Optimizer):
 SMOOTH_GAIN = 0.375
 
 
+def restart_stalled_lbfgs(opt: torch.optim.LBFGS) -> None:
+    """Forget L-BFGS's history when its line search found no step (t = 0), so the next step starts afresh.
+
+    On a ReLU network's piecewise-linear loss the strong-Wolfe search can fail along the first full step and return
+    t = 0; torch keeps the direction and the history, so every later step fails the same way and the run stalls at
+    its start (measured: a CIFAR ResNet-20 conv2/conv3 inversion stuck at 0.999 of its first m_g for 15 iterations).
+    A fresh start takes torch's scaled first step, lr · min(1, 1/‖g‖₁), from where the run stands."""
+    state = opt.state[opt.param_groups[0]["params"][0]]
+    if state.get("t") == 0:
+        state.clear()
+
+
 def smooth_update(before: torch.Tensor, after: torch.Tensor, sigma: float) -> torch.Tensor:
     """The step ``before → after`` with its update Gaussian-smoothed: x₀ + (1 + SMOOTH_GAIN σ²) G_σ * (x − x₀).
 
@@ -257,6 +269,8 @@ class Descent:
         smooth = float(self.smooth(step, state.iterations)) if self.smooth is not None else 0.0
         before = (state.evaluated if state.evaluated is not None else x.detach().clone()) if smooth > 0 else None
         opt.step(self._closure(problem, x, slices, state))  # type: ignore[arg-type]  # LBFGS takes float(closure())
+        if isinstance(opt, torch.optim.LBFGS):
+            restart_stalled_lbfgs(opt)
         with torch.no_grad():
             if before is not None:  # the update without the detail the layer cannot see
                 x.copy_(smooth_update(before, x, smooth))
