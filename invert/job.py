@@ -178,7 +178,7 @@ def write_outputs(
     write_csv(
         out / "history.csv",
         result.history,
-        ["iteration", "target", "restart", "loss", "m_g", "m_i", "m_s", "lr", "sigma"],
+        ["iteration", "target", "restart", "loss", "m_g", "m_i", "m_s", "lr", "sigma", "smooth"],
     )
     if search_rows:
         write_csv(out / "lr_search.csv", list(search_rows))

@@ -115,6 +115,16 @@ def test_smoothing_is_chosen_by_stride_and_the_options_set_it(cli, tmp_path: Pat
     assert r.code == 2 and "Traceback" not in r.err
 
 
+def test_history_records_the_update_smoothing_as_it_fades(cli, tmp_path: Path) -> None:
+    """history.csv's ``smooth`` column is σ_u per iteration: --smooth 1 faded linearly over 4 iterations gives
+    1, 0.75, 0.5, 0.25, then 0 (by hand), beside the blur σ in ``sigma``."""
+    run(cli, tmp_path / "h", "--iterations", "6", "--record-every", "1", "--smooth", "1", "--smooth-over", "4")
+    rows = history(tmp_path / "h")
+    by_step = {int(r["iteration"]): float(r["smooth"]) for r in rows}
+    assert by_step == pytest.approx({0: 1.0, 1: 0.75, 2: 0.5, 3: 0.25, 4: 0.0, 5: 0.0, 6: 0.0})
+    assert float(rows[0]["sigma"]) == pytest.approx(0.5)  # the blur step's σ at 32 px, a column of its own
+
+
 def test_priors_add_to_the_loss(cli, tmp_path: Path) -> None:
     """Same seed, same start: the first recorded loss grows by the prior's weight × its value at the start (> 0)."""
     _, default_cfg, _ = run(cli, tmp_path / "default")  # the default's own TV, made concrete in config.json

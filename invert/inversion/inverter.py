@@ -294,7 +294,14 @@ class EmbeddingMatch(Problem):
         return torch.where(done, self.held, x)
 
     def history_rows(
-        self, step: int, images: torch.Tensor, loss: torch.Tensor, measure: torch.Tensor, lr: float, sigma: float
+        self,
+        step: int,
+        images: torch.Tensor,
+        loss: torch.Tensor,
+        measure: torch.Tensor,
+        lr: float,
+        sigma: float,
+        smooth: float = 0.0,
     ) -> list[dict[str, float]]:
         mi = flat_l2(images, self.targets).cpu()
         loss_c, mg_c, ms_c, r = loss.cpu(), measure.cpu(), self.m_s.cpu(), self.restarts
@@ -309,6 +316,7 @@ class EmbeddingMatch(Problem):
                 "m_s": float(ms_c[b]),
                 "lr": lr,
                 "sigma": sigma,
+                "smooth": smooth,
             }
             for b in range(len(mi))
         ]
@@ -481,8 +489,9 @@ class Inverter:
             ps, ss = psnr(xf, problem.targets), ssim(xf, problem.targets)
         history = state.history
         if history:
-            sigma = self.descent.sigma(state.step, max(state.step, 1))
-            history += problem.history_rows(state.step, xf, loss, mg, math.nan, sigma)
+            step, total = state.step, max(state.step, 1)
+            sigma, smooth = self.descent.sigma(step, total), self.descent.smoothing(step, total)
+            history += problem.history_rows(step, xf, loss, mg, math.nan, sigma, smooth)
         r = problem.restarts
         n = len(xf) // r
         shape = lambda t: t.detach().cpu().reshape(n, r)  # noqa: E731

@@ -142,9 +142,17 @@ class Problem:
         return False
 
     def history_rows(
-        self, step: int, images: torch.Tensor, loss: torch.Tensor, measure: torch.Tensor, lr: float, sigma: float
+        self,
+        step: int,
+        images: torch.Tensor,
+        loss: torch.Tensor,
+        measure: torch.Tensor,
+        lr: float,
+        sigma: float,
+        smooth: float = 0.0,
     ) -> list[dict[str, float]]:
-        """History rows for the images evaluated at ``step`` (``lr`` NaN for the final evaluation)."""
+        """History rows for the images evaluated at ``step`` (``lr`` NaN for the final evaluation; ``sigma`` the
+        blur step's σ, ``smooth`` the update smoothing's σ_u)."""
         return []
 
     def describe(self, state: LoopState) -> str:
@@ -188,6 +196,10 @@ class Descent:
     momentum: float = 0.9
     steps: Sequence[StepTransform] = ()
     smooth: Schedule | None = None
+
+    def smoothing(self, step: int, total: int) -> float:
+        """The update smoothing's σ_u at ``step`` (0 without smoothing), recorded in the history."""
+        return float(self.smooth(step, total)) if self.smooth is not None else 0.0
 
     def sigma(self, step: int, total: int) -> float:
         """The blur σ at ``step`` (0 without a blur step), recorded in the history."""
@@ -266,7 +278,7 @@ class Descent:
             g["lr"] = lr
         problem.prepare(step, state.iterations)
         state.evaluated = x.detach().clone() if (record or keep) else None
-        smooth = float(self.smooth(step, state.iterations)) if self.smooth is not None else 0.0
+        smooth = self.smoothing(step, state.iterations)
         before = (state.evaluated if state.evaluated is not None else x.detach().clone()) if smooth > 0 else None
         opt.step(self._closure(problem, x, slices, state))  # type: ignore[arg-type]  # LBFGS takes float(closure())
         if isinstance(opt, torch.optim.LBFGS):
@@ -281,7 +293,7 @@ class Descent:
             self._check_finite(problem, state, step)
         if record and state.evaluated is not None:
             state.history += problem.history_rows(
-                step, state.evaluated, state.loss, state.measure, lr, self.sigma(step, state.iterations)
+                step, state.evaluated, state.loss, state.measure, lr, self.sigma(step, state.iterations), smooth
             )
         return stop
 

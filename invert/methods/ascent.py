@@ -135,7 +135,14 @@ class ScoreAscent(Problem):
         return penalty - value, value.detach()
 
     def history_rows(
-        self, step: int, images: torch.Tensor, loss: torch.Tensor, measure: torch.Tensor, lr: float, sigma: float
+        self,
+        step: int,
+        images: torch.Tensor,
+        loss: torch.Tensor,
+        measure: torch.Tensor,
+        lr: float,
+        sigma: float,
+        smooth: float = 0.0,
     ) -> list[dict[str, float]]:
         return [{"iteration": step, "image": b, "score": v, "lr": lr} for b, v in enumerate(measure.cpu().tolist())]
 
