@@ -121,3 +121,32 @@ def test_decoder_file_loads_weights_only(tmp_path):
     with pytest.raises(InvertError, match="refused"):
         load_decoder(bad)
     assert not marker.exists()
+
+
+def test_a_kill_between_the_two_writes_never_leaves_last_ahead_of_best(tmp_path, monkeypatch):
+    """An epoch that improved writes best.pt and last.pt; a kill -9 after the first write must not leave last.pt
+    saying the epoch is done while best.pt holds an older one (the resumed run would end with the wrong weights)."""
+    net = torch.nn.Linear(3, 2)
+    ckpt = Checkpointer(tmp_path, {"model": net})
+    ckpt.save(0, [{"epoch": 1}], {"best_epoch": 1}, best=True)
+    with torch.no_grad():
+        net.weight.add_(1.0)  # epoch 2 trained and improved
+
+    class Killed(BaseException):
+        pass
+
+    real_save, writes = torch.save, []
+
+    def save_then_die(obj, f, *args, **kwargs):
+        if writes:
+            raise Killed  # the process dies before its second file
+        writes.append(f)
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save_then_die)
+    with pytest.raises(Killed):
+        ckpt.save(1, [{"epoch": 1}, {"epoch": 2}], {"best_epoch": 2}, best=True)
+    monkeypatch.undo()
+    last, best = load_checkpoint(ckpt.last), load_checkpoint(ckpt.best)
+    assert last["epoch"] <= best["epoch"]  # resuming from last redoes (and rewrites) any epoch best.pt is behind on
+    assert last["epoch"] == 0  # the kill came before the epoch was recorded as done

@@ -88,7 +88,7 @@ class Checkpointer:
     def save(
         self, epoch: int, history: list[dict[str, Any]], extra: dict[str, Any] | None = None, best: bool = False
     ) -> None:
-        """Write the state after ``epoch`` (0-based, completed) atomically; also as best.pt if ``best``.
+        """Write the state after ``epoch`` (0-based, completed) atomically; also as best.pt if ``best`` (written first).
 
         Under torchrun only rank 0 writes; every rank waits until it has, so all resume from the same file.
         """
@@ -104,11 +104,14 @@ class Checkpointer:
             "rng": rng_state(),
             "state": {k: v.state_dict() for k, v in self.objects.items()},
         }
-        with atomic_path(self.last) as tmp:
-            torch.save(payload, tmp)
+        # best.pt first: once last.pt says this epoch is done, best.pt already holds it. The other order left a window
+        # where a kill -9 kept last.pt's epoch but an older (or no) best.pt, and the resumed run ended with the wrong
+        # best weights (tests/test_checkpoint.py simulates the kill between the two writes).
         if best:
             with atomic_path(self.best) as tmp:
                 torch.save(payload, tmp)
+        with atomic_path(self.last) as tmp:
+            torch.save(payload, tmp)
         distributed.barrier()
 
     def resume(self) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
