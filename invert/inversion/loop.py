@@ -79,6 +79,16 @@ def restart_stalled_lbfgs(opt: torch.optim.LBFGS) -> None:
         state.clear()
 
 
+class RestartingLBFGS(torch.optim.LBFGS):
+    """torch's L-BFGS (strong-Wolfe line search) that restarts where the search found no step
+    (:func:`restart_stalled_lbfgs`) instead of stalling."""
+
+    def step(self, closure):
+        loss = super().step(closure)
+        restart_stalled_lbfgs(self)
+        return loss
+
+
 def smooth_update(before: torch.Tensor, after: torch.Tensor, sigma: float) -> torch.Tensor:
     """The step ``before → after`` with its update Gaussian-smoothed: x₀ + (1 + SMOOTH_GAIN σ²) G_σ * (x − x₀).
 
@@ -97,7 +107,7 @@ def make_optimizer(name: str, x: torch.Tensor, lr: float, momentum: float = 0.9)
     if name == "adam":
         return torch.optim.Adam([x], lr=lr)
     if name == "lbfgs":
-        return torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=20, line_search_fn="strong_wolfe")
+        return RestartingLBFGS([x], lr=lr, max_iter=1, history_size=20, line_search_fn="strong_wolfe")
     if name == "normalized":
         return NormalizedGD([x], lr=lr)
     raise InvertError(f"unknown optimizer {name!r}: choose from {', '.join(OPTIMIZERS)}")
@@ -281,8 +291,6 @@ class Descent:
         smooth = self.smoothing(step, state.iterations)
         before = (state.evaluated if state.evaluated is not None else x.detach().clone()) if smooth > 0 else None
         opt.step(self._closure(problem, x, slices, state))  # type: ignore[arg-type]  # LBFGS takes float(closure())
-        if isinstance(opt, torch.optim.LBFGS):
-            restart_stalled_lbfgs(opt)
         with torch.no_grad():
             if before is not None:  # the update without the detail the layer cannot see
                 x.copy_(smooth_update(before, x, smooth))
