@@ -244,8 +244,8 @@ def markdown(summary: list[dict], header: str) -> str:
         lines += [
             f"### {layer}",
             "",
-            "| candidate | stage | reached | its median | max | > 20 | m_i at m_s | PSNR at m_s | m_i final | "
-            "PSNR final |",
+            f"| candidate | stage | reached | its median | max | > {SPEED_BAR} | m_i at m_s | PSNR at m_s | "
+            "m_i final | PSNR final |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         rows = [s for s in summary if s["layer"] == layer]

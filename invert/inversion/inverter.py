@@ -13,7 +13,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -294,14 +294,7 @@ class EmbeddingMatch(Problem):
         return torch.where(done, self.held, x)
 
     def history_rows(
-        self,
-        step: int,
-        images: torch.Tensor,
-        loss: torch.Tensor,
-        measure: torch.Tensor,
-        lr: float,
-        sigma: float,
-        smooth: float = 0.0,
+        self, step: int, images: torch.Tensor, loss: torch.Tensor, measure: torch.Tensor, schedules: Mapping[str, float]
     ) -> list[dict[str, float]]:
         mi = flat_l2(images, self.targets).cpu()
         loss_c, mg_c, ms_c, r = loss.cpu(), measure.cpu(), self.m_s.cpu(), self.restarts
@@ -314,9 +307,7 @@ class EmbeddingMatch(Problem):
                 "m_g": float(mg_c[b]),
                 "m_i": float(mi[b]),
                 "m_s": float(ms_c[b]),
-                "lr": lr,
-                "sigma": sigma,
-                "smooth": smooth,
+                **schedules,
             }
             for b in range(len(mi))
         ]
@@ -489,9 +480,8 @@ class Inverter:
             ps, ss = psnr(xf, problem.targets), ssim(xf, problem.targets)
         history = state.history
         if history:
-            step, total = state.step, max(state.step, 1)
-            sigma, smooth = self.descent.sigma(step, total), self.descent.smoothing(step, total)
-            history += problem.history_rows(step, xf, loss, mg, math.nan, sigma, smooth)
+            schedules = self.descent.recorded(state.step, max(state.step, 1), math.nan)
+            history += problem.history_rows(state.step, xf, loss, mg, schedules)
         r = problem.restarts
         n = len(xf) // r
         shape = lambda t: t.detach().cpu().reshape(n, r)  # noqa: E731

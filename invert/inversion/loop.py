@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -152,17 +152,10 @@ class Problem:
         return False
 
     def history_rows(
-        self,
-        step: int,
-        images: torch.Tensor,
-        loss: torch.Tensor,
-        measure: torch.Tensor,
-        lr: float,
-        sigma: float,
-        smooth: float = 0.0,
+        self, step: int, images: torch.Tensor, loss: torch.Tensor, measure: torch.Tensor, schedules: Mapping[str, float]
     ) -> list[dict[str, float]]:
-        """History rows for the images evaluated at ``step`` (``lr`` NaN for the final evaluation; ``sigma`` the
-        blur step's σ, ``smooth`` the update smoothing's σ_u)."""
+        """History rows for the images evaluated at ``step``; ``schedules`` is :meth:`Descent.recorded` at that step
+        (``lr`` NaN for the final evaluation)."""
         return []
 
     def describe(self, state: LoopState) -> str:
@@ -206,6 +199,11 @@ class Descent:
     momentum: float = 0.9
     steps: Sequence[StepTransform] = ()
     smooth: Schedule | None = None
+
+    def recorded(self, step: int, total: int, lr: float) -> dict[str, float]:
+        """The schedules' values at ``step`` that each history row records: ``lr``, the blur σ (``sigma``) and the
+        update smoothing's σ_u (``smooth``)."""
+        return {"lr": lr, "sigma": self.sigma(step, total), "smooth": self.smoothing(step, total)}
 
     def smoothing(self, step: int, total: int) -> float:
         """The update smoothing's σ_u at ``step`` (0 without smoothing), recorded in the history."""
@@ -301,7 +299,7 @@ class Descent:
             self._check_finite(problem, state, step)
         if record and state.evaluated is not None:
             state.history += problem.history_rows(
-                step, state.evaluated, state.loss, state.measure, lr, self.sigma(step, state.iterations), smooth
+                step, state.evaluated, state.loss, state.measure, self.recorded(step, state.iterations, lr)
             )
         return stop
 

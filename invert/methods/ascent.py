@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -135,15 +135,9 @@ class ScoreAscent(Problem):
         return penalty - value, value.detach()
 
     def history_rows(
-        self,
-        step: int,
-        images: torch.Tensor,
-        loss: torch.Tensor,
-        measure: torch.Tensor,
-        lr: float,
-        sigma: float,
-        smooth: float = 0.0,
+        self, step: int, images: torch.Tensor, loss: torch.Tensor, measure: torch.Tensor, schedules: Mapping[str, float]
     ) -> list[dict[str, float]]:
+        lr = schedules["lr"]
         return [{"iteration": step, "image": b, "score": v, "lr": lr} for b, v in enumerate(measure.cpu().tolist())]
 
     def describe(self, state: LoopState) -> str:
@@ -208,7 +202,9 @@ def ascend(
     problem.shift = (0, 0)  # the final score sees the image as it is
     xf = state.x.detach()
     _, final = Descent.evaluate(problem, xf, size_per_pass)
-    history = state.history + problem.history_rows(state.step, xf, final, final, float("nan"), 0.0)
+    history = state.history + problem.history_rows(
+        state.step, xf, final, final, descent.recorded(state.step, max(state.step, 1), float("nan"))
+    )
     result = AscentResult(xf.cpu(), final.cpu(), state.step, time.perf_counter() - t0, history, state.interrupted)
     if state.failure is not None:
         state.failure.result = result
