@@ -125,13 +125,14 @@ class Watch(EmbeddingMatch):
         self.m_g_at = torch.full_like(self.m_s, math.nan)
 
     def observe(self, state: LoopState) -> bool:
-        first = (state.measure < self.m_s) & (self.below_at < 0)
+        images, m_g = self.candidates(state)  # the evaluated image, or the running average where closer
+        first = (m_g < self.m_s) & (self.below_at < 0)
         self.below_at = torch.where(first, state.step, self.below_at)
-        assert state.evaluated is not None  # kept every iteration (the run is started with stop_below_ms)
+        assert images is not None  # kept every iteration (the run is started with stop_below_ms)
         if self.held is None:
-            self.held = state.evaluated.clone()
-        self.held[first] = state.evaluated[first]
-        self.m_g_at[first] = state.measure[first]
+            self.held = images.clone()
+        self.held[first] = images[first]
+        self.m_g_at[first] = m_g[first]
         return self.stop_when_all and bool((self.below_at >= 0).all())
 
     def prepare(self, step: int, total: int) -> None:
@@ -170,6 +171,7 @@ def watching_inverter(
         momentum=c.momentum,
         steps=steps,
         smooth=Horizon(config_smooth(c), horizon),
+        average=c.average,
         init=Initializer(c.init, c.init_mean, c.init_std, init_image),
         ms_sigma=c.ms_sigma,
         ms_draws=c.ms_draws,

@@ -180,6 +180,11 @@ SHIPPED_GRID: dict[str, dict] = {
     },
     **{f"shipped-std{sd:g}": {"init_std": sd} for sd in (0.1, 0.2)},
     **{f"shipped-smooth{su:g}": {"smooth": su} for su in (0.25, 0.5)},
+    # round 17 (CIFAR ResNet-20 on 420 tuning images, --train-images 400 --photos): the slow images at conv3/conv4 are
+    # the ones whose m_s is small against ‖O(a)‖; Adam's iterates oscillate about the path there, so a run that stops
+    # below m_s also watches their running average x̄ ← β x̄ + (1 − β) x ("shipped": β 0.6; 0 = the iterate alone)
+    **{f"shipped-avg{b:g}": {"average": b} for b in (0.0, 0.5, 0.7, 0.8)},
+    "shipped-avg0-smooth1": {"average": 0.0, "smooth": 1.0},  # round 16's default at 32 px conv4 (σ_u 2σ_b = 1)
 }
 #: Issue 10's speed bar: every reported image below m_s within this many iterations.
 SPEED_BAR = 20

@@ -248,13 +248,21 @@ def run(
         parser=options.non_negative,
         help="σ (px) of the Gaussian each update is smoothed by (and scaled back by 1 + 3σ²/8), faded linearly to 0 "
         "over --smooth-over iterations; 0 = off (default: by the layer's stride, 0 where outputs are ≤ 2 px apart, "
-        "2 × the size rule's blur σ (2 px at 224 px) where ≥ 4 px; off with another objective or optimiser than "
-        "l1 + adam).",
+        "2 × the size rule's blur σ (2 px at 224 px) where ≥ 4 px, off for images ≤ 112 px; off with another "
+        "objective or optimiser than l1 + adam).",
     ),
     smooth_over: Optional[int] = typer.Option(
         None,
         min=0,
         help="Iterations over which the update smoothing fades to 0 (0 = the whole run)" + _d("smooth_over") + ".",
+    ),
+    average: Optional[float] = typer.Option(
+        None,
+        min=0.0,
+        max=0.999,
+        help="β of the running average x̄ ← β x̄ + (1 − β) x of the iterates that a --stop-below-ms run also watches "
+        "(one more forward pass per iteration), stopping each image at the first of the two below m_s; 0 = the "
+        "iterate alone (default 0.6 with l1 + adam, else 0).",
     ),
     tv: Optional[float] = typer.Option(
         None,
@@ -367,6 +375,7 @@ def run(
             blur_kernel=blur_kernel,
             smooth=smooth,
             smooth_over=smooth_over,
+            average=average,
             tv=tv,
             tv_end=tv_end,
             tv_scale=v(tv_scale),

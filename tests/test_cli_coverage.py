@@ -98,13 +98,16 @@ def test_blur_sets_sigma_each_step(cli, tmp_path: Path) -> None:
 
 
 def test_smoothing_is_chosen_by_stride_and_the_options_set_it(cli, tmp_path: Path) -> None:
-    """config.json records the concrete σ_u: the stride rule's at conv1 (stride 1 at 32 px: off) and conv4 (stride 4:
-    2 × blur σ 0.5 = 1), or --smooth / --smooth-over as given; --smooth 0 leaves the run as it was without it."""
+    """config.json records the concrete σ_u: the stride rule's at conv1 (stride 1: off) and at conv4 (stride 4) at 128
+    px (2 × blur σ 128/224), off at 32 px (≤ 112 px), or --smooth / --smooth-over as given; --smooth 0 leaves the run
+    as it was without it."""
     _, chosen, _ = run(cli, tmp_path / "c1")
     assert (chosen["inversion"]["smooth"], chosen["inversion"]["smooth_over"]) == (0.0, 30)
-    conv4 = ("--layer", "conv4", "--record-every", "1")
+    _, small, _ = run(cli, tmp_path / "c4-32", "--layer", "conv4")
+    assert small["inversion"]["smooth"] == 0.0
+    conv4 = ("--layer", "conv4", "--record-every", "1", "--size", "128")
     _, deep, m_deep = run(cli, tmp_path / "c4", *conv4)
-    assert deep["inversion"]["smooth"] == pytest.approx(1.0)
+    assert deep["inversion"]["smooth"] == pytest.approx(2 * 128 / 224)
     _, given, _ = run(cli, tmp_path / "g", *conv4, "--smooth", "0.5", "--smooth-over", "0")
     assert (given["inversion"]["smooth"], given["inversion"]["smooth_over"]) == (0.5, 0)
     _, off, m_off = run(cli, tmp_path / "off", *conv4, "--smooth", "0")
@@ -181,6 +184,18 @@ def test_init_mean_and_std_set_the_start(cli, tmp_path: Path) -> None:
     assert np.abs(rec - round(0.5 * 255)).max() <= 1  # the default mean, no spread
     r = cli(*BASE, "--out", tmp_path / "x", "--init-std", "-0.1")
     assert r.code != 0 and "Traceback" not in r.err + r.out and ("init-std" in r.err or "≥ 0" in r.err)
+
+
+def test_average_reaches_the_config_and_is_refused_outside_its_range(cli, tmp_path: Path) -> None:
+    """--average lands in config.json (the default's 0.6 when not given, 0 = the iterate alone); β ≥ 1 is refused."""
+    _, config, _ = run(cli, tmp_path / "d", "--stop-below-ms")
+    assert config["inversion"]["average"] == 0.6
+    _, config, _ = run(cli, tmp_path / "z", "--stop-below-ms", "--average", "0")
+    assert config["inversion"]["average"] == 0.0
+    _, config, _ = run(cli, tmp_path / "s", "--optimizer", "sgd")
+    assert config["inversion"]["average"] == 0.0  # outside the searched L1 + Adam: off
+    r = cli(*BASE, "--out", tmp_path / "x", "--average", "1")
+    assert r.code != 0 and "Traceback" not in r.err + r.out and "--average" in r.err
 
 
 def test_diverging_run_keeps_its_files_and_exits_1(cli, tmp_path: Path) -> None:

@@ -181,6 +181,68 @@ def test_stop_below_ms_stops_early(small_target):
     assert res.iterations == int(res.below_ms_at.max()) + 1
 
 
+def _watch(average: float, stop_below_ms: bool = True):
+    """An inversion problem through the identity: m_g = ‖x − a‖ with a = 0 (2×2 pixels, 1 channel), m_s = 0.5."""
+    from invert.inversion.inverter import EmbeddingMatch
+    from invert.objectives import make_objective
+
+    a = torch.zeros(1, 1, 2, 2)
+    m_s = (torch.tensor([0.5]), torch.tensor([0.0]))
+    enc = torch.nn.Identity()
+    return EmbeddingMatch(enc, make_objective("l1"), [], a, a, m_s, 1, stop_below_ms, average)
+
+
+def _state(x: torch.Tensor, step: int):
+    from invert.analysis.metrics import flat_l2
+    from invert.inversion.loop import LoopState
+
+    m_g = flat_l2(x, torch.zeros_like(x))
+    return LoopState(x.clone(), 10, loss=m_g, measure=m_g, step=step, evaluated=x.clone())
+
+
+def _observe(problem, step: int, x: torch.Tensor) -> bool:
+    return problem.observe(_state(x, step))
+
+
+def test_running_average_is_held_where_the_oscillating_iterates_never_get_below_ms():
+    # iterates ±1 about a = 0: each has m_g = ‖±1‖ = 2 > m_s = 0.5; with β = 0.5 their average after the second is
+    # 0.5·1 + 0.5·(−1) = 0 exactly (m_g 0), so the run stops at step 1 holding the zero image
+    up, down = torch.ones(1, 1, 2, 2), -torch.ones(1, 1, 2, 2)
+    avg = _watch(0.5)
+    assert not _observe(avg, 0, up)
+    assert _observe(avg, 1, down)
+    assert int(avg.below_at[0]) == 1 and torch.equal(avg.held, torch.zeros(1, 1, 2, 2))
+    plain = _watch(0.0)
+    assert not _observe(plain, 0, up) and not _observe(plain, 1, down) and int(plain.below_at[0]) == -1
+
+
+def test_running_average_weights_the_iterates_by_beta():
+    # β = 0.75 over iterates 1, −1, 2: x̄ = 1 → 0.75·1 + 0.25·(−1) = 0.5 → 0.75·0.5 + 0.25·2 = 0.875 per pixel;
+    # m_g = ‖x̄‖ over 4 pixels = 1.75, closer than the iterate's 4 (neither below m_s 0.5, so x̄ is the candidate)
+    avg = _watch(0.75)
+    for step, v in enumerate((1.0, -1.0)):
+        avg.candidates(_state(torch.full((1, 1, 2, 2), v), step))
+    images, m_g = avg.candidates(_state(torch.full((1, 1, 2, 2), 2.0), 2))
+    assert torch.allclose(images, torch.full((1, 1, 2, 2), 0.875)) and m_g.item() == pytest.approx(1.75)
+
+
+def test_an_iterate_below_ms_is_preferred_to_a_closer_average_and_plain_runs_never_average():
+    # iterate 0.2 (m_g 0.4 < 0.5) after −0.3 (m_g 0.6): x̄ = 0.5·(−0.3) + 0.5·0.2 = −0.05 is closer (m_g 0.1), but
+    # it lags towards the start, so the iterate below m_s is the one held
+    avg = _watch(0.5)
+    assert not _observe(avg, 0, torch.full((1, 1, 2, 2), -0.3))
+    assert _observe(avg, 1, torch.full((1, 1, 2, 2), 0.2))
+    assert torch.allclose(avg.held, torch.full((1, 1, 2, 2), 0.2))
+    unwatched = _watch(0.5, stop_below_ms=False)  # the average costs a forward pass: only a stopping run pays it
+    assert unwatched.average == 0.0
+
+
+def test_the_default_watches_the_running_average_and_the_presets_do_not():
+    assert InversionConfig().resolved(32).average == 0.6
+    assert InversionConfig(optimizer="sgd").resolved(32).average == 0.0  # outside the searched L1 + Adam
+    assert all(p.config().resolved().average == 0.0 for p in PRESETS.values() if p.name != "default")
+
+
 def test_divergence_raises_with_partial_result(small_target):
     enc = build_encoder("cifar_resnet20", "conv2", seed=0)
     with pytest.raises(InversionDiverged, match="lower the learning rate") as err:
@@ -253,6 +315,8 @@ def test_presets_set_values_literally_and_overrides_keep_on_none():
         dict(blur_kernel=4),
         dict(size=2),
         dict(momentum=1.5),
+        dict(average=1.0),
+        dict(average=-0.1),
     ],
 )
 def test_impossible_settings_refused(bad):

@@ -67,9 +67,11 @@ def test_pixel_scale_checkerboard_update_is_removed() -> None:
         (224, 32, 2.0),
         (224, 3, 2.0 * (math.log2(3) - 1)),  # between 2 and 4 px: linear in log2(stride)
         (224, 1, 0.0),
-        (32, 4, 1.0),  # CIFAR ResNet-20 conv4 at 32 px (σ_b 0.5)
+        (32, 4, 0.0),  # CIFAR ResNet-20 conv4 at 32 px: off at ≤ 112 px (round 17; round 16 had 2σ_b = 1)
         (32, 2, 0.0),
-        (64, 8, 1.0),
+        (64, 8, 0.0),
+        (112, 8, 0.0),
+        (128, 8, 2.0 * 128 / 224),  # above 112 px the stride rule, with σ_b = 128/224
         (224, None, 0.0),  # no spatial grid (a flat output): off
     ],
 )
@@ -109,20 +111,20 @@ def test_output_stride_of_resnet_layers() -> None:
 
 
 def test_the_loop_applies_the_smoothed_adam_step() -> None:
-    """One iteration of the default at ResNet-18 conv3 (stride 8 → σ_u 1 at 64 px), from a flat start image and
-    without blur, clamp or TV, equals a hand-made Adam step of the L1 loss, smoothed and scaled."""
+    """One iteration of the default at ResNet-18 conv3 (stride 8 → σ_u 2 × 128/224 at 128 px), from a flat start
+    image and without blur, clamp or TV, equals a hand-made Adam step of the L1 loss, smoothed and scaled."""
     enc = build_encoder("resnet18", "conv3", seed=0)
-    target = load_image(default_image_path(), 64)[None]
-    plain = {"size": 64, "seed": 3, "iterations": 1, "tv": 0.0, "blur": 0.0, "clamp": False, "init_std": 0.0}
-    config = resolved_for(InversionConfig(**plain), enc, 64)
-    assert config.smooth == pytest.approx(1.0)
+    target = load_image(default_image_path(), 128)[None]
+    plain = {"size": 128, "seed": 3, "iterations": 1, "tv": 0.0, "blur": 0.0, "clamp": False, "init_std": 0.0}
+    config = resolved_for(InversionConfig(**plain), enc, 128)
+    assert config.smooth == pytest.approx(2 * 128 / 224)
     res = build_inverter(enc, config).run(target, 1, seed=3)
-    x0 = torch.full((1, 3, 64, 64), config.init_mean)  # init_std 0: the start is flat
+    x0 = torch.full((1, 3, 128, 128), config.init_mean)  # init_std 0: the start is flat
     x = x0.clone().requires_grad_(True)
     (enc(x) - enc(target)).abs().sum().backward()
     g = x.grad
     adam = x0 - config.lr * g / (g.abs() + 1e-8)  # Adam's first step: lr · m̂/(√v̂ + ε) = lr · g/(|g| + ε)
-    assert torch.allclose(res.images[0, 0], smooth_update(x0, adam, 1.0)[0], atol=1e-5)
+    assert torch.allclose(res.images[0, 0], smooth_update(x0, adam, 2 * 128 / 224)[0], atol=1e-5)
     unsmoothed = build_inverter(enc, InversionConfig(**plain, smooth=0.0)).run(target, 1, seed=3)
     assert torch.allclose(unsmoothed.images[0, 0], adam[0], atol=1e-5)
 

@@ -30,7 +30,10 @@ class InversionConfig:
     0 = over the whole run), from the layer's stride: 0 where neighbouring outputs are ≤ 2 px apart, 2σ_b where they
     are ≥ 4 px apart (rounds 13–14 of the search). An explicit value always wins (``smooth=0`` turns it off).
     The start is N(0.5, 1/20) per pixel, the middle of the clamp's box (round 16; the report and the presets
-    start from N(0.7, 1/20), ``REPORT_INIT_MEAN``). ``chunk`` caps the images per forward/backward pass (0:
+    start from N(0.7, 1/20), ``REPORT_INIT_MEAN``). ``average`` β: a run that stops below m_s also watches the
+    running average x̄ ← β x̄ + (1 − β) x of its iterates (one more forward pass per iteration) and stops an image at
+    whichever of the two gets below m_s first (round 17; 0 = the iterate alone; default 0.6 with L1 + Adam, 0
+    otherwise). ``chunk`` caps the images per forward/backward pass (0:
     automatic, see :class:`Inverter`); it changes speed and memory, and the result only up to float rounding.
     """
 
@@ -49,6 +52,7 @@ class InversionConfig:
     blur_kernel: int = 3
     smooth: float | None = None
     smooth_over: int = 30
+    average: float | None = None
     tv: float | None = None
     tv_end: float | None = None
     tv_scale: str | None = None
@@ -98,7 +102,8 @@ class InversionConfig:
             lr=self.lr if self.lr is not None else (DEFAULT_LR_PER_SIGMA * sigma if searched else PLAIN_LR),
             blur=self.blur if self.blur is not None else sigma,
             blur_end=self.blur_end if self.blur is not None or self.blur_end is not None else 0.0,
-            smooth=self.smooth if self.smooth is not None else default_smooth(sigma, stride),
+            smooth=self.smooth if self.smooth is not None else default_smooth(sigma, stride, size or self.size),
+            average=self.average if self.average is not None else (DEFAULT_AVERAGE if searched else 0.0),
             tv=self.tv if self.tv is not None else (DEFAULT_TV if searched else 0.0),
             tv_end=self.tv_end if self.tv is not None or self.tv_end is not None else 0.0,
             tv_scale=self.tv_scale or ("absolute" if self.tv is not None else "target"),
@@ -118,8 +123,15 @@ DEFAULT_LR_PER_SIGMA = 0.2
 DEFAULT_TV = 0.03  # in units of ‖O(a)‖₁ / TV(a) (tv_scale "target")
 PLAIN_LR = 0.05  # an unset lr outside the searched procedure (L1 + Adam): the earlier default
 #: Update smoothing (rounds 13–14): σ_u = DEFAULT_SMOOTH_PER_BLUR × σ_b × clip(log₂ stride − 1, 0, 1), i.e. off
-#: at stride ≤ 2 and 2σ_b at stride ≥ 4 (tuning images, ResNet-50 224 px: best σ_u 0 at conv1, 2–3 at conv2…conv5).
+#: at stride ≤ 2 and 2σ_b at stride ≥ 4 (tuning images, ResNet-50 224 px: best σ_u 0 at conv1, 2–3 at conv2…conv5),
+#: for images of more than DEFAULT_SMOOTH_MIN_SIZE px; off at and below it, where σ_b sits at its floor (round 17,
+#: CIFAR ResNet-20 at 32 px, 420 tuning images: σ_u 0 at conv4 left 17 images over 20 iterations against σ_u 1's 26).
 DEFAULT_SMOOTH_PER_BLUR = 2.0
+DEFAULT_SMOOTH_MIN_SIZE = 112
+#: The running average a stop-below-m_s run also watches (round 17): x̄ ← β x̄ + (1 − β) x, β = DEFAULT_AVERAGE.
+#: CIFAR ResNet-20 32 px, 420 tuning images: images over 20 iterations 26 → 16 at conv4 and 8 → 6 at conv3, no
+#: layer slower (ResNet-50 224 px tuning images: no change); the average alone is slower at conv1 (max 19 → 20).
+DEFAULT_AVERAGE = 0.6
 #: The report's start image N(0.7, 1/20) (badger's reference code), kept by the presets and the report's experiments;
 #: the default starts from N(0.5, 1/20), the middle of the clamp's [0, 1] box (round 16).
 REPORT_INIT_MEAN = 0.7
@@ -131,13 +143,13 @@ def default_blur(size: int) -> float:
     return min(max(size / DEFAULT_BLUR_SIZE, low), high)
 
 
-def default_smooth(blur: float, stride: int | None) -> float:
+def default_smooth(blur: float, stride: int | None, size: int | None = None) -> float:
     """The default update-smoothing σ in pixels: 0 for a layer whose outputs lie ≤ 2 px apart, ``2 × blur`` (the
-    size rule's σ_b) for ≥ 4 px, linear in log₂ stride between (ResNet-50 224 px: 0/2/2/2/2 at conv1…conv5;
-    ResNet-20 32 px: 0/0/0/1); 0 when the stride is unknown (``None``) or blur is off. A layer whose outputs lie
-    far apart barely sees pixel-scale detail, so Adam's pixel-wise (sign-like) update there is mostly noise the
-    layer does not constrain and nothing later removes."""
-    if stride is None or blur <= 0:
+    size rule's σ_b) for ≥ 4 px, linear in log₂ stride between (ResNet-50 224 px: 0/2/2/2/2 at conv1…conv5); 0 when
+    the stride is unknown (``None``), blur is off, or the image is ``size`` ≤ 112 px (ResNet-20 32 px: 0 at every
+    layer, round 17). A layer whose outputs lie far apart barely sees pixel-scale detail, so Adam's pixel-wise
+    (sign-like) update there is mostly noise the layer does not constrain and nothing later removes."""
+    if stride is None or blur <= 0 or (size is not None and size <= DEFAULT_SMOOTH_MIN_SIZE):
         return 0.0
     return DEFAULT_SMOOTH_PER_BLUR * blur * min(max(math.log2(stride) - 1, 0.0), 1.0)
 
@@ -168,6 +180,8 @@ def check_config(c: InversionConfig) -> None:
         raise InvertError("blur σ must be ≥ 0 (0 turns blurring off)")
     if c.smooth is not None and c.smooth < 0:
         raise InvertError("update smoothing σ must be ≥ 0 (0 turns it off)")
+    if c.average is not None and not 0 <= c.average < 1:
+        raise InvertError(f"the running average's β must be in [0, 1) (0 = off; got {c.average})")
     if c.smooth_over < 0:
         raise InvertError(f"smooth_over must be ≥ 0 iterations (0 = over the whole run; got {c.smooth_over})")
     if c.blur_kernel < 1 or c.blur_kernel % 2 == 0:
@@ -220,9 +234,11 @@ PRESETS: dict[str, Preset] = {
             "TV weight 0.03 in units of ‖O(a)‖₁/TV(a) of each target, so it pulls alike at every layer's scale; "
             "each update Gaussian-smoothed (scaled back by 1 + 3σ²/8, faded to 0 over 30 iterations) with σ from the "
             "layer's stride: 0 where outputs lie ≤ 2 px apart, 2σ_b where ≥ 4 px (ResNet-50 224 px: 0/2/2/2/2 at "
-            "conv1…conv5); start N(0.5, 1/20), the middle of the clamp's box (badger's is N(0.7, 1/20)). --lr, --blur, "
-            "--tv, --smooth, --init-mean override; with another objective or optimiser, blur, "
-            "smoothing and TV are off and lr is 0.05.",
+            "conv1…conv5), none for images ≤ 112 px; start N(0.5, 1/20), the middle of the clamp's box (badger's is "
+            "N(0.7, 1/20)); with --stop-below-ms, the running average x̄ ← 0.6 x̄ + 0.4 x of the iterates is watched "
+            "too (one more forward pass per iteration) and an image stops at the first of the two below m_s. --lr, "
+            "--blur, --tv, --smooth, --init-mean, --average override; with another objective or optimiser, blur, "
+            "smoothing, TV and the average are off and lr is 0.05.",
             {},
         ),
         Preset(
@@ -241,6 +257,7 @@ PRESETS: dict[str, Preset] = {
                 blur_schedule="linear",
                 blur_kernel=3,
                 smooth=0.0,
+                average=0.0,
                 tv=0.0,
                 clamp=False,
                 init="normal",
@@ -269,6 +286,7 @@ PRESETS: dict[str, Preset] = {
                 lr_every=100,
                 blur=0.0,
                 smooth=0.0,
+                average=0.0,
                 tv=1e-5,
                 tv_beta=2.0,
                 alpha_norm=1e-8,

@@ -225,7 +225,9 @@ class EmbeddingMatch(Problem):
 
     Rows of the batch are target-major: image b is target b // restarts, restart b % restarts.
     Counts the first iteration whose evaluated image has m_g < m_s; with ``stop_below_ms`` an image
-    that got there is held at that evaluated image, and the run stops once every image has.
+    that got there is held at that evaluated image, and the run stops once every image has. With
+    ``stop_below_ms`` and ``average`` β > 0 the running average x̄_t = β x̄_{t−1} + (1 − β) x_t of the
+    evaluated images is a candidate too (:meth:`candidates`; one more forward pass per iteration).
     """
 
     name = "inversion"
@@ -241,6 +243,8 @@ class EmbeddingMatch(Problem):
         m_s: tuple[torch.Tensor, torch.Tensor],
         restarts: int,
         stop_below_ms: bool = False,
+        average: float = 0.0,
+        chunk: int = 0,
     ):
         self.encoder, self.objective, self.priors = encoder, objective, list(priors)
         self.target_m_s, self.target_m_s_std = m_s  # per target
@@ -252,6 +256,9 @@ class EmbeddingMatch(Problem):
         self.stop_below_ms = stop_below_ms
         self.below_at = torch.full((len(self.targets),), -1, dtype=torch.long, device=targets.device)
         self.held: torch.Tensor | None = None  # with stop_below_ms: each image as it was when first below m_s
+        self.average = average if stop_below_ms else 0.0
+        self.mean_image: torch.Tensor | None = None  # x̄, the running average of the evaluated images
+        self.chunk = chunk or len(self.targets)  # images per pass when measuring x̄
         self.progress = 0.0  # step / total of the iteration being evaluated (annealed prior weights)
         # per image, the factor a relative prior's weight is read in: ‖O(a)‖₁ / prior(a) of its target
         l1 = goal.abs().sum(dim=tuple(range(1, goal.dim())))
@@ -271,15 +278,34 @@ class EmbeddingMatch(Problem):
             loss = loss + (term if scale is None else term * scale[rows])
         return loss, flat_l2(out.detach(), self.goal[rows])
 
+    @torch.no_grad()
+    def candidates(self, state: LoopState) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """This iteration's candidate per image and its m_g: the evaluated image, or where that is not below m_s
+        and the running average x̄ of the evaluated images (``average`` β > 0) is closer in embedding, x̄. Adam's
+        iterates oscillate about the path; their average is often below m_s iterations before any iterate is, but
+        it lags towards the start, so an iterate below m_s is preferred."""
+        images, m_g = state.evaluated, state.measure
+        if self.average <= 0 or images is None:
+            return images, m_g
+        if self.mean_image is None:
+            self.mean_image = images.clone()
+        else:
+            self.mean_image.lerp_(images, 1 - self.average)
+        xm, c = self.mean_image, self.chunk
+        m_avg = torch.cat([flat_l2(self.encoder(xm[i : i + c]), self.goal[i : i + c]) for i in range(0, len(xm), c)])
+        closer = (m_avg < m_g) & (m_g >= self.m_s)
+        return torch.where(closer.view(-1, *([1] * (xm.dim() - 1))), xm, images), torch.where(closer, m_avg, m_g)
+
     def observe(self, state: LoopState) -> bool:
-        first = (state.measure < self.m_s) & (self.below_at < 0)
+        images, m_g = self.candidates(state)
+        first = (m_g < self.m_s) & (self.below_at < 0)
         self.below_at = torch.where(first, state.step, self.below_at)
         if not self.stop_below_ms:
             return False
-        assert state.evaluated is not None  # kept every iteration when stopping below m_s
+        assert images is not None  # kept every iteration when stopping below m_s
         if self.held is None:
-            self.held = state.evaluated.clone()
-        self.held[first] = state.evaluated[first]
+            self.held = images.clone()
+        self.held[first] = images[first]
         done = self.below_at >= 0
         with torch.no_grad():
             state.x[done] = self.held[done]  # hold each image that got there at the image that did
@@ -359,6 +385,7 @@ class Inverter:
         momentum: float = DEFAULTS.momentum,
         steps: Sequence[StepTransform] | None = None,
         smooth: Schedule | None = None,
+        average: float | None = None,
         init: Initializer | None = None,
         ms_sigma: float = DEFAULTS.ms_sigma,
         ms_draws: int = DEFAULTS.ms_draws,
@@ -378,6 +405,9 @@ class Inverter:
         self.steps = list(steps) if steps is not None else []
         self.smooth = smooth if smooth is not None else Schedule("constant", 0.0)
         self._size_defaults(DEFAULTS.size)
+        # the running average a stop-below-m_s run also watches: the default's β with its objective and optimiser
+        searched = optimizer == DEFAULTS.optimizer and getattr(self.objective, "name", "") == DEFAULTS.objective
+        self.average = average if average is not None else DEFAULTS.resolved(searched=searched).average
         self.init = init if init is not None else Initializer()
         self.ms_sigma = ms_sigma
         self.ms_draws = ms_draws
@@ -432,7 +462,7 @@ class Inverter:
         gen = torch.Generator().manual_seed(seed)
         problem = self._problem(targets, restarts, gen, stop_below_ms)
         x0 = self.init((len(problem.targets), *problem.targets.shape[1:]), gen).to(problem.targets)
-        chunk = self.chunk_size(len(x0), problem.goal)
+        chunk = problem.chunk = self.chunk_size(len(x0), problem.goal)
         state = self.descent.run(
             problem,
             x0,
@@ -467,7 +497,9 @@ class Inverter:
         with torch.no_grad():
             goal = self.encoder(targets)
         m_s = shifted_distance(self.encoder, targets, self.ms_sigma, self.ms_draws, gen, goal)
-        problem = EmbeddingMatch(self.encoder, self.objective, self.priors, targets, goal, m_s, restarts, stop_below_ms)
+        problem = EmbeddingMatch(
+            self.encoder, self.objective, self.priors, targets, goal, m_s, restarts, stop_below_ms, self.average
+        )
         warn_on_activation_scale(problem.target_norm, goal[0].numel(), getattr(self.encoder, "node", ""))
         return problem
 
@@ -527,6 +559,7 @@ def build_inverter(encoder: Encoder, config: InversionConfig, init_image: torch.
         momentum=c.momentum,
         steps=config_steps(c),
         smooth=config_smooth(c),
+        average=c.average,
         init=Initializer(c.init, c.init_mean, c.init_std, init_image),
         ms_sigma=c.ms_sigma,
         ms_draws=c.ms_draws,
