@@ -47,6 +47,7 @@ from invert.inversion.inverter import (
     Initializer,
     Inverter,
     LoopState,
+    config_objective,
     config_priors,
     config_schedule,
     config_smooth,
@@ -64,7 +65,6 @@ from invert.io import (
     write_csv,
     write_json,
 )
-from invert.objectives import make_objective
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers, however this file is loaded
 from bench_args import check_names, names  # noqa: E402
@@ -164,7 +164,7 @@ def watching_inverter(
     steps = [Blur(Horizon(t.sigma, horizon), t.kernel) if isinstance(t, Blur) else t for t in config_steps(c)]
     inv = WatchingInverter(
         encoder,
-        make_objective(c.objective, c.objective_weight),
+        config_objective(c),
         priors=config_priors(c),
         optimizer=c.optimizer,
         lr=Horizon(config_schedule(c), horizon),

@@ -185,6 +185,9 @@ SHIPPED_GRID: dict[str, dict] = {
     # below m_s also watches their running average x̄ ← β x̄ + (1 − β) x ("shipped": β 0.6; 0 = the iterate alone)
     **{f"shipped-avg{b:g}": {"average": b} for b in (0.0, 0.5, 0.7, 0.8)},
     "shipped-avg0-smooth1": {"average": 0.0, "smooth": 1.0},  # round 16's default at 32 px conv4 (σ_u 2σ_b = 1)
+    # round 17, second step: round 16's lead, the L2 gap added to L1 in L1's units, c·√n·‖O(x) − O(a)‖₂ ("shipped":
+    # c = 4; 0 = L1 alone, the first step of round 17, which the avg candidates above were run with)
+    **{f"shipped-l2w{w:g}": {"l2_weight": w} for w in (0.0, 2.0, 8.0)},
 }
 #: Issue 10's speed bar: every reported image below m_s within this many iterations.
 SPEED_BAR = 20

@@ -224,6 +224,12 @@ def run(
         parser=options.non_negative,
         help="Weight on the objective" + _d("objective_weight", "; badger 0.15") + ".",
     ),
+    l2_weight: Optional[float] = typer.Option(
+        None,
+        parser=options.non_negative,
+        help="Weight c of c·√n·‖O(x) − O(a)‖₂ added to the objective (n outputs per image: the L2 gap in L1's units; "
+        "default 4 with l1 + adam, else 0; 0 = off).",
+    ),
     optimizer: Optional[Optimizer] = typer.Option(
         None,
         help="Update rule: gd = eq. 4, sgd with momentum, adam, lbfgs, normalized (η∇/mean|∇|)" + _d("optimizer") + ".",
@@ -368,6 +374,7 @@ def run(
             lr_end=lr_end,
             objective=v(objective),
             objective_weight=objective_weight,
+            l2_weight=l2_weight,
             optimizer=v(optimizer),
             momentum=momentum,
             blur=blur,

@@ -69,6 +69,14 @@ def l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(pred - target, dim=_per_sample(pred))
 
 
+def l2_in_l1_units(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """√n ‖ŷ − y‖₂ per sample, for n outputs per sample: the L2 gap in L1's units (equal to the L1 gap when it is
+    spread evenly), so a weight means the same at every layer. Added to L1 it pulls the L2 gap — what m_g
+    measures — down with it; L1 alone spends its sign-like gradient on the many small residuals too."""
+    n = pred[0].numel()
+    return n**0.5 * l2(pred, target)
+
+
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean of (ŷ − y)² per sample."""
     return (pred - target).pow(2).mean(_per_sample(pred))
@@ -108,6 +116,7 @@ def gram(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 OBJECTIVES: dict[str, Reduce] = {
     "l1": l1,
     "l2": l2,
+    "l2-in-l1-units": l2_in_l1_units,
     "mse": mse,
     "cosine": cosine,
     "normalized-l2": normalized_l2,

@@ -198,6 +198,20 @@ def test_average_reaches_the_config_and_is_refused_outside_its_range(cli, tmp_pa
     assert r.code != 0 and "Traceback" not in r.err + r.out and "--average" in r.err
 
 
+def test_l2_weight_reaches_the_objective(cli, tmp_path: Path) -> None:
+    """--l2-weight lands in config.json (the default's 4 when not given) and changes the loss: with the L2 term off,
+    the first recorded loss is smaller by 4·√n·m_g of the start (same seed, same start, so the same m_g)."""
+    _, default, _ = run(cli, tmp_path / "d", "--record-every", "1")
+    _, off, _ = run(cli, tmp_path / "o", "--record-every", "1", "--l2-weight", "0")
+    assert (default["inversion"]["l2_weight"], off["inversion"]["l2_weight"]) == (4.0, 0.0)
+    d, o = history(tmp_path / "d")[0], history(tmp_path / "o")[0]
+    assert float(d["m_g"]) == pytest.approx(float(o["m_g"]))
+    n = 16 * 32 * 32  # cifar_resnet20 conv1: 16 channels at 32 × 32
+    assert float(d["loss"]) - float(o["loss"]) == pytest.approx(4.0 * math.sqrt(n) * float(d["m_g"]), rel=1e-4)
+    r = cli(*BASE, "--out", tmp_path / "x", "--l2-weight", "-1")
+    assert r.code != 0 and "Traceback" not in r.err + r.out
+
+
 def test_diverging_run_keeps_its_files_and_exits_1(cli, tmp_path: Path) -> None:
     r = cli(*BASE, "--out", tmp_path / "x", "--lr", "1e30", "--optimizer", "gd", "--no-clamp", "--schedule", "constant")
     assert r.code == 1 and "diverged" in r.err and "Traceback" not in r.err + r.out

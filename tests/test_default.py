@@ -23,7 +23,14 @@ from invert.io import default_image_path, load_image
 
 MEASURED = {"conv1": 8, "conv2": 28, "conv4": 12}
 LIMIT = {"conv1": 14, "conv2": 36, "conv4": 15}
-BEFORE = {"lr": 0.05, "tv": 0.0, "blur": 0.0, "smooth": 0.0, "init_mean": 0.7, "average": 0.0}  # the default before issue 10's search
+BEFORE = {
+    "lr": 0.05,
+    "tv": 0.0,
+    "blur": 0.0,
+    "smooth": 0.0,
+    "init_mean": 0.7,
+    "average": 0.0,
+}  # the default before issue 10's search
 
 
 @pytest.fixture(scope="module")

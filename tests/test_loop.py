@@ -138,9 +138,8 @@ def test_parts_take_their_defaults_from_the_config(photo32):
     assert inv.lr == Schedule(r.lr_schedule, r.lr, r.lr_end, r.lr_gamma, r.lr_every) == Schedule("cosine", 0.2, 0.0)
     for name in ("optimizer", "momentum", "ms_sigma", "ms_draws", "chunk"):
         assert getattr(inv, name) == getattr(c, name), name
-    assert inv.objective.name == c.objective and [(p.weight, p.end, p.relative) for p in inv.priors] == [
-        (0.03, 0.0, True)
-    ]
+    assert inv.objective.name == "l1" and [(p.weight, p.end, p.relative) for p in inv.priors] == [(0.03, 0.0, True)]
+    assert inv.average == 0.6
     assert [type(t) for t in inv.steps] == [Blur, Clamp] and inv.steps[0].sigma == Schedule("linear", 1.0, 0.0)
     init = Initializer()
     assert (init.kind, init.mean, init.std) == (c.init, c.init_mean, c.init_std)
@@ -153,6 +152,7 @@ def test_parts_take_their_defaults_from_the_config(photo32):
     b = invert(enc, photo32, iterations=4)  # config size 224, but the images are 32 px: the parts follow the images
     torch.testing.assert_close(a.images, b.images, rtol=0, atol=1e-6)  # a constant lr instead of cosine: 0.08
     assert inv.lr == Schedule("cosine", 0.1, 0.0) and inv.steps[0].sigma == Schedule("linear", 0.5, 0.0)
+    assert inv.objective.name == "l1 + 4·l2-in-l1-units"  # 32 px: the small-image regime's L2 term
 
 
 # ---------------------------------------------------------------------------------------------- stopping (issue 13)

@@ -7,7 +7,7 @@ import torch
 
 from invert.errors import InvertError
 from invert.inversion import Schedule
-from invert.objectives import cosine, l1, l2, make_objective, mse, normalized_l2
+from invert.objectives import cosine, l1, l2, l2_in_l1_units, make_objective, mse, normalized_l2
 from invert.priors import alpha_norm, pixel_l2, total_variation
 
 
@@ -22,6 +22,23 @@ def test_objectives_hand_computed():
     assert normalized_l2(pred, tgt).tolist() == pytest.approx([9.0, 0.0])
     # cos between (1,-2,3) and (0,0,1) = 3/√14
     assert cosine(pred, tgt).tolist() == pytest.approx([1 - 3 / math.sqrt(14), 0.0], abs=1e-6)
+
+
+def test_l2_in_l1_units_equals_l1_for_an_even_gap_and_scales_by_root_n():
+    # an even gap of 0.5 over 4 outputs: L1 = 2, ‖·‖₂ = 1, √4 · 1 = 2 = L1; a gap (3, 4) over 2 outputs: √2 · 5
+    even = torch.full((1, 2, 2), 0.5)
+    assert l2_in_l1_units(even, torch.zeros_like(even)).item() == pytest.approx(l1(even, torch.zeros_like(even)).item())
+    assert l2_in_l1_units(torch.tensor([[3.0, 4.0]]), torch.zeros(1, 2)).item() == pytest.approx(math.sqrt(2) * 5)
+    from invert.inversion import InversionConfig
+    from invert.inversion.inverter import config_objective
+
+    pred, tgt = torch.randn(3, 4, 5, 5), torch.randn(3, 4, 5, 5)
+    gap = (pred - tgt).double()
+    expect = gap.abs().sum((1, 2, 3)) + 4.0 * 10.0 * gap.pow(2).sum((1, 2, 3)).sqrt()  # c 4, √n = √100 = 10
+    torch.testing.assert_close(config_objective(InversionConfig(size=32))(pred, tgt).double(), expect)
+    assert config_objective(InversionConfig(size=32, l2_weight=0.0)).name == "l1"
+    assert config_objective(InversionConfig(size=224)).name == "l1"  # off above the small-image regime (112 px)
+    assert config_objective(InversionConfig(size=112)).name == "l1 + 4·l2-in-l1-units"
 
 
 def test_objectives_are_per_sample_and_compose():

@@ -33,12 +33,15 @@ class InversionConfig:
     start from N(0.7, 1/20), ``REPORT_INIT_MEAN``). ``average`` β: a run that stops below m_s also watches the
     running average x̄ ← β x̄ + (1 − β) x of its iterates (one more forward pass per iteration) and stops an image at
     whichever of the two gets below m_s first (round 17; 0 = the iterate alone; default 0.6 with L1 + Adam, 0
-    otherwise). ``chunk`` caps the images per forward/backward pass (0:
-    automatic, see :class:`Inverter`); it changes speed and memory, and the result only up to float rounding.
+    otherwise). ``l2_weight`` c adds c·√n·‖O(x) − O(a)‖₂ (n outputs per image; the L2 gap in L1's units) to the
+    objective (round 17; default 4 with L1 + Adam for images ≤ 112 px, 0 otherwise). ``chunk`` caps the images per
+    forward/backward pass (0: automatic, see :class:`Inverter`); it changes speed and memory, and the result only up
+    to float rounding.
     """
 
     objective: str = "l1"
     objective_weight: float = 1.0
+    l2_weight: float | None = None
     optimizer: str = "adam"
     lr: float | None = None
     lr_schedule: str = "cosine"
@@ -104,6 +107,7 @@ class InversionConfig:
             blur_end=self.blur_end if self.blur is not None or self.blur_end is not None else 0.0,
             smooth=self.smooth if self.smooth is not None else default_smooth(sigma, stride, size or self.size),
             average=self.average if self.average is not None else (DEFAULT_AVERAGE if searched else 0.0),
+            l2_weight=self.l2_weight if self.l2_weight is not None else default_l2_weight(size or self.size, searched),
             tv=self.tv if self.tv is not None else (DEFAULT_TV if searched else 0.0),
             tv_end=self.tv_end if self.tv is not None or self.tv_end is not None else 0.0,
             tv_scale=self.tv_scale or ("absolute" if self.tv is not None else "target"),
@@ -124,14 +128,22 @@ DEFAULT_TV = 0.03  # in units of ‖O(a)‖₁ / TV(a) (tv_scale "target")
 PLAIN_LR = 0.05  # an unset lr outside the searched procedure (L1 + Adam): the earlier default
 #: Update smoothing (rounds 13–14): σ_u = DEFAULT_SMOOTH_PER_BLUR × σ_b × clip(log₂ stride − 1, 0, 1), i.e. off
 #: at stride ≤ 2 and 2σ_b at stride ≥ 4 (tuning images, ResNet-50 224 px: best σ_u 0 at conv1, 2–3 at conv2…conv5),
-#: for images of more than DEFAULT_SMOOTH_MIN_SIZE px; off at and below it, where σ_b sits at its floor (round 17,
-#: CIFAR ResNet-20 at 32 px, 420 tuning images: σ_u 0 at conv4 left 17 images over 20 iterations against σ_u 1's 26).
+#: for images of more than SMALL_IMAGE_SIZE px; off at and below it (round 17, CIFAR ResNet-20 at 32 px, 420 tuning
+#: images: σ_u 0 at conv4 left 17 images over 20 iterations against σ_u 1's 26).
 DEFAULT_SMOOTH_PER_BLUR = 2.0
-DEFAULT_SMOOTH_MIN_SIZE = 112
+#: The small-image regime (searched at 32 px; the large one at 224 px): at and below it blur σ_b sits at its floor
+#: 0.5, the update is not smoothed and L1 gets the L2 term (round 17).
+SMALL_IMAGE_SIZE = 112
 #: The running average a stop-below-m_s run also watches (round 17): x̄ ← β x̄ + (1 − β) x, β = DEFAULT_AVERAGE.
 #: CIFAR ResNet-20 32 px, 420 tuning images: images over 20 iterations 26 → 16 at conv4 and 8 → 6 at conv3, no
 #: layer slower (ResNet-50 224 px tuning images: no change); the average alone is slower at conv1 (max 19 → 20).
 DEFAULT_AVERAGE = 0.6
+#: The L2 term added to the default's L1 objective (round 17): c·√n·‖O(x) − O(a)‖₂ for n outputs per image, c =
+#: DEFAULT_L2_WEIGHT (``objectives.l2_in_l1_units``), for images of at most SMALL_IMAGE_SIZE px. CIFAR
+#: ResNet-20 32 px, 420 tuning images: images over 20 iterations 6 → 0 at conv3 and 9 → 6 at conv4, medians 1 lower
+#: at conv2…conv4 (round 16's lead: λ ≈ 2–4√n). At 224 px (ResNet-50, 10 tuning images) it made the image at m_s
+#: 1–5 % farther at conv2…conv5 for at most 1 iteration less on the slowest image: off there.
+DEFAULT_L2_WEIGHT = 4.0
 #: The report's start image N(0.7, 1/20) (badger's reference code), kept by the presets and the report's experiments;
 #: the default starts from N(0.5, 1/20), the middle of the clamp's [0, 1] box (round 16).
 REPORT_INIT_MEAN = 0.7
@@ -143,13 +155,19 @@ def default_blur(size: int) -> float:
     return min(max(size / DEFAULT_BLUR_SIZE, low), high)
 
 
+def default_l2_weight(size: int, searched: bool = True) -> float:
+    """The default weight c of the L2 term (in L1's units) added to L1: DEFAULT_L2_WEIGHT for images ≤ 112 px (the
+    small-image regime, where σ_b sits at its floor and the update is not smoothed), else 0; 0 outside L1 + Adam."""
+    return DEFAULT_L2_WEIGHT if searched and size <= SMALL_IMAGE_SIZE else 0.0
+
+
 def default_smooth(blur: float, stride: int | None, size: int | None = None) -> float:
     """The default update-smoothing σ in pixels: 0 for a layer whose outputs lie ≤ 2 px apart, ``2 × blur`` (the
     size rule's σ_b) for ≥ 4 px, linear in log₂ stride between (ResNet-50 224 px: 0/2/2/2/2 at conv1…conv5); 0 when
     the stride is unknown (``None``), blur is off, or the image is ``size`` ≤ 112 px (ResNet-20 32 px: 0 at every
     layer, round 17). A layer whose outputs lie far apart barely sees pixel-scale detail, so Adam's pixel-wise
     (sign-like) update there is mostly noise the layer does not constrain and nothing later removes."""
-    if stride is None or blur <= 0 or (size is not None and size <= DEFAULT_SMOOTH_MIN_SIZE):
+    if stride is None or blur <= 0 or (size is not None and size <= SMALL_IMAGE_SIZE):
         return 0.0
     return DEFAULT_SMOOTH_PER_BLUR * blur * min(max(math.log2(stride) - 1, 0.0), 1.0)
 
@@ -186,7 +204,7 @@ def check_config(c: InversionConfig) -> None:
         raise InvertError(f"smooth_over must be ≥ 0 iterations (0 = over the whole run; got {c.smooth_over})")
     if c.blur_kernel < 1 or c.blur_kernel % 2 == 0:
         raise InvertError(f"blur kernel must be an odd positive size (got {c.blur_kernel})")
-    for name in ("tv", "alpha_norm", "pixel_l2", "objective_weight"):
+    for name in ("tv", "alpha_norm", "pixel_l2", "objective_weight", "l2_weight"):
         if (getattr(c, name) or 0) < 0:
             raise InvertError(f"{name.replace('_', '-')} weight must be ≥ 0 (got {getattr(c, name)})")
     if c.alpha < 1:
@@ -249,6 +267,7 @@ PRESETS: dict[str, Preset] = {
             dict(
                 objective="l1",
                 objective_weight=0.15,
+                l2_weight=0.0,
                 optimizer="gd",
                 lr=0.1,
                 lr_schedule="constant",
@@ -278,6 +297,7 @@ PRESETS: dict[str, Preset] = {
             "Dalmatian 224 px: m_g < m_s at conv1…conv5 in ~20-25 iterations).",
             dict(
                 objective="normalized-l2",
+                l2_weight=0.0,
                 optimizer="sgd",
                 momentum=0.9,
                 lr=1000.0,

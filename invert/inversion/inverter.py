@@ -20,7 +20,7 @@ import torch
 from invert.analysis.metrics import flat_l2, psnr, shifted_distance, ssim
 from invert.encoders.base import Encoder, output_stride, same_layout
 from invert.errors import InvertError
-from invert.inversion.config import InversionConfig
+from invert.inversion.config import DEFAULT_L2_WEIGHT, InversionConfig
 from invert.inversion.loop import (
     CPU_CHUNK_BYTES,
     Callback,
@@ -187,6 +187,16 @@ def config_schedule(c: InversionConfig) -> Schedule:
     c = c.resolved()
     assert c.lr is not None  # resolved() makes it concrete
     return Schedule(c.lr_schedule, c.lr, c.lr_end, c.lr_gamma, c.lr_every)
+
+
+def config_objective(c: InversionConfig) -> Objective:
+    """The objective a config describes: ``objective`` × ``objective_weight``, plus ``l2_weight`` × √n‖O(x) − O(a)‖₂
+    when that is > 0 (named ``l1 + 4·l2-in-l1-units`` and so on)."""
+    c = c.resolved()
+    objective = make_objective(c.objective, c.objective_weight)
+    if c.l2_weight:
+        objective = objective + make_objective("l2-in-l1-units", c.l2_weight)
+    return objective
 
 
 def config_priors(c: InversionConfig) -> list[Prior]:
@@ -392,22 +402,26 @@ class Inverter:
         chunk: int = DEFAULTS.chunk,
     ):
         self.encoder = encoder
-        default_objective = make_objective(DEFAULTS.objective, DEFAULTS.objective_weight)
-        self.objective = objective if objective is not None else default_objective
+        self.objective = objective if objective is not None else config_objective(DEFAULTS)
         self.optimizer = optimizer
         self.momentum = momentum
-        # parts left out are the default's, whose lr, blur, smoothing and TV depend on the image size and the layer's
-        # stride: made for the default size here, and again for the targets' size and the encoder's stride by each
-        # run (what ran is what these attributes then say)
-        self._sized = {"priors": priors is None, "lr": lr is None, "steps": steps is None, "smooth": smooth is None}
+        # parts left out are the default's, whose objective, lr, blur, smoothing and TV depend on the image size and the
+        # layer's stride: made for the default size here, and again for the targets' size and the encoder's stride by
+        # each run (what ran is what these attributes then say)
+        self._sized = {
+            "objective": objective is None,
+            "priors": priors is None,
+            "lr": lr is None,
+            "steps": steps is None,
+            "smooth": smooth is None,
+        }
         self.priors = list(priors) if priors is not None else []
         self.lr = lr if lr is not None else Schedule()  # replaced by the chosen one below
         self.steps = list(steps) if steps is not None else []
         self.smooth = smooth if smooth is not None else Schedule("constant", 0.0)
         self._size_defaults(DEFAULTS.size)
         # the running average a stop-below-m_s run also watches: the default's β with its objective and optimiser
-        searched = optimizer == DEFAULTS.optimizer and getattr(self.objective, "name", "") == DEFAULTS.objective
-        self.average = average if average is not None else DEFAULTS.resolved(searched=searched).average
+        self.average = average if average is not None else DEFAULTS.resolved(searched=self.searched).average
         self.init = init if init is not None else Initializer()
         self.ms_sigma = ms_sigma
         self.ms_draws = ms_draws
@@ -418,10 +432,11 @@ class Inverter:
         ``measure_stride``, the smoothing for the encoder's output stride (one forward pass), else none."""
         if not any(self._sized.values()):
             return
-        objective = getattr(self.objective, "name", "")
-        searched = self.optimizer == DEFAULTS.optimizer and objective == DEFAULTS.objective
+        searched = self.searched
         stride = output_stride(self.encoder, size) if measure_stride and self._sized["smooth"] and searched else None
         c = DEFAULTS.resolved(size, searched=searched, stride=stride)
+        if self._sized["objective"]:
+            self.objective = config_objective(c)
         if self._sized["priors"]:
             self.priors = config_priors(c)
         if self._sized["lr"]:
@@ -430,6 +445,13 @@ class Inverter:
             self.steps = config_steps(c)
         if self._sized["smooth"]:
             self.smooth = config_smooth(c)
+
+    @property
+    def searched(self) -> bool:
+        """Whether this is the procedure the default's chosen settings were searched for: Adam on L1 (alone, or with
+        the default's L2 term), like :attr:`InversionConfig.searched`."""
+        names = {DEFAULTS.objective, config_objective(DEFAULTS.updated(l2_weight=DEFAULT_L2_WEIGHT)).name}
+        return self.optimizer == DEFAULTS.optimizer and getattr(self.objective, "name", "") in names
 
     @property
     def descent(self) -> Descent:
@@ -552,7 +574,7 @@ def build_inverter(encoder: Encoder, config: InversionConfig, init_image: torch.
     c = resolved_for(config, encoder)
     return Inverter(
         encoder,
-        make_objective(c.objective, c.objective_weight),
+        config_objective(c),
         priors=config_priors(c),
         optimizer=c.optimizer,
         lr=config_schedule(c),
