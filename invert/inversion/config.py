@@ -252,11 +252,12 @@ PRESETS: dict[str, Preset] = {
             "TV weight 0.03 in units of ‖O(a)‖₁/TV(a) of each target, so it pulls alike at every layer's scale; "
             "each update Gaussian-smoothed (scaled back by 1 + 3σ²/8, faded to 0 over 30 iterations) with σ from the "
             "layer's stride: 0 where outputs lie ≤ 2 px apart, 2σ_b where ≥ 4 px (ResNet-50 224 px: 0/2/2/2/2 at "
-            "conv1…conv5), none for images ≤ 112 px; start N(0.5, 1/20), the middle of the clamp's box (badger's is "
+            "conv1…conv5), none for images ≤ 112 px; for images ≤ 112 px L1 + 4·√n·‖O(x) − O(a)‖₂ (n outputs per "
+            "image: the L2 gap in L1's units); start N(0.5, 1/20), the middle of the clamp's box (badger's is "
             "N(0.7, 1/20)); with --stop-below-ms, the running average x̄ ← 0.6 x̄ + 0.4 x of the iterates is watched "
             "too (one more forward pass per iteration) and an image stops at the first of the two below m_s. --lr, "
-            "--blur, --tv, --smooth, --init-mean, --average override; with another objective or optimiser, blur, "
-            "smoothing, TV and the average are off and lr is 0.05.",
+            "--blur, --tv, --smooth, --l2-weight, --init-mean, --average override; with another objective or "
+            "optimiser, blur, smoothing, TV, the L2 term and the average are off and lr is 0.05.",
             {},
         ),
         Preset(
