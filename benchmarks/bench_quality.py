@@ -113,7 +113,8 @@ class Horizon(Schedule):
 
 
 class Watch(EmbeddingMatch):
-    """An inversion problem that keeps each image as it was when first evaluated below m_s, without holding it there.
+    """An inversion problem that keeps each image as it was when first evaluated below m_s (the evaluated image, or the
+    running average where a stopping run would take it: :meth:`EmbeddingMatch.candidates`), without holding it there.
 
     One run then gives both tables: table 1 from the kept images (the trajectory up to that iteration is the one a
     ``stop_below_ms`` run takes, problems being independent), table 2 from the images after the budget."""
