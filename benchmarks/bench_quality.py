@@ -126,13 +126,7 @@ class Watch(EmbeddingMatch):
         self.m_g_at = torch.full_like(self.m_s, math.nan)
 
     def observe(self, state: LoopState) -> bool:
-        images, m_g = self.candidates(state)  # the evaluated image, or the running average where closer
-        first = (m_g < self.m_s) & (self.below_at < 0)
-        self.below_at = torch.where(first, state.step, self.below_at)
-        assert images is not None  # kept every iteration (the run is started with stop_below_ms)
-        if self.held is None:
-            self.held = images.clone()
-        self.held[first] = images[first]
+        first, m_g = self.count_first_below(state)  # kept in ``held`` (the run is started with stop_below_ms)
         self.m_g_at[first] = m_g[first]
         return self.stop_when_all and bool((self.below_at >= 0).all())
 

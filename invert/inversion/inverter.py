@@ -254,7 +254,6 @@ class EmbeddingMatch(Problem):
         restarts: int,
         stop_below_ms: bool = False,
         average: float = 0.0,
-        chunk: int = 0,
     ):
         self.encoder, self.objective, self.priors = encoder, objective, list(priors)
         self.target_m_s, self.target_m_s_std = m_s  # per target
@@ -268,7 +267,7 @@ class EmbeddingMatch(Problem):
         self.held: torch.Tensor | None = None  # with stop_below_ms: each image as it was when first below m_s
         self.average = average if stop_below_ms else 0.0
         self.mean_image: torch.Tensor | None = None  # x̄, the running average of the evaluated images
-        self.chunk = chunk or len(self.targets)  # images per pass when measuring x̄
+        self.chunk = len(self.targets)  # images per pass when measuring x̄ (each run sets the loop's)
         self.progress = 0.0  # step / total of the iteration being evaluated (annealed prior weights)
         # per image, the factor a relative prior's weight is read in: ‖O(a)‖₁ / prior(a) of its target
         l1 = goal.abs().sum(dim=tuple(range(1, goal.dim())))
@@ -301,21 +300,29 @@ class EmbeddingMatch(Problem):
             self.mean_image = images.clone()
         else:
             self.mean_image.lerp_(images, 1 - self.average)
-        xm, c = self.mean_image, self.chunk
-        m_avg = torch.cat([flat_l2(self.encoder(xm[i : i + c]), self.goal[i : i + c]) for i in range(0, len(xm), c)])
+        xm = self.mean_image
+        _, m_avg = Descent.evaluate(self, xm, self.chunk)
         closer = (m_avg < m_g) & (m_g >= self.m_s)
         return torch.where(closer.view(-1, *([1] * (xm.dim() - 1))), xm, images), torch.where(closer, m_avg, m_g)
 
-    def observe(self, state: LoopState) -> bool:
+    def count_first_below(self, state: LoopState) -> tuple[torch.Tensor, torch.Tensor]:
+        """Count each image's first iteration with a :meth:`candidates` image below m_s and, with ``stop_below_ms``,
+        keep that image in ``held``; returns the images that got there this iteration and every candidate's m_g."""
         images, m_g = self.candidates(state)
         first = (m_g < self.m_s) & (self.below_at < 0)
         self.below_at = torch.where(first, state.step, self.below_at)
+        if self.stop_below_ms:
+            assert images is not None  # kept every iteration when stopping below m_s
+            if self.held is None:
+                self.held = images.clone()
+            self.held[first] = images[first]
+        return first, m_g
+
+    def observe(self, state: LoopState) -> bool:
+        self.count_first_below(state)
         if not self.stop_below_ms:
             return False
-        assert images is not None  # kept every iteration when stopping below m_s
-        if self.held is None:
-            self.held = images.clone()
-        self.held[first] = images[first]
+        assert self.held is not None
         done = self.below_at >= 0
         with torch.no_grad():
             state.x[done] = self.held[done]  # hold each image that got there at the image that did
