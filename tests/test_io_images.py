@@ -14,8 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from invert import io
 from invert.errors import InvertError
+from invert.io import images as io
 from invert.io import load_image
 
 

@@ -91,7 +91,7 @@ def rank() -> int:
 
 def is_main() -> bool:
     """Rank 0 (or no torchrun): the process that writes checkpoints, logs and progress."""
-    from invert.io import secondary_rank
+    from invert.ranks import secondary_rank
 
     return not secondary_rank()
 
