@@ -491,6 +491,30 @@ def experiment_run(
     name: str = typer.Argument(..., help="Experiment name (`invert experiment list`)."),
     quick: bool = options.quick("the experiment's small setting: under two minutes on two CPU cores"),
     out: Optional[Path] = options.out("results/NAME"),
+@experiment_app.command("show")
+def experiment_show(name: str = typer.Argument(..., help="Experiment name (`invert experiment list`).")) -> None:
+    """Print an experiment's claim, source, declared criterion and its quick and full settings."""
+    from invert.experiments.report import show_text
+
+    typer.echo(show_text(name))
+
+
+@experiment_app.command("report")
+def experiment_report(
+    results: Path = typer.Option(Path("results"), help="The results folder: reads its verdicts, writes README.md."),
+    quick_from: Optional[Path] = typer.Option(
+        None, help="First copy the verdicts of quick runs in DIR/NAME/ into RESULTS/quick/NAME.json."
+    ),
+) -> None:
+    """Write the reproduction report RESULTS/README.md (one row per claim) from the verdict files."""
+    from invert.experiments.report import collect_quick, write_report
+
+    if quick_from is not None:
+        names = collect_quick(quick_from, results)
+        console.print(f"quick verdicts copied: {', '.join(names) or 'none'}")
+    console.print(f"report written — {options.escape(str(write_report(results)))}")
+
+
     seed: int = options.seed(0, "everything the experiment draws"),
     device: str = options.device(),
     overwrite: bool = options.overwrite(),

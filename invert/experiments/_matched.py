@@ -63,7 +63,8 @@ def invert_matched(task: dict[str, Any]) -> dict[str, Any]:
     """One (model, weights, layer, procedure) task: line-search ε on all targets, then invert each target to m_g < m_s.
 
     ``task`` keys: model, weights, layer, size, blur, iterations, seed, device, targets (N, 3, H, W),
-    names, trials, trial_iterations, lr_range, tag (copied into every row). Returns rows and images.
+    names, trials, trial_iterations, lr_range (default: :func:`lr_range` from the layer's activation scale), tag
+    (copied into every row). Returns rows and images.
     """
     from invert.encoders import build_encoder
     from invert.experiments import _cifar64  # noqa: F401  (registers resnet18_cifar64 in a fresh worker process)
@@ -75,7 +76,7 @@ def invert_matched(task: dict[str, Any]) -> dict[str, Any]:
         task["model"], task["layer"], task["weights"], seed=task["seed"], input_size=task["size"], device=device
     )
     targets = task["targets"].to(device)
-    low, high = task.get("lr_range", (0.01, 1.0))
+    low, high = task.get("lr_range") or lr_range(enc, targets)
     lr, trials = line_search_lr(
         enc,
         targets,
@@ -98,6 +99,8 @@ def invert_matched(task: dict[str, Any]) -> dict[str, Any]:
                 "target": task["names"][t],
                 "seed": task["seed"],
                 "lr": lr,
+                "lr_low": low,
+                "lr_high": high,
                 "m_g": float(res.m_g[0, 0]),
                 "m_s": float(res.m_s[0]),
                 "m_s_std": float(res.m_s_std[0]),
@@ -142,12 +145,44 @@ def run_tasks(
     )
 
 
-def spread_verdict(diffs: Sequence[float]) -> tuple[bool | None, float, float]:
-    """(held, mean, spread) for paired differences over images × seeds: held if mean > spread (their std),
-    None if < 2 pairs.
+LR_DECADES = (-3.0, 0.0)
+"""The line search's ε range in decades around 1/s, s = mean |O(a)| of the layer's activations at the targets:
+ε ∈ [10⁻³/s, 1/s], log-uniform. The appendix's ε (≈ 1/2 at conv1 to 1/1000 at conv5) falls with depth as the
+activations grow; a fixed range cannot hold an untrained ResNet-152's conv5 (activations ~1e4–1e7)."""
+
+
+def lr_range(
+    enc: torch.nn.Module, targets: torch.Tensor, decades: tuple[float, float] = LR_DECADES
+) -> tuple[float, float]:
+    """(low, high) for the random line search from the layer's activation scale s = mean |O(a)|:
+    [10^decades[0] / s, 10^decades[1] / s]."""
+    with torch.no_grad():
+        scale = float(enc(targets).abs().mean())
+    if not scale > 0 or not torch.isfinite(torch.tensor(scale)):
+        scale = 1.0  # a dead layer: the scale says nothing, search around ε = 1
+    return 10 ** decades[0] / scale, 10 ** decades[1] / scale
+
+
+def spread_verdict(diffs: Sequence[float], min_pairs: int = 2) -> tuple[bool | None, float, float]:
+    """(held, mean, spread) for paired differences over images × seeds (:func:`paired_judgement` without its reason)."""
+    held, mean, spread, _ = paired_judgement(diffs, min_pairs)
+    return held, mean, spread
+
+
+def paired_judgement(diffs: Sequence[float], min_pairs: int = 2) -> tuple[bool | None, float, float, str]:
+    """(held, mean, spread, reason) for paired differences (claimed direction positive) over images × seeds.
+
+    HELD if the mean exceeds the spread (their std), NOT REPRODUCED if it is below minus the spread (significant the
+    other way); INCONCLUSIVE — with the reason — if fewer than ``min_pairs`` converged pairs or |mean| ≤ spread
+    (not significant).
     """
     vals = torch.tensor(list(diffs), dtype=torch.float64)
-    if len(vals) < 2:
-        return None, float(vals.mean()) if len(vals) else float("nan"), float("nan")
+    if len(vals) < max(2, min_pairs):
+        mean = float(vals.mean()) if len(vals) else float("nan")
+        return None, mean, float("nan"), f"too few converged pairs ({len(vals)} < {max(2, min_pairs)})"
     mean, spread = float(vals.mean()), float(vals.std())
-    return mean > spread, mean, spread
+    if mean > spread:
+        return True, mean, spread, ""
+    if mean < -spread:
+        return False, mean, spread, ""
+    return None, mean, spread, f"not significant (|mean| {abs(mean):.3g} ≤ spread {spread:.3g})"

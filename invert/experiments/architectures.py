@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from invert.experiments._matched import PROCEDURE, invert_matched, run_tasks, spread_verdict
+from invert.experiments._matched import PROCEDURE, invert_matched, paired_judgement, run_tasks
 from invert.experiments._support import report_image
-from invert.experiments.registry import ExperimentContext, Verdict, experiment, joint_verdict
+from invert.experiments.registry import Criterion, ExperimentContext, Verdict, experiment, joint_verdict
 
 MODELS = ("resnet18", "resnet50", "resnet152")
 
@@ -37,10 +37,27 @@ QUICK = ArchitectureSettings(32, ("conv5",), 100, 3, 8, 1)
 FULL = ArchitectureSettings(224, ("conv4", "conv5"), 500, 6, 30, 3)
 
 
+CRITERION = Criterion(
+    claim="Untrained ResNet-18/50/152 at their deepest layers all reach m_g < m_s whatever the picture, and "
+    "ResNet-152's conv5 picture is worse than ResNet-50's (fig. 3).",
+    measure="(a) m_g < m_s reached by eq. 4 with ε line-searched on a log scale over [10⁻³/s, 1/s], s = the layer's "
+    "mean |activation| (the appendix's random search); (b) Pearson r of a_g with the target (a second measure, "
+    "not the optimised m_g), ResNet-50 minus ResNet-152 at the deepest layer, paired by seed",
+    rule="(a) HELD iff every inversion reaches m_g < m_s; (b) HELD iff mean r(50) − r(152) > its std over seeds, "
+    "NOT REPRODUCED iff < −std; both parts must hold",
+    inconclusive="(b) with fewer than min_pairs seeds where both converged, or |mean| ≤ std (not significant)",
+    thresholds={"min_pairs": 2},
+    min_samples=2,
+)
+
+
 @experiment(
     "architectures",
     "Untrained ResNet-18/50/152 at conv5: m_g < m_s for each; ResNet-152 worse than ResNet-50 (fig. 3).",
     "report §3, fig. 3",
+    criterion=CRITERION,
+    full=FULL,
+    quick=QUICK,
 )
 def architectures(ctx: ExperimentContext) -> Verdict:
     s = ctx.settings(FULL, QUICK)
@@ -132,7 +149,7 @@ def _verdict(rows: list[dict[str, Any]], s: ArchitectureSettings) -> Verdict:
 
     r50, r152 = by_seed("resnet50", "pearson"), by_seed("resnet152", "pearson")
     common = sorted(set(r50) & set(r152))
-    held, mean, spread = spread_verdict([r50[k] - r152[k] for k in common])
+    held, mean, spread, why = paired_judgement([r50[k] - r152[k] for k in common], CRITERION["min_pairs"])
     mi = {m: sum(by_seed(m, "m_i").values()) / max(1, len(by_seed(m, "m_i"))) for m in MODELS}
     rr = {m: sum(by_seed(m, "pearson").values()) / max(1, len(by_seed(m, "pearson"))) for m in MODELS}
     part_b = Verdict(
@@ -141,16 +158,17 @@ def _verdict(rows: list[dict[str, Any]], s: ArchitectureSettings) -> Verdict:
         + ", ".join(f"{m} {rr[m]:.3f}" for m in MODELS)
         + "; m_i "
         + ", ".join(f"{m} {mi[m]:.2f}" for m in MODELS)
-        + f"; r(ResNet-50) − r(ResNet-152) {mean:+.3f} vs spread {spread:.3f} over {len(common)} seed(s)",
+        + f"; r(ResNet-50) − r(ResNet-152) {mean:+.3f} vs spread {spread:.3f} over {len(common)} seed(s)"
+        + (f" — INCONCLUSIVE: {why}" if why else ""),
         held,
         {"pearson": rr, "m_i": mi, "r50_minus_r152": mean, "spread": spread, "pairs": len(common)},
         criterion=f"at {deepest}, over seeds where both converged: mean of r(ResNet-50) − r(ResNet-152) "
-        "exceeds its std; fewer than 2 seeds → INCONCLUSIVE",
+        "exceeds its std (NOT REPRODUCED below −std); fewer than 2 seeds or not significant → INCONCLUSIVE",
     )
-    return joint_verdict(
-        "Untrained ResNet-18/50/152 at their deepest layers all reach m_g < m_s whatever the picture, "
-        "and ResNet-152's conv5 picture is worse than ResNet-50's (fig. 3).",
-        f"{PROCEDURE}; {s.size} px, the report's Dalmatian (or the embedded photograph).",
+    verdict = joint_verdict(
+        CRITERION.claim,
+        f"{PROCEDURE}; ε range from each layer's activation scale; {s.size} px, the report's Dalmatian "
+        "(or the embedded photograph).",
         [part_a, part_b],
         details={
             "below_ms": part_a.details,
@@ -161,3 +179,9 @@ def _verdict(rows: list[dict[str, Any]], s: ArchitectureSettings) -> Verdict:
             "weights": "untrained (PyTorch default init, seeded)",
         },
     )
+    verdict.key_figure = (
+        "m_g < m_s: "
+        + ", ".join(f"{m} {below[m]}/{count[m]}" for m in MODELS)
+        + (f"; largest final m_g/m_s {max(ratio.values()):.2g}")
+    )
+    return verdict

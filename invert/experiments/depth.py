@@ -22,7 +22,7 @@ from invert.errors import InvertError
 from invert.experiments import _cifar64
 from invert.experiments._matched import PROCEDURE, invert_matched, run_tasks, spread_verdict
 from invert.experiments._support import report_targets
-from invert.experiments.registry import ExperimentContext, Verdict, combine, experiment, joint_verdict
+from invert.experiments.registry import Criterion, ExperimentContext, Verdict, combine, experiment, joint_verdict
 
 MIN_ACCURACY = 0.6  # a trained model below this CIFAR-10 test accuracy is too weak to test claim (b)
 PROCEDURES = (("eq. 4", False), ("eq. 5", True))
@@ -162,10 +162,29 @@ def cifar_targets(count: int, size: int = 32) -> tuple[torch.Tensor, list[str]]:
     return imgs, [f"{CIFAR10_CLASSES[int(y[i])]} (test #{i})" for i in picked]
 
 
+CRITERION = Criterion(
+    claim="Deeper layers' representations lose the input's detail (untrained model), and training makes early-layer "
+    "representations clearer (figs 1, 2, S3).",
+    measure="clarity = Pearson r of a_g with a (a second measure, not the optimised m_g), each inversion stopped at "
+    "its first m_g < m_s (eq. 4 and eq. 5, ε line-searched from each layer's activation scale); only converged "
+    "inversions count",
+    rule="(a) untrained, eq. 4 and eq. 5 alike: Spearman ρ(depth, mean r) ≤ rho_max and r(first) − r(deepest) over "
+    "targets exceeds its std; (b) eq. 4 and eq. 5 alike, early layers × targets: mean (trained r − untrained r) "
+    "exceeds its std (NOT REPRODUCED below −std); both parts must hold",
+    inconclusive="(a) fewer than 3 converged layers or 2 targets; (b) the trained model below min_accuracy test "
+    "accuracy, fewer than min_pairs converged pairs, or a non-significant difference",
+    thresholds={"rho_max": -0.5, "min_accuracy": MIN_ACCURACY, "min_pairs": 2},
+    min_samples=2,
+)
+
+
 @experiment(
     "depth",
     "Trained vs untrained model inverted at each depth by eq. 4 and eq. 5 at matched m_g < m_s (figs 1, 2, S3).",
     "report §2, figs 1, 2, S3",
+    criterion=CRITERION,
+    full=FULL,
+    quick=QUICK,
 )
 def depth(ctx: ExperimentContext) -> Verdict:
     s = settings(ctx)

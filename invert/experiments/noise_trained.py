@@ -18,10 +18,10 @@ from typing import Any
 
 import torch
 
-from invert.experiments._matched import PROCEDURE, invert_matched, run_tasks, spread_verdict
+from invert.experiments._matched import PROCEDURE, invert_matched, paired_judgement, run_tasks
 from invert.experiments._support import report_targets
 from invert.experiments.depth import Backbone, natural_backbone
-from invert.experiments.registry import ExperimentContext, Verdict, combine, experiment
+from invert.experiments.registry import Criterion, ExperimentContext, Verdict, combine, experiment
 from invert.training.noise import NoiseTraining, parse_sigma, train_noise
 
 
@@ -90,10 +90,40 @@ def noise_trained_weights(
     }
 
 
+REPORT_NOISE = "ResNet-50 trained on 10k N(1/2, 1/3) noise images randomly labelled as one of 100 classes"
+
+
+def setup_note(s: NoiseTrainedSettings) -> str:
+    """The noise model's training set, against the report's (stated in every summary)."""
+    n = s.noise
+    return f"noise model memorises {n['n']} noise images in {n['classes']} classes, {n['epochs']} epochs " + (
+        f"(the report: {REPORT_NOISE})"
+    )
+
+
+CRITERION = Criterion(
+    claim="A model trained on labelled Gaussian noise maps natural images to noise-like, less clear middle/deep-layer "
+    "representations than the untrained or naturally trained model of the same architecture (fig. 10, S4).",
+    measure="at matched m_g < m_s (each inversion stopped at its first m_g < m_s): clarity = Pearson r of a_g with a, "
+    "noise-likeness = share of a_g's spectral energy above 1/4 cycle/px — neither is what the inversion optimises; "
+    "differences paired by (photo, layer, seed) over inversions where both models converged",
+    rule="part 1 (less clear) and part 2 (more noise-like), each against the untrained and the naturally trained "
+    "model: HELD iff the mean paired difference exceeds its std, NOT REPRODUCED iff it is below −std; the claim "
+    "needs both parts",
+    inconclusive="fewer than min_pairs converged pairs in a comparison, or fewer than min_converged of a model's "
+    "inversions converged (the quick run: 3 of 8 noise-trained), or a non-significant difference (|mean| ≤ std)",
+    thresholds={"min_pairs": 6, "min_converged": 0.5},
+    min_samples=6,
+)
+
+
 @experiment(
     "noise-trained",
     "Photographs through untrained, naturally trained and noise-trained twins at matched m_g < m_s (fig. 10, S4).",
     "report §5, fig. 10, S4",
+    criterion=CRITERION,
+    full=FULL,
+    quick=QUICK,
 )
 def noise_trained(ctx: ExperimentContext) -> Verdict:
     s = ctx.settings(FULL, QUICK)
@@ -142,6 +172,7 @@ def noise_trained(ctx: ExperimentContext) -> Verdict:
             rows.append({**r, "hf_share": float(h)})
     ctx.save_csv(rows, "noise_trained.csv")
     _figure(ctx, bb, targets, names, layers, list(models), tasks, results)
+    noise_info["setup"] = setup_note(s)
     return _verdict(bb, rows, list(models), natural, targets, noise_info)
 
 
@@ -223,14 +254,24 @@ def _verdict(
         for l in labels
     }
 
+    few = [l for l, (c, n) in conv.items() if c < CRITERION["min_converged"] * n]
+
     def compare(key: str, sign: int, what: str) -> Verdict:
         outcomes, text, details = [], [], {}
         for o in others:
             diffs = [sign * d for d in _pairs(rows, o, "noise-trained", key)]
-            held, mean, spread = spread_verdict(diffs)
+            held, mean, spread, why = paired_judgement(diffs, CRITERION["min_pairs"])
+            if few and held is not None:
+                held, why = (
+                    None,
+                    "too few converged inversions: " + ", ".join(f"{l} {conv[l][0]}/{conv[l][1]}" for l in few),
+                )
             outcomes.append(held)
-            details[o] = {"mean_difference": mean, "spread": spread, "pairs": len(diffs)}
-            text.append(f"vs {o}: {mean:+.3f} (spread {spread:.3f}, {len(diffs)} pairs)")
+            details[o] = {"mean_difference": mean, "spread": spread, "pairs": len(diffs), "inconclusive": why}
+            text.append(
+                f"vs {o}: {mean:+.3f} (spread {spread:.3f}, {len(diffs)} pairs)"
+                + (f" — INCONCLUSIVE: {why}" if why else "")
+            )
         return Verdict(what, "; ".join(text), combine(outcomes), details)
 
     clear = compare(
@@ -241,7 +282,8 @@ def _verdict(
     )
     clear.criterion = (
         "r(other) − r(noise-trained) over (photo, layer, seed) pairs where both converged: mean exceeds its std, "
-        "for both others"
+        f"for both others; ≥ {CRITERION['min_pairs']} pairs and ≥ {CRITERION['min_converged']:.0%} of each model's "
+        "inversions converged, else INCONCLUSIVE"
     )
     noisy = compare(
         "hf_share", -1, "The noise-trained model's inversions look more like its training noise (higher hf share)."
@@ -249,15 +291,17 @@ def _verdict(
     noisy.criterion = "hf(noise-trained) − hf(other) over converged pairs: mean exceeds its std, for both others"
     tesla = [n for n in {r["target"] for r in rows} if "tesla" in n]
     diffs = _pairs(rows, natural, "untrained", "pearson", target=tesla[0]) if tesla else []
-    held, mean, spread = spread_verdict(diffs)
+    held, mean, spread, why = paired_judgement(diffs, CRITERION["min_pairs"] // 2)
     coil = Verdict(
         "Natural training clarifies even an out-of-class image: the Tesla coil's inversion is clearer through the "
         "trained model than the untrained one (report §5).",
-        f"r(trained) − r(untrained) on the Tesla coil {mean:+.3f} (spread {spread:.3f}, {len(diffs)} converged pairs)",
+        f"r(trained) − r(untrained) on the Tesla coil {mean:+.3f} (spread {spread:.3f}, {len(diffs)} converged pairs)"
+        + (f" — INCONCLUSIVE: {why}" if why else ""),
         held,
         {"mean_difference": mean, "spread": spread, "pairs": len(diffs)},
         criterion="r(trained) − r(untrained) on the Tesla coil over (layer, seed) pairs where both converged: "
-        "mean exceeds its std (judged separately; not part of the overall verdict)",
+        f"mean exceeds its std, below −std NOT REPRODUCED, ≥ {CRITERION['min_pairs'] // 2} pairs "
+        "(judged separately; not part of the overall verdict)",
     )
     ref = {
         "targets": float(high_frequency_share(targets).mean()),
@@ -268,6 +312,7 @@ def _verdict(
     acc = noise_info.get("final_train_acc")
     measured = (
         f"{bb.model} ({bb.note}); noise-trained model {noise_info['source']}"
+        + (f" ({noise_info['setup']})" if "setup" in noise_info else "")
         + (f", training accuracy {acc:.3f} after {noise_info['epochs']} epochs" if acc is not None else "")
         + f". {PROCEDURE}. "
         + "Converged (m_g < m_s): "
@@ -278,14 +323,17 @@ def _verdict(
         + f"Less clear: {clear.measured}. More noise-like: {noisy.measured}. Tesla coil: {coil.measured}."
     )
     return Verdict(
-        claim="A model trained on labelled Gaussian noise maps natural images to noise-like, "
-        "less clear middle/deep-layer representations than the untrained or naturally trained model of the same "
-        "architecture (fig. 10, S4).",
+        claim=CRITERION.claim,
+        key_figure="converged "
+        + ", ".join(f"{l} {c}/{n}" for l, (c, n) in conv.items())
+        + "; r "
+        + ", ".join(f"{l} {m['pearson']:.2f}" for l, m in means.items()),
         measured=measured,
         held=combine([clear.held, noisy.held]),
         parts=[clear, noisy, coil],
         criterion="the first two parts must hold (NOT REPRODUCED if either fails, "
-        "INCONCLUSIVE if either cannot be decided, e.g. fewer than 2 converged pairs); "
+        f"INCONCLUSIVE if either cannot be decided: fewer than {CRITERION['min_pairs']} converged pairs, fewer than "
+        f"{CRITERION['min_converged']:.0%} of a model's inversions converged, or not significant); "
         "only inversions that reached m_g < m_s count; the Tesla-coil part is reported on its own",
         details={
             "model": bb.model,

@@ -38,6 +38,7 @@ class Verdict:
     details: dict[str, Any] = field(default_factory=dict)
     criterion: str = ""
     parts: list[Verdict] = field(default_factory=list)
+    key_figure: str = ""
 
     @property
     def outcome(self) -> str:
@@ -54,6 +55,7 @@ class Verdict:
             "held": self.held,
             "details": self.details,
             "parts": [p.to_dict() for p in self.parts],
+            **({"key_figure": self.key_figure} if self.key_figure else {}),
         }
 
 
@@ -135,23 +137,79 @@ class ExperimentContext:
 
 
 @dataclass(frozen=True)
+class Criterion:
+    """An experiment's decision rule, declared at its registration before any run and shown by
+    `invert experiment show NAME`; the full runs are judged by it, and it changes only with a CHANGELOG entry.
+
+    ``measure``: what is measured, and by what (a measure the method did not optimise); ``rule``: when the claim is
+    HELD and when NOT REPRODUCED; ``thresholds``: the numbers the rule uses (the experiment's code reads them from
+    here); ``min_samples``: the fewest converged samples (or pairs, seeds, saturated decoders) a verdict needs;
+    ``inconclusive``: what makes the verdict INCONCLUSIVE (too few samples, no significant difference, a regime
+    the claim does not address), each with its reason in the summary.
+    """
+
+    claim: str
+    measure: str
+    rule: str
+    inconclusive: str
+    thresholds: Mapping[str, Any] = field(default_factory=dict)
+    min_samples: int = 0
+
+    def __getitem__(self, key: str) -> Any:
+        return self.thresholds[key]
+
+    def lines(self) -> list[str]:
+        """The criterion as text lines: measure, rule, thresholds, minimum samples, INCONCLUSIVE when."""
+        out = [f"measure: {self.measure}", f"rule: {self.rule}"]
+        if self.thresholds:
+            out.append(
+                "thresholds: "
+                + ", ".join(
+                    f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in self.thresholds.items()
+                )
+            )
+        if self.min_samples:
+            out.append(f"minimum converged samples: {self.min_samples}")
+        out.append(f"INCONCLUSIVE when: {self.inconclusive}")
+        return out
+
+
+@dataclass(frozen=True)
 class Experiment:
     name: str
     summary: str
     fn: Callable[[ExperimentContext], Verdict]
     issue_source: str = ""
+    criterion: Criterion | None = None
+    full: Any = None
+    quick: Any = None
+
+    def settings(self, quick: bool) -> Any:
+        """The declared full settings, or the quick ones over them (what ``--quick`` runs with no other option)."""
+        from invert.settings import choose
+
+        return choose(self.full, self.quick if self.quick is not None else {}, quick, {}, f"{self.name} experiment")
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
 
 def experiment(
-    name: str, summary: str, source: str = ""
+    name: str,
+    summary: str,
+    source: str = "",
+    *,
+    criterion: Criterion | None = None,
+    full: Any = None,
+    quick: Any = None,
 ) -> Callable[[Callable[[ExperimentContext], Verdict]], Callable[[ExperimentContext], Verdict]]:
-    """Decorator registering an experiment under ``name`` with a one-line ``summary``."""
+    """Decorator registering an experiment under ``name`` with a one-line ``summary``, its declared
+    :class:`Criterion` and its ``full`` and ``quick`` settings (as the experiment passes them to
+    :meth:`ExperimentContext.settings`).
+    """
 
     def wrap(fn: Callable[[ExperimentContext], Verdict]) -> Callable[[ExperimentContext], Verdict]:
-        EXPERIMENTS[name] = Experiment(name, summary, fn, source)
+        EXPERIMENTS[name] = Experiment(name, summary, fn, source, criterion, full, quick)
         return fn
 
     return wrap
@@ -222,6 +280,13 @@ def render_summary(exp: Experiment, v: Verdict, ctx: ExperimentContext, seconds:
         "",
         f"**Claim** ({exp.issue_source or 'report'}): {v.claim}",
         "",
+        *(
+            ["**Declared criterion** (`invert experiment show " + exp.name + "`):", ""]
+            + [f"- {line}" for line in exp.criterion.lines()]
+            + [""]
+            if exp.criterion
+            else []
+        ),
         *([f"**Criterion:** {v.criterion}", ""] if v.criterion else []),
         f"**Measured** ({'quick' if ctx.quick else 'full'} setting, seed {ctx.seed}, {seconds:.1f} s on {ctx.device}): "
         f"{v.measured}",
@@ -250,5 +315,5 @@ def _load_all() -> None:
     import invert.experiments as pkg
 
     for mod in pkgutil.iter_modules(pkg.__path__):
-        if mod.name not in ("registry", "common"):
+        if mod.name not in ("registry", "common", "report"):
             importlib.import_module(f"invert.experiments.{mod.name}")

@@ -8,7 +8,7 @@ from typing import Any
 
 from invert.analysis.plots import subplots
 from invert.experiments._support import spread
-from invert.experiments.registry import ExperimentContext, Verdict, experiment
+from invert.experiments.registry import Criterion, ExperimentContext, Verdict, experiment
 from invert.experiments.relu_width import (
     GD_FULL,
     GD_QUICK,
@@ -22,10 +22,25 @@ FULL: dict[str, Any] = {"size": 12, "depths": [1, 2, 3, 4], **GD_FULL}
 QUICK: dict[str, Any] = {"size": 6, "depths": [1, 2, 3], **GD_QUICK}
 
 
+CRITERION = Criterion(
+    claim="ReLU makes inversion harder: at a given m_g, ReLU MLPs leave the input farther away (larger m_i) than "
+    "linear MLPs of the same widths (§4.3).",
+    measure="m_i (input distance, not the optimised m_g) at the first iteration where m_g < m_s — the same match in "
+    "each net's own units — eq. 4 with line-searched ε, over seeds, every layer 2m wide",
+    rule="at every depth where all runs of both families got below m_s: HELD iff mean m_i(ReLU) − mean m_i(linear) "
+    "> the larger sd over seeds at every such depth; NOT REPRODUCED iff below −sd at some depth",
+    inconclusive="no depth where all runs matched, or a difference within ± the sd (not significant)",
+    min_samples=2,
+)
+
+
 @experiment(
     "relu-vs-linear",
     "§4.3: ReLU raises m_i at a given m_g — linear vs ReLU MLPs of the same widths, eq. 4 inversions over seeds.",
     "Badger §4.3",
+    criterion=CRITERION,
+    full=FULL,
+    quick=QUICK,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     p = ctx.settings(FULL, QUICK)
@@ -62,7 +77,7 @@ def run(ctx: ExperimentContext) -> Verdict:
     ax.legend()
     ctx.save_figure(fig, "m_i_at_matched_m_g.png")
 
-    held = None if not cmp_ else all(c["difference"] > c["spread"] for c in cmp_.values())
+    held = relu_judgement(cmp_)
     diffs = [c["difference"] for c in cmp_.values()]
     ctx.save_json(
         {
@@ -91,3 +106,13 @@ def run(ctx: ExperimentContext) -> Verdict:
         held=held,
         details={"by_depth": {str(d): c for d, c in cmp_.items()}, "unmatched": unmatched},
     )
+
+
+def relu_judgement(cmp_: dict) -> bool | None:
+    """HELD if every compared depth's difference exceeds its spread, NOT REPRODUCED if one is below −spread,
+    else INCONCLUSIVE (none compared, or not significant)."""
+    if not cmp_:
+        return None
+    if any(c["difference"] < -c["spread"] for c in cmp_.values()):
+        return False
+    return True if all(c["difference"] > c["spread"] for c in cmp_.values()) else None

@@ -11,7 +11,7 @@ from invert.analysis.exact import shifted_output_inversion
 from invert.analysis.plots import image_grid, subplots
 from invert.encoders import build_encoder
 from invert.experiments._support import report_image
-from invert.experiments.registry import ExperimentContext, Verdict, experiment
+from invert.experiments.registry import Criterion, ExperimentContext, Verdict, experiment
 
 FULL: dict[str, Any] = {
     "size": 29,
@@ -19,17 +19,36 @@ FULL: dict[str, Any] = {
     "sigma_out": 1e-3,
     "sigma_in": 1 / 20,
     "draws": 1000,
-    "min_fraction": 0.95,
-    "direction_ratio": 100.0,
-    "claimed_ratio": 1e6,
 }
 QUICK: dict[str, Any] = {"size": 12, "draws": 200}
+CRITERION = Criterion(
+    claim="Nearly all inputs a″ recovered exactly (eq. 11) from O(a) + N(0, σ) are more than one million times "
+    "farther from a than the shifted input a′ is, although their outputs are closer (§4.2, fig. S2).",
+    measure="per draw, the ratio ‖a − a″‖ / ‖a − a′‖ (input-space distances; the inversion is exact, so nothing "
+    "was optimised towards it)",
+    rule="HELD iff ≥ min_fraction of draws have a ratio above claimed_ratio (the text's 'nearly all … more than one "
+    "million times'); NOT REPRODUCED otherwise. The direction (a″ farther than a′ in ≥ min_fraction of draws) is "
+    "reported as a separate part; no other threshold",
+    inconclusive="never: every draw is exact and counted",
+    thresholds={"min_fraction": 0.95, "claimed_ratio": 1e6},
+)
+
+
+def judge_ratios(ratio: np.ndarray) -> tuple[bool, bool, float, float, float]:
+    """(magnitude held, direction held, fraction farther, fraction above the claim, median) of the draws' ratios."""
+    farther = float((ratio > 1).mean())
+    above = float((ratio > CRITERION["claimed_ratio"]).mean())
+    least = CRITERION["min_fraction"]
+    return above >= least, farther >= least, farther, above, float(np.median(ratio))
 
 
 @experiment(
     "shifted-output",
     "Fig. S2: a tiny output shift, inverted exactly (eq. 11), lands far from the input.",
     "Badger §4.2, fig. S2",
+    criterion=CRITERION,
+    full=FULL,
+    quick=QUICK,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     p = ctx.settings(FULL, QUICK)
@@ -84,9 +103,8 @@ def run(ctx: ExperimentContext) -> Verdict:
     )
     ctx.save_figure(grid, "examples.png")
 
-    frac_farther = float((ratio > 1).mean())
-    median = float(np.median(ratio))
-    above = float((ratio > p["claimed_ratio"]).mean())
+    magnitude_held, direction_held, frac_farther, above, median = judge_ratios(ratio)
+    least, claimed = CRITERION["min_fraction"], CRITERION["claimed_ratio"]
     out_ok = float((res.output_shift < res.output_error_shifted_input).double().mean())
     ctx.save_json(
         {
@@ -103,36 +121,29 @@ def run(ctx: ExperimentContext) -> Verdict:
         "metrics.json",
     )
     direction = Verdict(
-        claim=(
-            "direction: a″ (inverted from a shifted output) lies farther from a than the shifted input a′, "
-            "by orders of magnitude"
-        ),
-        criterion=(
-            f"≥ {p['min_fraction']:.0%} of draws have ‖a−a″‖ > ‖a−a′‖ and the median ratio ‖a−a″‖/‖a−a′‖ ≥ "
-            f"{p['direction_ratio']:g}"
-        ),
+        claim="direction: a″ (inverted from a shifted output) lies farther from a than the shifted input a′",
+        criterion=f"≥ {least:.0%} of draws have ‖a−a″‖ > ‖a−a′‖",
         measured=f"{frac_farther:.0%} of {len(ratio)} draws farther; median ratio {median:.3g}",
-        held=frac_farther >= p["min_fraction"] and median >= p["direction_ratio"],
+        held=direction_held,
     )
     magnitude = Verdict(
-        claim=f"magnitude: more than {p['claimed_ratio']:.0e}-fold farther (the text: 'more than one million times')",
-        criterion=f"median ratio ≥ {p['claimed_ratio']:.0e}",
-        measured=f"median ratio {median:.3g}; {above:.0%} of draws above {p['claimed_ratio']:.0e}",
-        held=median >= p["claimed_ratio"],
+        claim=f"magnitude: nearly all more than {claimed:.0e}-fold farther (the text: 'more than one million times')",
+        criterion=f"≥ {least:.0%} of draws with ratio > {claimed:.0e}",
+        measured=f"{above:.0%} of draws above {claimed:.0e}; median ratio {median:.3g}",
+        held=magnitude_held,
     )
     return Verdict(
-        claim="Nearly all inputs a″ recovered from O(a) + N(0, σ) are much farther from a than the shifted input a′ "
-        "is, although their outputs are closer (the text: more than a million times farther), "
-        "so the MLP is badly conditioned.",
-        criterion=f"the outcome is the direction part's (≥ {p['min_fraction']:.0%} farther, "
-        f"median ratio ≥ {p['direction_ratio']:g}); the claimed magnitude (median ≥ {p['claimed_ratio']:.0e}) "
-        "is judged separately",
+        claim=CRITERION.claim,
+        criterion=f"HELD iff ≥ {least:.0%} of draws are more than {claimed:.0e}-fold farther (the document's number); "
+        "the direction is reported as a part",
         measured=(
             f"{frac_farther:.0%} of {len(ratio)} draws have ‖a−a″‖ > ‖a−a′‖; median ratio {median:.3g} "
-            f"({above:.0%} above {p['claimed_ratio']:.0e}); output shifts smaller in {out_ok:.0%} of draws; "
+            f"({above:.0%} above {claimed:.0e}); output shifts smaller in {out_ok:.0%} of draws; "
             f"unshifted reconstruction error {res.reconstruction_error:.2g}."
         ),
-        held=direction.held,
+        held=magnitude_held and direction_held,
         details={"median_ratio": median, "fraction_farther": frac_farther, "fraction_above_claim": above},
         parts=[direction, magnitude],
+        key_figure=f"{above:.0%} of {len(ratio)} draws > {claimed:.0e}× (median ratio {median:.2g}); "
+        f"{frac_farther:.0%} farther",
     )

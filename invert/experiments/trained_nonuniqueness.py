@@ -10,7 +10,7 @@ from typing import Any
 from invert.analysis.plots import subplots
 from invert.errors import InvertError
 from invert.experiments._support import spread
-from invert.experiments.registry import ExperimentContext, Verdict, experiment
+from invert.experiments.registry import Criterion, ExperimentContext, Verdict, experiment
 from invert.io import shared_dir
 
 FULL: dict[str, Any] = {
@@ -19,10 +19,20 @@ FULL: dict[str, Any] = {
     "images": 20,
     "restarts": 3,
     "iterations": 1000,
-    "min_fraction": 0.9,
-    "min_counted": 0.5,
 }
 QUICK: dict[str, Any] = {"layers": ["conv2", "conv3"], "images": 3, "restarts": 2, "iterations": 100}
+
+
+CRITERION = Criterion(
+    claim="Training does not remove non-uniqueness: a trained model's layer is matched (m_g < m_s) by inputs far "
+    "from the target (fig. S1).",
+    measure="m_i = ‖a − a_g‖ (not optimised) of inversions that reached m_g < m_s, against the input shift of 1/20 "
+    "noise σ√n, trained CIFAR ResNet-20 from ../shared",
+    rule="HELD iff ≥ min_fraction of the counted inversions lie farther from a than the 1/20-noise shift; NOT "
+    "REPRODUCED otherwise",
+    inconclusive="fewer than min_counted of the inversions reached m_g < m_s",
+    thresholds={"min_fraction": 0.9, "min_counted": 0.5},
+)
 
 
 @experiment(
@@ -30,6 +40,9 @@ QUICK: dict[str, Any] = {"layers": ["conv2", "conv3"], "images": 3, "restarts": 
     "Fig. S1: trained CIFAR ResNet-20 layers are non-unique — inversions with m_g < m_s land farther from a than a "
     "1/20-noise shift.",
     "Badger §3.2, fig. S1",
+    criterion=CRITERION,
+    full=FULL,
+    quick=QUICK,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     from invert.datasets import sample_images
@@ -93,9 +106,9 @@ def run(ctx: ExperimentContext) -> Verdict:
     ax.legend()
     ctx.save_figure(fig, "non_uniqueness.png")
 
-    enough = len(counted) >= p["min_counted"] * len(rows)
+    enough = len(counted) >= CRITERION["min_counted"] * len(rows)
     frac = len(farther) / len(counted) if counted else 0.0
-    held = None if not enough else frac >= p["min_fraction"]
+    held = None if not enough else frac >= CRITERION["min_fraction"]
     stats = {
         la: {"mean": sum(v) / len(v), "spread": spread(v), "min": min(v), "n": len(v)}
         for la, v in by_layer.items()
@@ -111,8 +124,9 @@ def run(ctx: ExperimentContext) -> Verdict:
             "by inputs far from the target."
         ),
         criterion=(
-            f"count only inversions that reached m_g < m_s (need ≥ {p['min_counted']:.0%} of {len(rows)}, "
-            f"else INCONCLUSIVE); HELD iff ≥ {p['min_fraction']:.0%} of them lie farther from a than a 1/20-noise "
+            f"count only inversions that reached m_g < m_s (need ≥ {CRITERION['min_counted']:.0%} of {len(rows)}, "
+            f"else INCONCLUSIVE); HELD iff ≥ {CRITERION['min_fraction']:.0%} of them lie farther from a than a "
+            "1/20-noise "
             f"shift does (m_i > σ√n = {shift:.3g})"
         ),
         measured=(
