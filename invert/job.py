@@ -21,8 +21,9 @@ from invert.inversion import (
     build_inverter,
     get_preset,
     line_search_lr,
-    resolved_for,
+    resolve,
 )
+from invert.inversion.parts import stride_from_shape
 from invert.io import (
     default_image_path,
     load_image,
@@ -95,7 +96,10 @@ def run_job(
     init_image = load_image(spec.init_image, config.size, config.resize, spec.max_pixels) if spec.init_image else None
     if init_image is not None:
         config = config.updated(init="image")
-    config = resolved_for(config, encoder)  # the chosen defaults made concrete: config.json says what ran
+    with torch.no_grad():  # the one forward pass before the run's own: the embedding's shape and the layer's stride
+        embedding_shape = list(encoder(targets[:1].to(device, dtype)).shape[1:])
+    # the chosen defaults made concrete, once: config.json says what ran
+    config = resolve(config, encoder, stride=stride_from_shape(embedding_shape, config.size))
     out = prepare_out_dir(spec.out, spec.results_root, f"{spec.model}-{spec.layer}", spec.overwrite)
     try:
         write_job_config(out, spec, config, str(device), "running")
@@ -115,7 +119,7 @@ def run_job(
                 "restarts": spec.restarts,
                 "device": str(device),
                 "dtype": spec.dtype,
-                "embedding_shape": list(encoder(targets[:1].to(device, dtype)).shape[1:]),
+                "embedding_shape": embedding_shape,
             }
             inverter = build_inverter(encoder, config, init_image)
         except KeyboardInterrupt:

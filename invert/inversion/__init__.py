@@ -15,14 +15,15 @@ _EXPORTS = {
     "InversionConfig": "config",
     "Preset": "config",
     "get_preset": "config",
-    "Initializer": "inverter",
-    "InversionDiverged": "inverter",
-    "InversionResult": "inverter",
-    "Inverter": "inverter",
-    "build_inverter": "inverter",
-    "invert": "inverter",
-    "line_search_lr": "inverter",
-    "resolved_for": "inverter",
+    "Initializer": "parts",
+    "InversionDiverged": "loop",
+    "InversionResult": "result",
+    "Inverter": "engine",
+    "build_inverter": "builders",
+    "invert": "builders",
+    "line_search_lr": "builders",
+    "resolve": "parts",
+    "resolved_for": "builders",
     "Schedule": "schedules",
     "Blur": "steps",
     "Clamp": "steps",
@@ -43,6 +44,7 @@ __all__ = [
     "get_preset",
     "invert",
     "line_search_lr",
+    "resolve",
     "resolved_for",
 ]
 assert sorted(__all__) == sorted(_EXPORTS)
@@ -61,16 +63,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from invert.inversion.builders import build_inverter, invert, line_search_lr, resolved_for
     from invert.inversion.config import PRESETS, REPORT_INIT_MEAN, InversionConfig, Preset, get_preset
-    from invert.inversion.inverter import (
-        Initializer,
-        InversionDiverged,
-        InversionResult,
-        Inverter,
-        build_inverter,
-        invert,
-        line_search_lr,
-        resolved_for,
-    )
+    from invert.inversion.engine import Inverter
+    from invert.inversion.loop import InversionDiverged
+    from invert.inversion.parts import Initializer, resolve
+    from invert.inversion.result import InversionResult
     from invert.inversion.schedules import Schedule
     from invert.inversion.steps import Blur, Clamp

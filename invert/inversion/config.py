@@ -86,8 +86,17 @@ class InversionConfig:
 
     @property
     def searched(self) -> bool:
-        """Whether this is the procedure the default's chosen settings were searched for: L1 + Adam."""
-        return self.objective == "l1" and self.optimizer == "adam"
+        """Whether this is the procedure the default's chosen settings were searched for: L1 + Adam
+        (:func:`is_searched`)."""
+        return is_searched(self.optimizer, self.objective)
+
+    @property
+    def is_resolved(self) -> bool:
+        """Whether every chosen setting is concrete (:meth:`resolved` has run, or each was given)."""
+        return None not in (
+            self.lr, self.blur, self.blur_end, self.smooth, self.average, self.l2_weight, self.tv, self.tv_end,
+            self.tv_scale,
+        )  # fmt: skip
 
     def resolved(
         self, size: int | None = None, searched: bool | None = None, stride: int | None = None
@@ -147,6 +156,18 @@ DEFAULT_L2_WEIGHT = 4.0
 #: The report's start image N(0.7, 1/20) (badger's reference code), kept by the presets and the report's experiments;
 #: the default starts from N(0.5, 1/20), the middle of the clamp's [0, 1] box (round 16).
 REPORT_INIT_MEAN = 0.7
+
+
+#: The objectives the default's chosen settings were searched with, by :class:`~invert.objectives.Objective` name:
+#: L1 alone, or with the default's L2 term (what the default builds for images ≤ 112 px).
+SEARCHED_OBJECTIVES = ("l1", f"l1 + {DEFAULT_L2_WEIGHT:g}·l2-in-l1-units")
+
+
+def is_searched(optimizer: str, objective: str) -> bool:
+    """The one rule for "the procedure the default was searched for": Adam on L1 (alone, or with the default's L2
+    term; ``objective`` is a config's objective or a built objective's name). Outside it, an unset lr is the plain
+    0.05 and blur, smoothing, TV, the L2 term and the average stay off."""
+    return optimizer == "adam" and objective in SEARCHED_OBJECTIVES
 
 
 def default_blur(size: int) -> float:

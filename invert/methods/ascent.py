@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from invert.encoders.base import Encoder
 from invert.errors import InvertError
 from invert.inversion.config import OPTIMIZERS
-from invert.inversion.inverter import Initializer
 from invert.inversion.loop import Callback, Descent, LoopState, Problem, StepTransform, chunk_size
+from invert.inversion.parts import Initializer
 from invert.inversion.schedules import Schedule
 from invert.objectives import Composable
 from invert.priors import Prior
