@@ -36,6 +36,22 @@ def test_random_kernels_score_low_and_smooth_gabors_high():
     assert gabor_scores(noisy)[0].item() > 0.9
 
 
+def test_gabor_score_separates_its_positive_control_from_its_negative_control():
+    from invert.experiments._gabor import gabor_control_kernels, gabor_fraction
+    from invert.experiments.kernels import validate_score
+
+    positive = gabor_scores(gabor_control_kernels(12, (3, 7, 7), seed=3))[0]  # analytic Gabors + 20 % noise
+    negative = random_gabor_scores((3, 7, 7), draws=12, seed=4)  # i.i.d. Gaussian kernels
+    assert positive.min() > 0.85 and negative.max() < 0.4
+    valid, p, gap = validate_score(positive, negative)
+    assert valid and p < 1e-4 and gap > 0.5
+    assert not validate_score(negative, random_gabor_scores((3, 7, 7), draws=12, seed=5))[0]  # noise vs noise
+    null, pos = float(negative.mean()), float(positive.mean())
+    assert gabor_fraction(null, null, pos) == pytest.approx(0.0) and gabor_fraction(pos, null, pos) == pytest.approx(
+        1.0
+    )
+
+
 def test_first_conv_weight_is_the_stem():
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 5, 7), torch.nn.ReLU(), torch.nn.Conv2d(5, 2, 3))
     assert first_conv_weight(net).shape == (5, 3, 7, 7)
@@ -51,7 +67,9 @@ def test_kernels_quick_outcome(tmp_path, cifar64_cache):
     assert v.outcome == "INCONCLUSIVE"
     a, b = v.parts
     assert a.outcome == "INCONCLUSIVE" and a.details["test_accuracy"] < 0.3
-    assert b.outcome == "HELD" and b.details["moved"] > 0.05 and b.details["p_noise_gt_untrained"] >= 0.01
+    # (b) on the validated scale: the noise-trained kernels sit near the null, far below half-way to the Gabor control
+    assert d["details"]["score_validated"] and d["details"]["control_gap"] > 0.5
+    assert b.outcome == "HELD" and b.details["moved"] > 0.05 and b.details["gabor_fraction"] < 0.25
     stats = d["details"]["stats"]
     assert 0.05 < stats["untrained"]["mean"] < 0.3 and 0.05 < stats["i.i.d. Gaussian (null)"]["mean"] < 0.3
     assert d["details"]["kernel_shape"] == [3, 7, 7]

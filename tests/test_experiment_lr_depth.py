@@ -22,4 +22,19 @@ def test_lr_by_depth_quick(quick_run):
     assert 0.1 <= eps[0] <= 2.5  # conv1 near the appendix's 1/2
     assert 3 < verdict.details["ratio"] < 100 and verdict.details["ratio"] == eps[0] / eps[-1]
     trend, magnitude = verdict.parts
-    assert [verdict.outcome, trend.outcome, magnitude.outcome] == ["NOT REPRODUCED"] * 3
+    # 32 px is a regime the appendix's ε (299 px) does not address: INCONCLUSIVE by design, the figures reported
+    assert [verdict.outcome, trend.outcome, magnitude.outcome] == ["INCONCLUSIVE"] * 3
+    assert "INCONCLUSIVE: 32 px < 224 px" in trend.measured
+
+
+def test_lr_verdict_at_the_reports_size():
+    from invert.experiments.lr_depth import FULL, lr_verdict
+
+    layers = FULL["layers"]
+    report = dict(zip(layers, [0.5, 0.1, 0.02, 0.005, 1e-3], strict=True))
+    v = lr_verdict(report, FULL)
+    assert [v.outcome, *(p.outcome for p in v.parts)] == ["HELD", "HELD", "HELD"]
+    # the quick run's figures, had they been measured at 299 px: conv5 above conv4 and a 25× ratio
+    quick = dict(zip(layers, [0.69, 0.15, 0.03, 0.019, 0.028], strict=True))
+    assert lr_verdict(quick, FULL).outcome == "NOT REPRODUCED"
+    assert lr_verdict(report, {**FULL, "size": 32}).outcome == "INCONCLUSIVE"

@@ -26,6 +26,18 @@ def test_high_frequency_share_against_analytic_values():
     )  # ≈ 1 − π/16
 
 
+def test_clarity_positive_and_negative_controls():
+    """Clarity (Pearson r of a_g with a): the image itself, or with other brightness and contrast, scores 1 (positive
+    control); independent noise scores ≈ 0 and the negative image −1 (negative controls)."""
+    from invert.experiments._matched import pearson
+
+    img = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert pearson(img, img).item() == pytest.approx(1.0) and pearson(0.5 * img + 0.2, img).item() == pytest.approx(1.0)
+    noise = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    assert pearson(noise, img.expand(8, -1, -1, -1)).abs().max().item() < 0.1
+    assert pearson(1 - img, img).item() == pytest.approx(-1.0)
+
+
 @pytest.mark.usefixtures("shared")
 def test_noise_trained_quick_outcome(tmp_path):
     v, folder = run_experiment("noise-trained", quick=True, out=tmp_path / "nt")

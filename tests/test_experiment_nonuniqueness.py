@@ -31,18 +31,37 @@ def test_after_peak_starts_at_the_maximum_and_ranks_like_numpy():
     assert flat["slope"] == pytest.approx(0.0, abs=1e-12)
 
 
+def _layer(fall: float, slope: float, rho: float, below: bool = True) -> dict:
+    return {
+        "layer": "conv5", "lr_start": 0.01, "m_g_peak": 10.0, "peak_iteration": 3, "m_g_end": 10.0 / fall,
+        "m_g_fall": fall, "m_i_at_peak": 5.0, "m_i_end": 5.0, "m_i_change": 1.0, "slope": slope, "spearman": rho,
+        "m_s": 1.0 if below else 1e-9, "m_g_min": 10.0 / fall, "below_ms_at": 40 if below else -1,
+    }  # fmt: skip
+
+
+def test_layer_verdict_needs_orders_of_magnitude_and_m_i_not_following():
+    from invert.experiments.nonuniqueness import CRITERION, layer_verdict
+
+    assert CRITERION["mg_decay"] == 100.0  # "orders of magnitude", the same at every setting
+    few = layer_verdict(_layer(7.4, 0.01, -0.2))  # the quick run's 7× fall: a regime the claim does not address
+    assert few.outcome == "INCONCLUSIVE" and "fell only 7.4×" in few.measured
+    assert layer_verdict(_layer(300.0, 0.01, -0.6)).outcome == "HELD"
+    # m_i falls with m_g in rank (ρ +0.75) although the slope is small: not "m_i does not follow"
+    assert layer_verdict(_layer(300.0, 0.05, 0.75)).outcome == "NOT REPRODUCED"
+    assert layer_verdict(_layer(300.0, 0.3, -0.1)).outcome == "NOT REPRODUCED"
+    assert layer_verdict(_layer(300.0, 0.01, -0.6, below=False)).outcome == "INCONCLUSIVE"
+
+
 def test_nonuniqueness_quick_outcome_and_figures(quick_run):
     verdict, folder, _ = quick_run("nonuniqueness")  # shared with the README-verdict test
     for f in ("distances.png", "history.csv", "summary.csv", "summary.md", "config.json", "verdict.json"):
         assert (folder / f).is_file()
     parts = {p.claim.split(":")[0]: p for p in verdict.parts}
     c2, c5 = parts["conv2"], parts["conv5"]
-    # conv5 (fig. 5): m_g falls several-fold after its peak while m_i stays flat (measured 7.4×, slope ≈ 0.01, 32 px)
-    assert c5.outcome == "HELD"
-    assert 3.0 <= c5.details["m_g_fall"] <= 100.0 and abs(c5.details["slope"]) <= 0.1 and c5.details["m_i_change"] > 0.9
-    assert c5.details["m_g_min"] < c5.details["m_s"]
-    # conv2 (fig. 4) at the quick scale: m_g gets below m_s, but m_i falls with m_g (measured slope 0.18; photo 0.14)
-    assert c2.details["m_g_min"] < c2.details["m_s"]
-    assert c2.outcome == "NOT REPRODUCED" and 0.1 < c2.details["slope"] < 1.0 and c2.details["m_i_change"] < 0.9
-    assert verdict.outcome == "NOT REPRODUCED"
+    # 100 steps at 32 px: m_g falls several-fold (measured conv5 7.4×), not by orders of magnitude — INCONCLUSIVE by
+    # design at this setting, whatever m_i does (conv2's m_i falls with m_g: slope 0.18; conv5's stays flat)
+    for part in (c2, c5):
+        assert part.details["m_g_min"] < part.details["m_s"] and 2.0 <= part.details["m_g_fall"] < 100.0
+        assert part.outcome == "INCONCLUSIVE" and "fell only" in part.measured
+    assert verdict.outcome == "INCONCLUSIVE"
     assert "Criterion" in (folder / "summary.md").read_text()

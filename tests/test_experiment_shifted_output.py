@@ -16,13 +16,24 @@ def _ratios(folder) -> np.ndarray:
         return np.array([float(r["input_error_shifted_output"]) / float(r["input_shift"]) for r in csv.DictReader(fh)])
 
 
+def test_judged_on_the_documents_million_fold():
+    from invert.experiments.shifted_output import judge_ratios
+
+    # the full setting's figures (29 px, 1000 draws): median 3.8e4, no draw above 10⁶ — far, but not the claim
+    far = np.full(1000, 3.8e4)
+    assert judge_ratios(far)[:2] == (False, True)
+    assert judge_ratios(np.full(100, 2e6))[:2] == (True, True)
+    assert judge_ratios(np.r_[np.full(94, 2e6), np.full(6, 0.5)])[:2] == (False, False)  # 94 % < 95 %
+
+
 def test_shifted_output_quick_direction_held_magnitude_not(quick_run):
     verdict, folder, _ = quick_run("shifted-output")  # shared with the README-verdict test
     for f in ("input_distances.png", "examples.png", "distances.csv", "metrics.json", "summary.md", "config.json"):
         assert (folder / f).is_file()
     direction, magnitude = verdict.parts
-    assert verdict.outcome == "HELD" and direction.outcome == "HELD"
-    assert magnitude.outcome == "NOT REPRODUCED"  # the text's 10⁶-fold is not reached at this size
+    # judged on the document's number: no draw is 10⁶-fold farther at this size, so the claim is not reproduced
+    assert verdict.outcome == "NOT REPRODUCED" and direction.outcome == "HELD"
+    assert magnitude.outcome == "NOT REPRODUCED" and verdict.details["fraction_above_claim"] < 0.95
     median = verdict.details["median_ratio"]
     assert 300 < median < 1e5  # measured 3.2e3 (Dalmatian, 12 px)
     assert median == pytest.approx(np.median(_ratios(folder)), rel=1e-4) and verdict.details["fraction_farther"] >= 0.99
