@@ -42,17 +42,17 @@ from invert.analysis.metrics import flat_l2, psnr, ssim
 from invert.encoders import build_encoder
 from invert.errors import InvertError
 from invert.inversion import InversionConfig, InversionDiverged, get_preset
-from invert.inversion.inverter import (
-    EmbeddingMatch,
+from invert.inversion.engine import Inverter
+from invert.inversion.loop import LoopState
+from invert.inversion.matching import EmbeddingMatch
+from invert.inversion.parts import (
     Initializer,
-    Inverter,
-    LoopState,
     config_objective,
     config_priors,
     config_schedule,
     config_smooth,
     config_steps,
-    resolved_for,
+    resolve,
 )
 from invert.inversion.schedules import Schedule
 from invert.inversion.steps import Blur
@@ -155,7 +155,7 @@ def watching_inverter(
     encoder, c: InversionConfig, horizon: int, stop_when_all: bool = False, init_image: torch.Tensor | None = None
 ) -> WatchingInverter:
     """The inverter :func:`~invert.inversion.invert` builds from ``c``, watching; lr and blur laid over ``horizon``."""
-    c = resolved_for(c, encoder)  # the chosen defaults for c.size (the benchmark's images are c.size px)
+    c = resolve(c, encoder)  # the chosen defaults for c.size (the benchmark's images are c.size px)
     steps = [Blur(Horizon(t.sigma, horizon), t.kernel) if isinstance(t, Blur) else t for t in config_steps(c)]
     inv = WatchingInverter(
         encoder,

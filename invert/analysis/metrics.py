@@ -9,6 +9,11 @@ import torch
 
 from invert.encoders.base import Encoder
 
+#: The report's m_s (eqs. 7–8): Gaussian shifts of σ = 1/20 per pixel, averaged over 3 draws —
+#: :class:`~invert.inversion.InversionConfig`'s ``ms_sigma`` and ``ms_draws`` defaults (a test holds them equal).
+MS_SIGMA = 1 / 20
+MS_DRAWS = 3
+
 
 def flat_l2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """‖a − b‖₂ per sample over all non-batch elements."""
@@ -37,14 +42,12 @@ def shifted_distance(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """m_s = ‖O(a + N(0, σ)) − O(a)‖₂ (eqs. 7–8): mean and standard deviation over ``draws`` per image.
 
-    ``sigma``/``draws`` default to :class:`~invert.inversion.InversionConfig`'s ``ms_sigma`` (1/20)
-    and ``ms_draws``. The shifted input is not clamped, as in the report. Noise is drawn on the
-    CPU from ``generator`` so CPU and GPU runs see the same shifts.
+    ``sigma``/``draws`` default to :data:`MS_SIGMA` (1/20) and :data:`MS_DRAWS` (3), the defaults of
+    :class:`~invert.inversion.InversionConfig`'s ``ms_sigma`` and ``ms_draws``. The shifted input is not clamped,
+    as in the report. Noise is drawn on the CPU from ``generator`` so CPU and GPU runs see the same shifts.
     """
-    from invert.inversion.config import InversionConfig  # here: the inversion package imports this module
-
-    sigma = InversionConfig.ms_sigma if sigma is None else sigma
-    draws = InversionConfig.ms_draws if draws is None else draws
+    sigma = MS_SIGMA if sigma is None else sigma
+    draws = MS_DRAWS if draws is None else draws
     if draws < 1:
         raise ValueError("draws must be at least 1")
     ref = encoder(images) if target_embedding is None else target_embedding

@@ -9,8 +9,18 @@ once per run, and the parts they describe), :mod:`~invert.inversion.engine` (:cl
 from __future__ import annotations
 
 from invert.inversion.builders import build_inverter, invert, line_search_lr, resolved_for
+from invert.inversion.config import InversionConfig
 from invert.inversion.engine import Inverter
-from invert.inversion.loop import CPU_CHUNK_BYTES, Callback, InversionDiverged, StepTransform
+from invert.inversion.loop import (
+    CPU_CHUNK_BYTES,
+    Callback,
+    Descent,
+    InversionDiverged,
+    LoopState,
+    Problem,
+    StepTransform,
+    chunk_size,
+)
 from invert.inversion.matching import EmbeddingMatch
 from invert.inversion.parts import (
     DEFAULTS,
@@ -30,21 +40,31 @@ from invert.inversion.result import (
     InversionResult,
     warn_on_activation_scale,
 )
+from invert.inversion.schedules import Schedule
+from invert.inversion.steps import Blur, Clamp
 
 __all__ = [
     "CPU_CHUNK_BYTES",
     "DEFAULTS",
     "SANE_ACTIVATION_RMS",
     "ActivationScaleWarning",
+    "Blur",
     "Callback",
+    "Clamp",
+    "Descent",
     "EmbeddingMatch",
     "Initializer",
+    "InversionConfig",
     "InversionDiverged",
     "InversionResult",
     "Inverter",
+    "LoopState",
     "Parts",
+    "Problem",
+    "Schedule",
     "StepTransform",
     "build_inverter",
+    "chunk_size",
     "config_objective",
     "config_parts",
     "config_priors",
