@@ -12,7 +12,22 @@ from invert.io import save_figure, write_csv
 from invert.sweep.cells import read_cell
 from invert.sweep.spec import AXES, Cell
 
-METRICS = ("m_g", "m_s", "m_s_std", "m_i", "psnr", "ssim", "below_ms", "below_ms_at", "seconds")
+METRICS = (
+    "m_g",
+    "m_s",
+    "m_s_std",
+    "m_i",
+    "psnr",
+    "ssim",
+    "below_ms",
+    "below_ms_at",
+    "m_i_at_ms",
+    "psnr_at_ms",
+    "ssim_at_ms",
+    "seconds",
+)
+"""``*_at_ms``: the image at the first m_g < m_s — from a watched run's ``at_ms`` (`invert profile` cells), or the
+returned image of a run that stopped there (``stop_below_ms``); empty for a full-budget run that was not watched."""
 COLUMNS = ("id", *AXES, "status", *METRICS, "cell_seconds", "error")
 
 
@@ -36,7 +51,28 @@ def cell_row(cells_dir: Path, cell: Cell) -> dict[str, Any]:
         value = metrics.get(key)
         row[key] = value[0] if isinstance(value, list) else value
     row["below_ms_at"] = runs[best]["below_ms_at"] if best < len(runs) else None
+    at = metrics.get("at_ms")
+    if isinstance(at, dict):  # a watched run kept the image at its first m_g < m_s
+        for key in ("m_i", "psnr", "ssim"):
+            value = at.get(key)
+            row[f"{key}_at_ms"] = value[0] if isinstance(value, list) else value
+    elif row.get("below_ms") and _stops_below_ms(cell):  # the run stopped there: its images are those
+        for key in ("m_i", "psnr", "ssim"):
+            row[f"{key}_at_ms"] = row.get(key)
     return row
+
+
+def _stops_below_ms(cell: Cell) -> bool:
+    """Whether the cell's run stopped each image at its first m_g < m_s (``stop_below_ms`` in [run] or its preset)."""
+    from invert.inversion import get_preset
+
+    run = dict(cell.run)
+    if "stop_below_ms" in run:
+        return bool(run["stop_below_ms"])
+    try:
+        return bool(get_preset(cell.preset or "default").config().stop_below_ms)
+    except Exception:  # noqa: BLE001 - an unknown preset was refused before the sweep ran
+        return False
 
 
 def write_table(out: Path, cells: Sequence[Cell]) -> list[dict[str, Any]]:
