@@ -58,6 +58,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "invert.commands.decoder:decoder_app",
         "Learned decoders that map a layer's activation back to the image: `train`, `eval`.",
     ),
+    "profile": (
+        "invert.commands.profile:profile",
+        "Profile what every layer knows: invert each layer of the model(s) and plot PSNR and m_i against depth.",
+    ),
     "sweep": (
         "invert.commands.sweep:sweep",
         "Run a grid of inversions (models × layers × images × weights × presets × seeds), resumably, and tabulate "
