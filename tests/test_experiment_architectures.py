@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from invert.experiments.registry import run_experiment
 
 
@@ -18,18 +20,18 @@ def test_architectures_quick_outcome(tmp_path):
     assert [r["model"] for r in rows] == ["resnet18", "resnet50", "resnet152"]  # quick: conv5, one seed
     assert (folder / "architectures_grid.png").is_file()
     below, deeper = v.parts
-    for r in rows[:2]:  # ResNet-18 and ResNet-50 reach m_g < m_s on either photograph
+    # ε is line-searched on a log scale over [10⁻³, 1] / the layer's mean |activation|: untrained ResNet-152's conv5
+    # (activations ~1e4 here) gets ε ~3e-6 and reaches m_g < m_s at iteration 2 (the fixed 0.01–1 range diverged,
+    # final m_g/m_s 4.7e3 — a bug, not the claim); ResNet-18 and ResNet-50 get ε ~1.6 and ~0.03
+    for r in rows:
         assert r["converged"] == "True" and float(r["m_g"]) < float(r["m_s"]), r
+        assert float(r["lr_low"]) <= float(r["lr"]) <= float(r["lr_high"])
+        assert float(r["lr_high"]) == pytest.approx(1e3 * float(r["lr_low"]), rel=1e-6)
+    assert float(rows[2]["lr_high"]) < 1e-2 < float(rows[0]["lr_high"])  # the range follows the scale
+    assert below.outcome == "HELD"
     # one seed gives no spread, so "ResNet-152 is worse than ResNet-50" cannot be judged at quick scale
-    assert deeper.outcome == "INCONCLUSIVE"
-    if rows[0]["target"] == "dalmatian.jpg":
-        # measured on the Dalmatian (32 px): untrained ResNet-152's conv5 activations are ~1e7, and plain GD with the
-        # line-searched ε leaves m_s far behind (final m_g/m_s ≈ 4.7e3) — the claim is not reproduced there
-        assert below.outcome == "NOT REPRODUCED" and v.outcome == "NOT REPRODUCED"
-        assert rows[2]["converged"] == "False" and float(rows[2]["m_g"]) > 100 * float(rows[2]["m_s"])
-    else:  # the embedded photograph (bare clone): all three get below m_s
-        assert below.outcome == "HELD" and v.outcome == "INCONCLUSIVE"
-        assert rows[2]["converged"] == "True" and float(rows[2]["m_g"]) < float(rows[2]["m_s"])
+    assert deeper.outcome == "INCONCLUSIVE" and "too few converged pairs (1 < 2)" in deeper.measured
+    assert v.outcome == "INCONCLUSIVE"
 
 
 def test_experiment_run_passes_the_executor_through(cli, tmp_path):

@@ -33,6 +33,7 @@ CHEAP = [
     "nonuniqueness",
     "relu-width",
     "lr-by-depth",
+    "gd-precision",
 ]
 NEEDS_SHARED = ["trained-nonuniqueness"]  # cheap, but the trained CIFAR ResNet-20 is in ../shared
 EXPENSIVE = {  # name: the quick outcome its own test asserts on a fresh run (that test's name)
