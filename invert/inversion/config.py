@@ -338,6 +338,28 @@ PRESETS: dict[str, Preset] = {
                 iterations=300,
             ),
         ),
+        Preset(
+            "plain-gd",
+            "Eq. 4 as in the report's experiments (figs. 4–5, the MLP and non-uniqueness runs): L1, plain "
+            "gradient descent with ε decayed linearly to 0, no blur, no smoothing, no prior (TV stays off outside "
+            "L1 + Adam), no clamping, init N(0.7, 1/20). Give --lr (or --lr auto: the appendix's line search); "
+            "unset, it is the plain 0.05.",
+            dict(
+                objective="l1",
+                objective_weight=1.0,
+                l2_weight=0.0,
+                optimizer="gd",
+                lr_schedule="linear",
+                lr_end=0.0,
+                blur=0.0,
+                smooth=0.0,
+                average=0.0,
+                clamp=False,
+                init="normal",
+                init_mean=REPORT_INIT_MEAN,
+                init_std=0.05,
+            ),
+        ),
     )
 }
 
