@@ -29,7 +29,8 @@ def test_pearson_is_numpy_corrcoef_and_blind_to_brightness_and_contrast():
 
 def test_spread_verdict_and_combine():
     assert spread_verdict([0.3, 0.5, 0.4]) == (True, pytest.approx(0.4), pytest.approx(0.1))
-    assert spread_verdict([0.3, -0.2, 0.1])[0] is False  # mean 0.067 < std 0.25
+    assert spread_verdict([0.3, -0.2, 0.1])[0] is None  # mean 0.067 < std 0.25: not significant, INCONCLUSIVE
+    assert spread_verdict([-0.3, -0.5, -0.4])[0] is False  # significant the other way
     assert spread_verdict([0.3])[0] is None  # one pair cannot show a spread
     assert combine([True, None]) is None and combine([True, False, None]) is False and combine([True, True]) is True
 

@@ -53,18 +53,11 @@ def test_noise_trained_quick_outcome(tmp_path):
     assert all(
         float(r["m_g"]) < float(r["m_s"]) for r in converged
     )  # "converged" means the returned image is below m_s
-    # measured at quick scale (seed 0): the noise-trained model is less clear and more noise-like than the UNTRAINED
-    # one far beyond the spread (r difference 0.29–0.31 against a spread < 0.01), but not more noise-like than the
-    # CIFAR-trained one (0.013 against a spread of 0.043), so the claim is NOT REPRODUCED; and the Tesla coil is LESS
-    # clear through the trained model (r difference ≈ −0.17), against the report's §5
-    assert v.outcome == "NOT REPRODUCED" and noisy.outcome == coil.outcome == "NOT REPRODUCED"
-    vs_untrained = clear.details["untrained"]
-    assert vs_untrained["mean_difference"] > vs_untrained["spread"] and 0.1 < vs_untrained["mean_difference"] < 0.5
-    assert noisy.details["untrained"]["mean_difference"] > noisy.details["untrained"]["spread"]
-    assert coil.details["mean_difference"] < 0
-    # "less clear than the CIFAR-trained model" sits at the edge of its spread at this scale: −0.02 (spread 0.05) on
-    # one machine, +0.027 (spread 0.026, so that part HELD) on another with the same code and seed. Either way it is
-    # an order of magnitude below the gap to the untrained model.
-    vs_trained = clear.details["trained (CIFAR-10)"]
-    assert abs(vs_trained["mean_difference"]) < 0.25 * vs_untrained["mean_difference"]
-    assert clear.outcome in ("HELD", "NOT REPRODUCED")
+    # measured at quick scale (seed 0): few noise-trained inversions reach m_g < m_s (3 of 8 before the ε range
+    # followed the activation scale), fewer than the declared minimum — the claim cannot be judged here
+    conv = v.details["converged"]
+    assert v.outcome == "INCONCLUSIVE" and clear.outcome == noisy.outcome == "INCONCLUSIVE"
+    assert (
+        conv["noise-trained"][0] < 0.5 * conv["noise-trained"][1] or min(d["pairs"] for d in clear.details.values()) < 6
+    )
+    assert "256 noise images in 10 classes" in v.measured and "100 classes" in v.measured  # the setup, stated

@@ -65,6 +65,7 @@ def test_split_source_and_rows_parser():
     assert split_source("Badger §4.3, fig. 9") == ("Badger §4.3", "fig. 9")
     assert split_source("Björklund 2024, §5, eq. 14") == ("Björklund 2024, §5", "eq. 14")
     assert split_source("Badger §4.2") == ("Badger §4.2", "—")
+    assert split_source("report §2, figs 1, 2, S3") == ("report §2", "figs 1, 2, S3")
     table = "| `a-b` | s | f | c | HELD | not run | 3 | — |\n| x | y |\n"
     assert report_rows(table) == {"a-b": ["`a-b`", "s", "f", "c", "HELD", "not run", "3", "—"]}
 

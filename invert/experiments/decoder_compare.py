@@ -144,7 +144,7 @@ CHECKPOINTS = Criterion(
     "decoder-checkpoints",
     "Decoders per ResNet checkpoint: close and classifiable early, a sharp rise in error and ~20 % accuracy late "
     "(thesis figs. 11–17).",
-    THESIS + ", §3.3–3.4",
+    THESIS + ", §3.3–3.4, figs. 12, 16",
     criterion=CHECKPOINTS,
     full=FULL_RUN,
     quick=QUICK_RUN,

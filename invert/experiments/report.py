@@ -21,7 +21,7 @@ HEADER = (
     "| experiment | source | figure | claim | quick verdict | full verdict | key figure (quick) | link |\n"
     "|---|---|---|---|---|---|---|---|"
 )
-FIGURE = re.compile(r"(figs?\. [\w–, S]+?(?=$|;|\))|eq\. \d+)")
+FIGURE = re.compile(r"(figs?\.? [\w–, ]+?(?=$|;|\))|eq\. \d+)")
 
 
 def _settings_text(settings: Any) -> str:
