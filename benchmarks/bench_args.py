@@ -5,6 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Iterable, Sequence
 
+#: ``--smoke``: what every benchmark offers so that the suite can run it (tests/test_benchmarks_smoke.py).
+SMOKE_HELP = "one iteration at the smallest size: only checks that the benchmark still runs (the suite runs this)"
+
+
+def add_smoke(parser: argparse.ArgumentParser) -> None:
+    """Add ``--smoke`` (:data:`SMOKE_HELP`) to a benchmark's parser."""
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
+
 
 def names(text: str) -> list[str]:
     """A comma-separated option as a list of names, blanks dropped: ``"conv2, conv4,"`` → ``["conv2", "conv4"]``."""

@@ -33,10 +33,19 @@ from invert.analysis.plots import subplots
 from invert.encoders import build_encoder
 from invert.errors import InvertError
 from invert.inversion import InversionConfig, InversionDiverged, get_preset, invert, line_search_lr, resolved_for
-from invert.io import environment_info, load_image, prepare_out_dir, resolve_device, shared_dir, write_csv, write_json
+from invert.io import (
+    default_image_path,
+    environment_info,
+    load_image,
+    prepare_out_dir,
+    resolve_device,
+    shared_dir,
+    write_csv,
+    write_json,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers, however this file is loaded
-from bench_args import check_names, names  # noqa: E402
+from bench_args import add_smoke, check_names, names  # noqa: E402
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 METHODS = ("default", "badger", "mahendran")
@@ -163,12 +172,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--quick", action="store_true", help="conv2 and conv4 at 128 px, ≤ 60 iterations, 3 short line-search trials"
     )
+    add_smoke(p)
     p.add_argument("--out", default=None, help="output folder (default results/<time>-bench-convergence)")
     p.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out folder")
     args = p.parse_args(argv)
     if args.quick:
         args.layers, args.size, args.iterations = "conv2,conv4", min(args.size, 128), min(args.iterations, 60)
         args.trials, args.trial_iterations = min(args.trials, 3), min(args.trial_iterations, 10)
+    if args.smoke:  # the packaged photo, so that it runs without the shared material
+        args.layers, args.size, args.iterations, args.trials, args.trial_iterations = "conv1", 32, 1, 1, 1
+        args.image = args.image or str(default_image_path())
     args.layers, args.methods = names(args.layers), names(args.methods)
     check_names(p, (("layer", args.layers, LAYERS), ("method", args.methods, METHODS)))
     return args

@@ -67,7 +67,7 @@ from invert.io import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers, however this file is loaded
-from bench_args import check_names, names  # noqa: E402
+from bench_args import add_smoke, check_names, names  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ENCODERS = {  # name: (model, weights, size, layers, image folder under shared/data)
@@ -90,15 +90,18 @@ def split_images(encoder: str, split: str, limit: int) -> list[Path]:
     return half + [default_image_path()] if split == "report" else half
 
 
-def method_config(method: str, size: int, seed: int, candidates: dict[str, dict]) -> tuple[InversionConfig, int]:
-    """A procedure's settings at the benchmark's size and seed, and its fixed budget in iterations."""
+def method_config(
+    method: str, size: int, seed: int, candidates: dict[str, dict], budget: int = BUDGET
+) -> tuple[InversionConfig, int]:
+    """A procedure's settings at the benchmark's size and seed, and its fixed budget in iterations (``budget``;
+    badger-500's 500 scaled alike)."""
     if method in candidates:
-        return InversionConfig().updated(size=size, seed=seed, **candidates[method]), BUDGET
+        return InversionConfig().updated(size=size, seed=seed, **candidates[method]), budget
     if method == "hybrid":  # the default, started from the learned decoder's output (as `invert compare` does)
-        return InversionConfig().updated(size=size, seed=seed, init="image"), BUDGET
+        return InversionConfig().updated(size=size, seed=seed, init="image"), budget
     preset = "badger" if method == "badger-500" else method
-    cfg = get_preset(preset).config().updated(size=size, seed=seed, record_every=BUDGET)
-    return cfg, 500 if method == "badger-500" else BUDGET
+    cfg = get_preset(preset).config().updated(size=size, seed=seed, record_every=budget)
+    return cfg, 500 * budget // BUDGET if method == "badger-500" else budget
 
 
 class Horizon(Schedule):
@@ -346,6 +349,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--seed", type=int, default=0, help="model weights (untrained), m_s noise and start images (default 0)"
     )
+    add_smoke(p)
     p.add_argument("--out", default=None, help="output folder (default results/<time>-bench-quality)")
     p.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out folder")
     p.add_argument(
@@ -356,6 +360,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="only print both tables over these quality.csv files' rows (PATH:M1,M2 keeps those methods; runs nothing)",
     )
     args = p.parse_args(argv)
+    args.budget = BUDGET
+    if args.smoke:
+        args.encoder, args.layers, args.images, args.split, args.budget = "cifar20", "conv1", 1, "tune", 2
     args.layers = names(args.layers) or list(ENCODERS[args.encoder][3])
     try:
         args.candidates = {name: json.loads(spec) for name, _, spec in (c.partition("=") for c in args.candidate)}
@@ -427,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
                 if init_image is None:
                     print(f"{layer} hybrid: no decoder for {layer} in {args.hybrid}, skipped", flush=True)
                     continue
-            config, budget = method_config(method, size, args.seed, args.candidates)
+            config, budget = method_config(method, size, args.seed, args.candidates, args.budget)
             for table, got, secs in both_tables(encoder, targets, config, budget, args.tables, init_image):
                 for path, r in zip(paths, got, strict=True):
                     rows.append(

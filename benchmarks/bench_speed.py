@@ -14,6 +14,9 @@ iteration of every run dropped; the table reports the median over all runs. FLOP
     .venv/bin/python benchmarks/bench_speed.py --device cpu --threads 1
     .venv/bin/python benchmarks/bench_speed.py --quick
     .venv/bin/python benchmarks/bench_speed.py --device cuda --iterations 30 --repeats 5
+    .venv/bin/python benchmarks/bench_speed.py --smoke   # conv1 at 32 px, one timed iteration: does it still run?
+
+The naive loop's learning rate is the one the default chooses for ``--size`` (0.2 at 224 px).
 """
 
 from __future__ import annotations
@@ -34,9 +37,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from invert.encoders import build_encoder, get_spec
 from invert.encoders.base import Encoder
-from invert.inversion import InversionConfig, invert
+from invert.inversion import InversionConfig, invert, resolve
 from invert.io import environment_info, load_image, prepare_out_dir, resolve_device, shared_dir, write_csv, write_json
 from invert.objectives import l1
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_args import add_smoke  # noqa: E402
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 METHODS = ("naive", "ours-b1", "ours-b8")
@@ -178,6 +184,8 @@ def run(args: argparse.Namespace, console: Console) -> dict:
         torch.set_num_threads(args.threads)
     clock = Clock(device)
     config = InversionConfig(size=args.size, seed=args.seed)
+    lr = resolve(config).lr  # the naive loop's: the lr the default chooses for this size (ours chooses it per run)
+    assert lr is not None
     images = benchmark_images(args.size, args.batch).to(device)
     gen = torch.Generator().manual_seed(args.seed)
     x0 = (torch.randn(1, 3, args.size, args.size, generator=gen) * config.init_std + config.init_mean).to(device)
@@ -185,7 +193,7 @@ def run(args: argparse.Namespace, console: Console) -> dict:
     model = naive_model(args.seed, device)
     encoders = {layer: build_encoder("resnet50", layer, seed=args.seed, device=device) for layer in args.layers}
     runners: dict[str, Callable[[str, int], tuple[list[float], float]]] = {
-        "naive": lambda layer, its: naive_loop(model, layer, images[:1], x0, its, config.lr, clock),
+        "naive": lambda layer, its: naive_loop(model, layer, images[:1], x0, its, lr, clock),
         "ours-b1": lambda layer, its: ours_loop(encoders[layer], images[:1], its, config, clock),
         f"ours-b{args.batch}": lambda layer, its: ours_loop(encoders[layer], images, its, config, clock),
     }
@@ -197,10 +205,11 @@ def run(args: argparse.Namespace, console: Console) -> dict:
         flops[(layer, "ours-b1")] = ours_flops(encoders[layer], x0)
         flops[(layer, methods[2])] = ours_flops(encoders[layer], x0.expand(args.batch, -1, -1, -1))
 
-    console.print(f"warm-up ({len(args.layers)} layers × {len(methods)} methods × 2 iterations)…")
-    for layer in args.layers:
-        for m in methods:
-            runners[m](layer, 2)
+    if not args.smoke:
+        console.print(f"warm-up ({len(args.layers)} layers × {len(methods)} methods × 2 iterations)…")
+        for layer in args.layers:
+            for m in methods:
+                runners[m](layer, 2)
 
     raw: list[dict] = []
     total_runs = args.repeats * len(args.layers) * len(methods)
@@ -327,11 +336,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--quick", action="store_true", help="conv2 and conv5, 4 iterations, 1 repeat (~1 min on 2 CPU cores)"
     )
+    add_smoke(p)
     p.add_argument("--out", default=None, help="output folder (default results/<time>-bench-speed)")
     p.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out folder")
     args = p.parse_args(argv)
     if args.quick:
         args.layers, args.iterations, args.repeats = "conv2,conv5", min(args.iterations, 4), 1
+    if args.smoke:
+        args.layers, args.iterations, args.repeats, args.size, args.batch = "conv1", 2, 1, 32, 2
     args.layers = [s.strip() for s in args.layers.split(",") if s.strip()]
     bad = [s for s in args.layers if s not in LAYERS]
     if bad:

@@ -11,6 +11,7 @@ commands' overhead is each command's wall time minus its inversion seconds (Pyth
     .venv/bin/python benchmarks/bench_sweep.py                    # all three, results in results/bench_sweep/
     .venv/bin/python benchmarks/bench_sweep.py --ways local,ray   # a subset
     .venv/bin/python benchmarks/bench_sweep.py --ways ray --seeds 4 --out results/bench_sweep_32   # 32 cells
+    .venv/bin/python benchmarks/bench_sweep.py --smoke --out /tmp/s   # one cell, one iteration, 32 px, local+commands
 
 A sweep's executor time includes one-off costs (Ray's start, each worker importing torch); the cost each further cell
 adds is the difference of two grid sizes: ``(Δ executor seconds × slots − Δ Σ cell_seconds) / Δ cells``.
@@ -29,18 +30,24 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers, however this file is loaded
+from bench_args import add_smoke  # noqa: E402
+
 SPEC = """model = ["resnet18"]
-layer = ["conv1", "conv2", "conv3", "conv4"]
-image = ["a.jpg", "b.jpg"]
+layer = {layers}
+image = {images}
 seed = {seeds}
 [run]
-size = 64
-iterations = 50
+size = {size}
+iterations = {iterations}
 """
+#: The grid: layers × images × seeds cells at ``size`` px, ``iterations`` each; ``--smoke`` runs one cell of one.
+GRID = {"layers": ["conv1", "conv2", "conv3", "conv4"], "images": ["a.jpg", "b.jpg"], "size": 64, "iterations": 50}
+SMOKE_GRID = {"layers": ["conv1"], "images": ["a.jpg"], "size": 32, "iterations": 1}
 BIN = Path(sys.executable).parent
 
 
-def prepare(folder: Path, seeds: int = 2) -> Path:
+def prepare(folder: Path, seeds: int = 2, grid: dict | None = None) -> Path:
     """The spec and its two images (the embedded photograph and its mirror image) in ``folder``."""
     from torchvision.io import write_jpeg
 
@@ -49,7 +56,16 @@ def prepare(folder: Path, seeds: int = 2) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(default_image_path(), folder / "a.jpg")
     write_jpeg(to_uint8(load_image(default_image_path()).flip(-1)), str(folder / "b.jpg"))
-    (folder / "spec.toml").write_text(SPEC.format(seeds=list(range(seeds))))
+    g = grid or GRID
+    (folder / "spec.toml").write_text(
+        SPEC.format(
+            layers=json.dumps(g["layers"]),
+            images=json.dumps(g["images"]),
+            seeds=list(range(seeds)),
+            size=g["size"],
+            iterations=g["iterations"],
+        )
+    )
     return folder / "spec.toml"
 
 
@@ -77,7 +93,8 @@ def run_sweep(spec: Path, out: Path, executor: str, workers: int) -> dict[str, f
     cells = [json.loads(p.read_text()) for p in out.glob("cells/*/cell.json")]
     inv = [json.loads(p.read_text())["seconds"] for p in out.glob("cells/*/metrics.json")]
     record = json.loads((out / "sweep.json").read_text())
-    assert len(cells) == 8 * len(record["spec"]["axes"]["seed"])
+    axes = record["spec"]["axes"]
+    assert len(cells) == len(axes["layer"]) * len(axes["image"]) * len(axes["seed"])
     assert all(c["status"] == "complete" for c in cells)
     busy = sum(c["cell_seconds"] for c in cells)
     in_map = record["seconds_this_call"]  # executor time, without start-up/figures
@@ -93,7 +110,9 @@ def run_sweep(spec: Path, out: Path, executor: str, workers: int) -> dict[str, f
     }
 
 
-def run_commands(spec: Path, out: Path, threads: int | None = None) -> dict[str, float]:
+def run_commands(
+    spec: Path, out: Path, threads: int | None = None, size: int = GRID["size"], iterations: int = GRID["iterations"]
+) -> dict[str, float]:
     """The same 16 cells as 16 `invert run` commands, one after another (``threads``: OMP_NUM_THREADS for each)."""
     import os
 
@@ -117,9 +136,9 @@ def run_commands(spec: Path, out: Path, threads: int | None = None) -> dict[str,
                 "--seed",
                 str(c.seed),
                 "--size",
-                "64",
+                str(size),
                 "--iterations",
-                "50",
+                str(iterations),
                 "--out",
                 str(folder),
                 "--quiet",
@@ -141,7 +160,7 @@ def run_commands(spec: Path, out: Path, threads: int | None = None) -> dict[str,
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("results/bench_sweep"))
     ap.add_argument("--ways", default="local,ray,commands", help="comma-separated: local, ray, commands")
@@ -153,21 +172,29 @@ def main() -> None:
         help="OMP_NUM_THREADS for the sequential commands (default: torch's own choice, all cores)",
     )
     ap.add_argument("--seeds", type=int, default=2, help="seeds per cell (the grid has 8 × seeds cells; default 16)")
-    args = ap.parse_args()
+    add_smoke(ap)
+    args = ap.parse_args(argv)
     from invert.io import environment_info, write_json
 
-    spec = prepare(args.out / "spec", args.seeds)
+    grid = SMOKE_GRID if args.smoke else GRID
+    if args.smoke:
+        args.seeds, args.workers = 1, 1
+        args.ways = "local,commands" if args.ways == ap.get_default("ways") else args.ways
+    spec = prepare(args.out / "spec", args.seeds, grid)
     rows = {}
     for way in args.ways.split(","):
         if way == "commands":
-            rows[way] = run_commands(spec, args.out / "commands", args.command_threads)
+            rows[way] = run_commands(
+                spec, args.out / "commands", args.command_threads, grid["size"], grid["iterations"]
+            )
         else:
             rows[way] = run_sweep(spec, args.out / way, way, args.workers)
         rows[way]["cells_per_minute"] = 60 * rows[way]["cells"] / rows[way]["wall"]
         Console().print(way, {k: round(v, 3) for k, v in rows[way].items()})
     table = Table(
-        title=f"{8 * args.seeds}-cell sweep (resnet18 conv1–conv4 × 2 images × {args.seeds} seeds, 64 px, "
-        "50 iterations)"
+        title=f"{len(grid['layers']) * len(grid['images']) * args.seeds}-cell sweep (resnet18 "
+        f"{','.join(grid['layers'])} × {len(grid['images'])} images × {args.seeds} seeds, {grid['size']} px, "
+        f"{grid['iterations']} iterations)"
     )
     cols = (
         "way",

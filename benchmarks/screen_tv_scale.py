@@ -8,6 +8,7 @@ Images: the tuning split for resnet50 / cifar_resnet20, else the embedded photog
     .venv/bin/python benchmarks/screen_tv_scale.py resnet18 untrained 64 conv1,conv2,conv3,conv4,conv5
     .venv/bin/python benchmarks/screen_tv_scale.py resnet50 untrained 224 conv1,conv2,conv3,conv4,conv5
     .venv/bin/python benchmarks/screen_tv_scale.py cifar_resnet20 trained 32 conv1,conv2,conv3,conv4
+    .venv/bin/python benchmarks/screen_tv_scale.py --smoke   # one κ, one iteration, the photo at 32 px
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ TUNING = {"resnet50": ("resnet50", 2), "cifar_resnet20": ("cifar20", 5)}
 
 
 def main(argv: list[str]) -> int:
+    smoke = argv[:1] == ["--smoke"]
+    if smoke:
+        argv = ["resnet18", "untrained", "32", "conv1", "1"]
     model, weights, size, layers = argv[0], argv[1], int(argv[2]), argv[3].split(",")
     torch.set_num_threads(int(argv[4]) if len(argv) > 4 else 1)
+    kappas, iterations = (KAPPAS[:1], 1) if smoke else (KAPPAS, InversionConfig.iterations)
     if model in TUNING:
         split, count = TUNING[model]
         paths = bq.split_images(split, "tune", count)
@@ -44,10 +49,12 @@ def main(argv: list[str]) -> int:
         with torch.no_grad():
             ratio = enc(x).abs().flatten(1).sum(1) / tv
         row = []
-        for k in KAPPAS:
+        for k in kappas:
             its, mis = [], []
             for i in range(len(x)):
-                cfg = InversionConfig(size=size, seed=0, stop_below_ms=True, tv=float(k * ratio[i]))
+                cfg = InversionConfig(
+                    size=size, seed=0, stop_below_ms=True, tv=float(k * ratio[i]), iterations=iterations
+                )
                 r = invert(enc, x[i : i + 1], cfg)
                 its.append(int(r.below_ms_at[0, 0]))
                 mis.append(float(r.m_i[0, 0]))

@@ -36,6 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_quality as bq  # noqa: E402  (the quality benchmark's image split and one-run measurement)
+from bench_args import add_smoke  # noqa: E402
 
 from invert.datasets import load_cifar10  # noqa: E402
 from invert.encoders import build_encoder  # noqa: E402
@@ -294,6 +295,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--seed", type=int, default=0, help="weights (untrained), m_s noise and start images")
+    add_smoke(p)
     p.add_argument("--out", default=None, help="output folder (default results/<time>-search-default)")
     p.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out folder")
     p.add_argument(
@@ -304,6 +306,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="only write summary.csv/summary.md into --out from these search.csv files (runs nothing)",
     )
     args = p.parse_args(argv)
+    if args.smoke:  # a screen of one iteration: one image, conv1, the first grid candidate and a preset
+        args.encoder, args.layers, args.images, args.stage, args.screen_its = "cifar20", "conv1", 1, "screen", 1
+        args.candidates = args.candidates or f"{next(iter(GRID))},{PRESET_METHODS[0]}"
     if (args.train_images or args.photos) and args.encoder != "cifar20":
         p.error("--train-images and --photos add 32 px tuning images: use them with --encoder cifar20")
     args.layers = [s.strip() for s in args.layers.split(",") if s.strip()] or list(bq.ENCODERS[args.encoder][3])
