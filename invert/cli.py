@@ -496,8 +496,12 @@ def experiment_run(
     quick: bool = options.quick("the experiment's small setting: under two minutes on two CPU cores"),
     out: Optional[Path] = options.out("results/NAME"),
 @experiment_app.command("show")
-def experiment_show(name: str = typer.Argument(..., help="Experiment name (`invert experiment list`).")) -> None:
-    """Print an experiment's claim, source, declared criterion and its quick and full settings."""
+def experiment_show(
+    name: str = typer.Argument(..., help="Experiment name (`invert experiment list`)."),
+    quiet: bool = options.quiet(),
+) -> None:
+    """Print an experiment's claim, source, declared criterion and its quick and full settings (all data: --quiet
+    changes nothing)."""
     from invert.experiments.report import show_text
 
     typer.echo(show_text(name))

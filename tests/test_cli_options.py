@@ -77,10 +77,11 @@ def test_every_command_has_quiet_and_the_shared_options(cli):
         assert "--quiet" in opts, path
         r = cli(*path, "--help")
         assert r.code == 0 and "--quiet" in r.out, path
-        if path[0] not in {"layers", "models", "presets", "sweep"} and path != [
-            "experiment",
-            "list",
-        ]:  # they run models
+        if path[0] not in {"layers", "models", "presets", "sweep"} and path not in (
+            ["experiment", "list"],
+            ["experiment", "show"],
+            ["experiment", "report"],
+        ):  # they run models
             assert "--device" in opts, path
 
 
@@ -173,7 +174,8 @@ def test_experiments_choose_by_the_same_rule(tmp_path):
     assert ctx(True).settings(depth.FULL, depth.QUICK) == depth.QUICK  # a nested training setting stays a dataclass
     so = shifted_output
     assert ctx(True, draws=5).settings(so.FULL, so.QUICK) == {**so.FULL, **so.QUICK, "draws": 5}
-    assert ctx(True).settings(mlp_depth.FULL, mlp_depth.QUICK)["early_fraction"] == 0.2  # full where quick is silent
+    assert ctx(True).settings(so.FULL, so.QUICK)["depth"] == 3  # full where quick is silent
+    assert ctx(True).settings(mlp_depth.FULL, mlp_depth.QUICK)["depths"] == mlp_depth.QUICK["depths"]
 
 
 def test_an_explicit_parameter_overrides_the_quick_value_in_a_run(tmp_path):

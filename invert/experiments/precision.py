@@ -68,7 +68,7 @@ def run(ctx: ExperimentContext) -> Verdict:
         ax.plot(
             [x["depth"] for x in r], [max(x["relative_error"], 1e-17) for x in r], "o", color=c, label=kind, alpha=0.8
         )
-    ax.axhline(p["recovered_below"], ls="--", color="gray", lw=1, label="recovered threshold")
+    ax.axhline(CRITERION["recovered_below"], ls="--", color="gray", lw=1, label="recovered threshold")
     ax.set(
         yscale="log",
         xlabel="depth (square layers of width = input size)",
