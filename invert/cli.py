@@ -146,7 +146,8 @@ def _root(
 
 
 experiment_app = typer.Typer(
-    help="Reproduce the report's experiments: `list`, `run NAME [--quick]`.", no_args_is_help=True
+    help="Reproduce the report's experiments: `list`, `show NAME`, `run NAME [--quick]`, `report`.",
+    no_args_is_help=True,
 )
 app.add_typer(experiment_app, name="experiment")
 
@@ -490,11 +491,6 @@ def experiment_list(quiet: bool = options.quiet()) -> None:
     console.print(table)
 
 
-@experiment_app.command("run")
-def experiment_run(
-    name: str = typer.Argument(..., help="Experiment name (`invert experiment list`)."),
-    quick: bool = options.quick("the experiment's small setting: under two minutes on two CPU cores"),
-    out: Optional[Path] = options.out("results/NAME"),
 @experiment_app.command("show")
 def experiment_show(
     name: str = typer.Argument(..., help="Experiment name (`invert experiment list`)."),
@@ -513,16 +509,25 @@ def experiment_report(
     quick_from: Optional[Path] = typer.Option(
         None, help="First copy the verdicts of quick runs in DIR/NAME/ into RESULTS/quick/NAME.json."
     ),
+    quiet: bool = options.quiet(),
 ) -> None:
     """Write the reproduction report RESULTS/README.md (one row per claim) from the verdict files."""
     from invert.experiments.report import collect_quick, write_report
 
     if quick_from is not None:
         names = collect_quick(quick_from, results)
-        console.print(f"quick verdicts copied: {', '.join(names) or 'none'}")
-    console.print(f"report written — {options.escape(str(write_report(results)))}")
+        if not quiet:
+            console.print(f"quick verdicts copied: {', '.join(names) or 'none'}")
+    path = write_report(results)
+    if not quiet:
+        console.print(f"report written — {options.escape(str(path))}")
 
 
+@experiment_app.command("run")
+def experiment_run(
+    name: str = typer.Argument(..., help="Experiment name (`invert experiment list`)."),
+    quick: bool = options.quick("the experiment's small setting: under two minutes on two CPU cores"),
+    out: Optional[Path] = options.out("results/NAME"),
     seed: int = options.seed(0, "everything the experiment draws"),
     device: str = options.device(),
     overwrite: bool = options.overwrite(),
