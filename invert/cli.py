@@ -556,13 +556,6 @@ def experiment_run(
     console.print(f"claim [{colour}]{verdict.outcome}[/{colour}] — {options.escape(str(folder))}/summary.md")
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    """SIGTERM (what `timeout`, Ray and batch schedulers send) stops a run like Ctrl-C: partial results,
-    status interrupted.
-    """
-    raise KeyboardInterrupt
-
-
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -587,14 +580,25 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Console-script entry point: run the app; errors become one line and an exit status (2 input, 1 failed,
     130 stopped).
     """
+    from invert.start import handle_signals
+
+    previous = handle_signals()  # first: Ctrl-C or SIGTERM from here on is one line and 130, never a traceback
+    try:
+        code = _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:  # only in the instants before _main's own handling begins
+        err_console.print("interrupted")
+        code = Interrupted.exit_code
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    sys.exit(code)
+
+
+def _main(args: list[str]) -> int:
+    """:func:`main` with its signal handlers in place: run the app, return the exit status."""
     from invert.io import release_folder, set_command_line
 
-    args = list(sys.argv[1:] if argv is None else argv)
     set_command_line(["invert", *args])
-    try:
-        previous = signal.signal(signal.SIGTERM, _terminate)
-    except ValueError:  # not the main thread (main() called from a worker): leave signals alone
-        previous = None
     code = 0
     caught = warnings.catch_warnings()
     caught.__enter__()  # scoped to this call: warnings print as one plain line, not Python's two-line form
@@ -604,6 +608,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         rv = typer.main.get_command(app).main(args=args, prog_name="invert", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
+        if code == Interrupted.exit_code:  # typer turns a KeyboardInterrupt into a silent Exit(130)
+            err_console.print("interrupted")
     except click.core.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         code = 2
@@ -627,11 +633,23 @@ def main(argv: Optional[List[str]] = None) -> None:
         err_console.print("interrupted")
         code = Interrupted.exit_code
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        ignored = _ignore_signals()  # a second Ctrl-C while the folder is released must not cut that short
         release_folder()
         caught.__exit__(None, None, None)
-    sys.exit(code)
+        _restore_signals(ignored)
+    return code
+
+
+def _ignore_signals() -> dict[int, Any]:
+    try:
+        return {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread
+        return {}
+
+
+def _restore_signals(handlers: dict[int, Any]) -> None:
+    for s, handler in handlers.items():
+        signal.signal(s, handler)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,12 @@ independent problems. Objectives add and scale like numbers (lucent style):
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a loss is computed: the names below must not cost `invert --help` it
+    import torch
 
-Reduce = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Reduce = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
 
 
 def _flat(t: torch.Tensor) -> torch.Tensor:
@@ -60,12 +61,14 @@ class Objective(Composable):
 
 
 def l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Σ_i |ŷ_i − y_i| per sample — the report's eq. 3."""
+    """``Σ_i |ŷ_i − y_i|`` per sample — the report's eq. 3."""
     return (pred - target).abs().sum(_per_sample(pred))
 
 
 def l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """‖ŷ − y‖₂ per sample (the metric m_g as a loss)."""
+    import torch
+
     return torch.linalg.vector_norm(pred - target, dim=_per_sample(pred))
 
 
@@ -84,6 +87,8 @@ def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def cosine(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """1 − cos(ŷ, y) per sample: matches direction, ignores scale."""
+    import torch
+
     return 1.0 - torch.nn.functional.cosine_similarity(_flat(pred), _flat(target), dim=1, eps=1e-12)
 
 
@@ -94,6 +99,8 @@ def normalized_l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     efficientnet, resnet152) give the same loss and gradient direction as activations of 1,
     with no fixed ε. An all-zero target falls back to ‖Φ(x)‖².
     """
+    import torch
+
     dims = _per_sample(pred)
     scale = target.detach().abs().amax(dims, keepdim=True)
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))

@@ -1,0 +1,62 @@
+"""The ``invert`` console script: Ctrl-C and SIGTERM are handled from the first instant, then the CLI runs.
+
+Importing the command line (typer, rich) takes a moment, and longer on a busy machine; a signal in that moment
+would otherwise print a traceback (Ctrl-C) or end the process without a word (SIGTERM). Both stop the process
+with one line, ``interrupted``, and exit status 130, at any moment.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+
+if TYPE_CHECKING:  # typing's names cost an import in the instant this module guards
+    from typing import Any
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def terminate(signum: int, frame: Any) -> None:
+    """Ctrl-C and SIGTERM (what `timeout`, Ray and batch schedulers send) stop a run alike: partial results,
+    status interrupted.
+
+    A signal that lands while a module is being imported (torch takes seconds) is sent again 50 ms later
+    instead: an import cut in half leaves the module broken for the code that then writes the partial results.
+    """
+    if importing(frame):
+        import os
+        import threading
+
+        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+        return
+    raise KeyboardInterrupt
+
+
+def importing(frame: Any) -> bool:
+    """True when ``frame`` runs inside an import (a module's top-level code under importlib)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def handle_signals() -> dict[int, Any]:
+    """Install :func:`terminate` for Ctrl-C and SIGTERM; the handlers they replace (none off the main thread)."""
+    try:
+        return {s: signal.signal(s, terminate) for s in STOP_SIGNALS}
+    except ValueError:  # not the main thread (main() called from a worker): leave signals alone
+        return {}
+
+
+def main() -> None:
+    """Entry point of the ``invert`` script."""
+    handle_signals()
+    try:
+        from invert.cli import main as cli_main
+    except KeyboardInterrupt:  # pragma: no cover - a signal is re-sent until the import is over
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    cli_main()
