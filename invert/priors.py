@@ -29,7 +29,7 @@ def total_variation(x: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
 
 
 def alpha_norm(x: torch.Tensor, alpha: float = 6.0, center: float = 0.0) -> torch.Tensor:
-    """‖x − center‖_α^α = Σ |x − center|^α per sample: keeps pixels in a bounded range (α = 6 default)."""
+    """``‖x − center‖_α^α = Σ |x − center|^α`` per sample: keeps pixels in a bounded range (α = 6 default)."""
     return (x - center).abs().pow(alpha).reshape(x.shape[0], -1).sum(1)
 
 

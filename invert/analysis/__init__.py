@@ -1,4 +1,4 @@
-"""Measurements: inversion metrics, plots, and (issue 3) exact inversion and conditioning."""
+"""Measurements: inversion metrics (m_g, m_s, m_i, PSNR, SSIM), exact inversion and conditioning."""
 
 from invert.analysis.conditioning import (
     condition_number,

@@ -1,7 +1,7 @@
 """A torchvision ResNet-18 (ImageNet stem: 7×7 stride-2 conv + max-pool) trained on CIFAR-10 upsampled to 64 px.
 
 The CIFAR ResNets have a stride-1 3×3 stem, so their untrained early layers invert exactly and
-cannot show "training sharpens early layers" (issue 14); this model's untrained early layers are
+cannot show "training sharpens early layers"; this model's untrained early layers are
 lossy, and its 7×7 first layer is large enough for a Gabor fit. Offline there are no ImageNet
 weights, so the experiments train it here once and cache it (``results/cache/…``, resumable).
 """

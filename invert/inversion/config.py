@@ -19,24 +19,36 @@ TV_SCALES = ("absolute", "target")
 
 @dataclass(frozen=True)
 class InversionConfig:
-    """Everything that defines one inversion run. Defaults: the fastest and most faithful route we measured.
+    """Everything that defines one inversion run: the objective, the priors, the optimiser and its schedule,
+    the step transforms, the start and the stopping rule. Every default lives here (the CLI reads them).
 
-    Default (issue 10's search, benchmarks/README.md "Quality"): L1 embedding matching with Adam, lr
-    cosine-annealed to 0, a TV^2 prior and a 3×3 Gaussian blur after each step, both annealed linearly to 0, pixels
-    clamped to [0, 1]. ``lr``, ``blur`` and ``tv`` (and their ends, ``tv_scale``) default to ``None`` = chosen by
-    :meth:`resolved`: blur σ_b = image size/224 px held within [0.5, 1], lr = σ_b/5 (the search's winners at 32
-    and 224 px), TV weight 0.03 in units of ‖O(a)‖₁ / TV(a) per target (so it pulls alike at any layer's scale), and
-    ``smooth`` σ_u, the Gaussian each update is smoothed by (faded linearly to 0 over ``smooth_over`` iterations,
-    0 = over the whole run), from the layer's stride: 0 where neighbouring outputs are ≤ 2 px apart, 2σ_b where they
-    are ≥ 4 px apart (rounds 13–14 of the search). An explicit value always wins (``smooth=0`` turns it off).
-    The start is N(0.5, 1/20) per pixel, the middle of the clamp's box (round 16; the report and the presets
-    start from N(0.7, 1/20), ``REPORT_INIT_MEAN``). ``average`` β: a run that stops below m_s also watches the
-    running average x̄ ← β x̄ + (1 − β) x of its iterates (one more forward pass per iteration) and stops an image at
-    whichever of the two gets below m_s first (round 17; 0 = the iterate alone; default 0.6 with L1 + Adam, 0
-    otherwise). ``l2_weight`` c adds c·√n·‖O(x) − O(a)‖₂ (n outputs per image; the L2 gap in L1's units) to the
-    objective (round 17; default 4 with L1 + Adam for images ≤ 112 px, 0 otherwise). ``chunk`` caps the images per
-    forward/backward pass (0: automatic, see :class:`Inverter`); it changes speed and memory, and the result only up
-    to float rounding.
+    **What the default does, and why.** Each choice below was measured on tuning images and checked on held-out
+    ones (benchmarks/README.md, "Quality"):
+
+    * L1 embedding matching with Adam, lr cosine-annealed to 0: the fastest route below m_s we found, and the
+      closest to the target when it gets there.
+    * A TV² prior and a 3×3 Gaussian blur after each step, both annealed linearly to 0: they guide the start
+      towards natural images and let the end match the embedding. Pixels are clamped to [0, 1].
+    * Chosen per run by :meth:`resolved` when left ``None``: blur σ_b = image size/224 px held within [0.5, 1];
+      lr = σ_b/5; the TV weight, 0.03 in units of ‖O(a)‖₁ / TV(a) of each target (``tv_scale="target"``), so it
+      pulls alike against the L1 term at any layer's activation scale.
+    * ``smooth`` σ_u: each Adam update is Gaussian-smoothed (faded linearly to 0 over ``smooth_over``
+      iterations; 0 = over the whole run), with σ_u from the layer's stride: 0 where neighbouring outputs are
+      ≤ 2 px apart, 2σ_b where ≥ 4 px, none for images ≤ 112 px. A layer whose outputs lie far apart does not
+      constrain pixel-scale detail, so an unsmoothed update leaves noise there that nothing removes.
+    * ``l2_weight`` c adds c·√n·‖O(x) − O(a)‖₂ (n outputs per image: the L2 gap in L1's units) to the objective;
+      4 for images ≤ 112 px, else 0. It brings down the L2 gap, the one m_g measures, together with L1.
+    * The start is N(0.5, 1/20) per pixel, the middle of the clamp's box (the report and the presets start
+      from N(0.7, 1/20), ``REPORT_INIT_MEAN``).
+    * ``average`` β: a run that stops below m_s also watches the running average x̄ ← β x̄ + (1 − β) x of its
+      iterates (one more forward pass per iteration) and stops an image at whichever of the two gets below m_s
+      first (default 0.6; 0 = the iterate alone). Adam's iterates oscillate about m_s on textured images; their
+      average crosses sooner.
+
+    An explicit value always wins (``smooth=0`` turns the smoothing off). With another objective or optimiser,
+    the blur, smoothing, TV, L2 term and average are off and lr is 0.05: their values were measured for
+    L1 + Adam. ``chunk`` caps the images per forward/backward pass (0: automatic, see :class:`Inverter`); it
+    changes speed and memory, and the result only up to float rounding.
     """
 
     objective: str = "l1"
@@ -128,33 +140,33 @@ class InversionConfig:
         return updated(self, "inversion", **changes)
 
 
-#: The size rule of the default (issue 10): blur σ = size / DEFAULT_BLUR_SIZE px, held within DEFAULT_BLUR_RANGE
+#: The size rule of the default: blur σ = size / DEFAULT_BLUR_SIZE px, held within DEFAULT_BLUR_RANGE
 #: (measured best: σ 0.5 at 32 px, 1 at 224 px), lr = DEFAULT_LR_PER_SIGMA × σ (0.1 at 32 px, 0.2 at 224 px).
 DEFAULT_BLUR_SIZE = 224
 DEFAULT_BLUR_RANGE = (0.5, 1.0)
 DEFAULT_LR_PER_SIGMA = 0.2
 DEFAULT_TV = 0.03  # in units of ‖O(a)‖₁ / TV(a) (tv_scale "target")
-PLAIN_LR = 0.05  # an unset lr outside the searched procedure (L1 + Adam): the earlier default
-#: Update smoothing (rounds 13–14): σ_u = DEFAULT_SMOOTH_PER_BLUR × σ_b × clip(log₂ stride − 1, 0, 1), i.e. off
+PLAIN_LR = 0.05  # an unset lr outside the searched procedure (L1 + Adam)
+#: Update smoothing: σ_u = DEFAULT_SMOOTH_PER_BLUR × σ_b × clip(log₂ stride − 1, 0, 1), i.e. off
 #: at stride ≤ 2 and 2σ_b at stride ≥ 4 (tuning images, ResNet-50 224 px: best σ_u 0 at conv1, 2–3 at conv2…conv5),
-#: for images of more than SMALL_IMAGE_SIZE px; off at and below it (round 17, CIFAR ResNet-20 at 32 px, 420 tuning
+#: for images of more than SMALL_IMAGE_SIZE px; off at and below it (CIFAR ResNet-20 at 32 px, 420 tuning
 #: images: σ_u 0 at conv4 left 17 images over 20 iterations against σ_u 1's 26).
 DEFAULT_SMOOTH_PER_BLUR = 2.0
 #: The small-image regime (searched at 32 px; the large one at 224 px): at and below it blur σ_b sits at its floor
-#: 0.5, the update is not smoothed and L1 gets the L2 term (round 17).
+#: 0.5, the update is not smoothed and L1 gets the L2 term.
 SMALL_IMAGE_SIZE = 112
-#: The running average a stop-below-m_s run also watches (round 17): x̄ ← β x̄ + (1 − β) x, β = DEFAULT_AVERAGE.
+#: The running average a stop-below-m_s run also watches: x̄ ← β x̄ + (1 − β) x, β = DEFAULT_AVERAGE.
 #: CIFAR ResNet-20 32 px, 420 tuning images: images over 20 iterations 26 → 16 at conv4 and 8 → 6 at conv3, no
 #: layer slower (ResNet-50 224 px tuning images: no change); the average alone is slower at conv1 (max 19 → 20).
 DEFAULT_AVERAGE = 0.6
-#: The L2 term added to the default's L1 objective (round 17): c·√n·‖O(x) − O(a)‖₂ for n outputs per image, c =
+#: The L2 term added to the default's L1 objective: c·√n·‖O(x) − O(a)‖₂ for n outputs per image, c =
 #: DEFAULT_L2_WEIGHT (``objectives.l2_in_l1_units``), for images of at most SMALL_IMAGE_SIZE px. CIFAR
 #: ResNet-20 32 px, 420 tuning images: images over 20 iterations 6 → 0 at conv3 and 9 → 6 at conv4, medians 1 lower
-#: at conv2…conv4 (round 16's lead: λ ≈ 2–4√n). At 224 px (ResNet-50, 10 tuning images) it made the image at m_s
+#: at conv2…conv4. At 224 px (ResNet-50, 10 tuning images) it made the image at m_s
 #: 1–5 % farther at conv2…conv5 for at most 1 iteration less on the slowest image: off there.
 DEFAULT_L2_WEIGHT = 4.0
 #: The report's start image N(0.7, 1/20) (badger's reference code), kept by the presets and the report's experiments;
-#: the default starts from N(0.5, 1/20), the middle of the clamp's [0, 1] box (round 16).
+#: the default starts from N(0.5, 1/20), the middle of the clamp's [0, 1] box.
 REPORT_INIT_MEAN = 0.7
 
 
@@ -186,7 +198,7 @@ def default_smooth(blur: float, stride: int | None, size: int | None = None) -> 
     """The default update-smoothing σ in pixels: 0 for a layer whose outputs lie ≤ 2 px apart, ``2 × blur`` (the
     size rule's σ_b) for ≥ 4 px, linear in log₂ stride between (ResNet-50 224 px: 0/2/2/2/2 at conv1…conv5); 0 when
     the stride is unknown (``None``), blur is off, or the image is ``size`` ≤ 112 px (ResNet-20 32 px: 0 at every
-    layer, round 17). A layer whose outputs lie far apart barely sees pixel-scale detail, so Adam's pixel-wise
+    layer). A layer whose outputs lie far apart barely sees pixel-scale detail, so Adam's pixel-wise
     (sign-like) update there is mostly noise the layer does not constrain and nothing later removes."""
     if stride is None or blur <= 0 or (size is not None and size <= SMALL_IMAGE_SIZE):
         return 0.0
@@ -266,7 +278,7 @@ PRESETS: dict[str, Preset] = {
     for p in (
         Preset(
             "default",
-            "invert's default, size- and layer-aware (issue 10's search): L1 + TV^2 (β=2) with Adam, lr "
+            "invert's default, size- and layer-aware: L1 + TV^2 (β=2) with Adam, lr "
             "cosine-annealed to 0, a 3×3 Gaussian blur after each step, TV and blur annealed linearly to 0, clamp "
             "to [0,1], 200 iterations, 224 px. Chosen per run: blur σ_b = image size/224 px held within [0.5, 1] and "
             "lr = σ_b/5 (σ 1, lr 0.2 at 224 px; σ 0.5, lr 0.1 at ≤ 112 px: the search's winners at 224 and 32 px); "
@@ -334,7 +346,7 @@ PRESETS: dict[str, Preset] = {
                 alpha_norm=1e-8,
                 alpha=6.0,
                 clamp=True,
-                init_mean=REPORT_INIT_MEAN,  # the start it was tuned with (and the default's before round 16)
+                init_mean=REPORT_INIT_MEAN,  # the start it was tuned with
                 iterations=300,
             ),
         ),
