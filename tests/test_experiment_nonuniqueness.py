@@ -35,7 +35,7 @@ def _layer(fall: float, slope: float, rho: float, below: bool = True) -> dict:
     return {
         "layer": "conv5", "lr_start": 0.01, "m_g_peak": 10.0, "peak_iteration": 3, "m_g_end": 10.0 / fall,
         "m_g_fall": fall, "m_i_at_peak": 5.0, "m_i_end": 5.0, "m_i_change": 1.0, "slope": slope, "spearman": rho,
-        "m_s": 1.0 if below else 1e-9, "m_g_min": 10.0 / fall, "below_ms_at": 40 if below else -1,
+        "m_s": 2.0 if below else 1e-9, "m_g_min": 10.0 / fall, "below_ms_at": 40 if below else -1,
     }  # fmt: skip
 
 
