@@ -329,7 +329,10 @@ def run(
     ),
     restarts: int = typer.Option(1, help="Independent restarts per image (different seeded starts), batched."),
     seed: Optional[int] = typer.Option(
-        None, help="Seed for the untrained weights, starts and m_s noise" + _d("seed") + "."
+        None,
+        min=0,
+        max=options.SEED_MAX,
+        help="Seed for the untrained weights, starts and m_s noise" + _d("seed") + ".",
     ),
     preset: Optional[PresetName] = typer.Option(None, help=_PRESET_HELP),
     stop_below_ms: Optional[bool] = typer.Option(
@@ -364,8 +367,10 @@ def run(
     """Invert a layer's representation of the target image(s) and measure what comes back."""
     from invert.encoders.registry import default_size
     from invert.job import JobSpec, format_table_rows, resolve_config, run_job
+    from invert.tensorboard import check_root
 
     lr_value, lr_auto = _lr_value(lr)
+    check_root(tensorboard)
     v = options.value
     if size is None and "size" not in PRESETS[v(preset) or "default"].settings:
         size = default_size(model)  # the model's own input size unless a preset fixes one

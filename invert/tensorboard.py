@@ -27,12 +27,28 @@ def _is_main_process() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
+def check_root(root: str | Path | None) -> None:
+    """Refuse a ``--tensorboard`` that cannot be a folder (a file, or a file on its path), before any run starts."""
+    if root is None:
+        return
+    from invert.errors import InvertError
+
+    for p in (Path(root), *Path(root).parents):
+        if p.exists():
+            if not p.is_dir():
+                raise InvertError(f"--tensorboard {root}: {p} is a file, not a folder — pass a folder for the logs")
+            return
+
+
 def run_folder(root: str | Path, name: str) -> Path:
     """Make and return ``root/<UTC time>-<name>``, unique (a suffix ``-2``, ``-3`` …): one folder per job, never
     shared, even between parallel jobs (each claims its folder with an exclusive ``mkdir``)."""
+    from invert.io import make_folder
+
+    check_root(root)
     safe = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in name)
     base = Path(root) / f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{safe}"
-    base.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(base.parent)
     for k in range(1, 10_000):
         folder = base if k == 1 else base.with_name(f"{base.name}-{k}")
         try:

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from invert.commands import options
 from invert.decoder.training import QUICK, DecoderTrainConfig
+from invert.errors import InvertError
 
 decoder_app = typer.Typer(
     help="Learned decoders that map a layer's activation back to the image: `train`, `eval`.", no_args_is_help=True
@@ -102,7 +103,7 @@ def train(
         help="Train the unpooling multiplier (thesis text) or keep it at 1 (what the thesis code does in effect).",
     ),
     seed: Optional[int] = typer.Option(
-        None, help="Seed for the decoder init, split and shuffling" + _both("seed") + "."
+        None, min=0, max=options.SEED_MAX, help="Seed for the decoder init, split and shuffling" + _both("seed") + "."
     ),
     device: str = options.device(),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over in an --out folder that holds another run."),
@@ -116,7 +117,7 @@ def train(
     OUT holds config.json (the manifest), metrics.json, training.csv, loss_curves.png and one folder per layer.
     """
     from invert.decoder.runs import train_run
-    from invert.io import lock_folder, make_folder
+    from invert.io import claim_folder
     from invert.settings import choose
 
     given = dict(
@@ -131,7 +132,11 @@ def train(
     )
     config = choose(_T, QUICK, quick, given, "decoder training")
     limit = choose({"limit": None}, {"limit": QUICK_LIMIT}, quick, {"limit": limit})["limit"]
-    lock_folder(make_folder(out))
+    from invert.tensorboard import check_root
+
+    check_root(tensorboard)
+    _check_training(model, layer, data, download)  # everything that can be checked, before the folder is made
+    claim_folder(out)
     from invert.tensorboard import logging_epochs
 
     with logging_epochs(tensorboard, f"decoder-{model}"):
@@ -159,6 +164,17 @@ def train(
     console.print(f"decoders in [bold]{out}[/bold]; next: `invert decoder eval {out}`")
 
 
+def _check_training(model: str, layers: Optional[List[str]], data: Optional[str], download: bool) -> None:
+    """Refuse a decoder training whose model, layers or CIFAR-10 data cannot be had, before any folder is made."""
+    from invert.datasets import load_cifar10
+    from invert.decoder.architecture import build_decoder, checkpoint_layers
+
+    for name in layers or checkpoint_layers(model):
+        build_decoder(model, name)
+    if not download:
+        load_cifar10("train", 1, root=data)
+
+
 @decoder_app.command("eval")
 def evaluate(
     run: Path = typer.Argument(..., help="A run folder written by `invert decoder train`."),
@@ -174,9 +190,11 @@ def evaluate(
     """Per checkpoint on the test set: MSE, PSNR, SSIM, classifier accuracy/agreement, m_g vs m_s;
     the thesis's figures.
     """
-    from invert.decoder.runs import evaluate_run
-    from invert.io import prepare_out_dir, write_config
+    from invert.decoder.runs import evaluate_run, read_run
+    from invert.io import check_out_dir, prepare_out_dir, write_config
 
+    read_run(run)  # RUN must be a decoder run: refused before anything is made
+    check_out_dir(out or run / "eval", overwrite)
     folder = prepare_out_dir(out or run / "eval", run, "eval", overwrite)
     settings = dict(run=str(run), limit=limit or None, data=data)
     write_config(folder, "decoder eval", seed=seed, device=_device(device), status="running", settings=settings)
@@ -227,11 +245,20 @@ def compare(
     quiet: bool = options.quiet(),
 ) -> None:
     """Decoder vs optimisation vs hybrid (optimisation from the decoder's output) on the same images and layers."""
-    from invert.decoder.runs import compare_run
-    from invert.io import prepare_out_dir, write_config
+    from invert.decoder.runs import compare_run, read_run, trained_layers
+    from invert.io import check_out_dir, prepare_out_dir, write_config
     from invert.job import resolve_config
 
     config = resolve_config(options.value(preset), {"iterations": iterations, "lr": lr, "seed": seed})
+    read_run(run)  # RUN must be a decoder run, with a trained decoder for every --layer
+    have = trained_layers(run)
+    missing = [name for name in layer or have if name not in have]
+    if missing or not have:
+        raise InvertError(
+            f"no trained decoder for layer(s) {', '.join(missing) or 'any'} in {run} "
+            f"(have: {', '.join(have) or 'none'}) — train them with `invert decoder train --layer ...`"
+        )
+    check_out_dir(out, overwrite)
     folder = prepare_out_dir(out, "results/compare", "compare", overwrite)
     settings = dict(run=str(run), layers=layer, images=images, amortise_over=amortise_over, data=data)
     write_config(

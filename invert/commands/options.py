@@ -136,9 +136,13 @@ def quick(what: str) -> Any:
     return typer.Option(False, "--quick", help=f"Small setting ({what}); options given explicitly win over it.")
 
 
+#: Seeds every generator takes (torch's are 64-bit): 0 … 2⁶³ − 1.
+SEED_MAX = 2**63 - 1
+
+
 def seed(default: Optional[int], what: str) -> Any:
-    """``--seed`` with the command's default and what it seeds."""
-    return typer.Option(default, help=f"Seed of {what}.")
+    """``--seed`` with the command's default and what it seeds, in 0 … :data:`SEED_MAX`."""
+    return typer.Option(default, min=0, max=SEED_MAX, help=f"Seed of {what}.")
 
 
 def size(default: Optional[int], what: str = "Side of the square input in pixels") -> Any:

@@ -124,6 +124,9 @@ def noise(
         "noise training",
     )
     _say_overridden(overridden(_N, NOISE_QUICK, quick, given), quiet)
+    from invert.tensorboard import check_root
+
+    check_root(tensorboard)
     folder = _run_folder(out, "noise", resume)
     dev = resolve_device(device)
     from invert.tensorboard import logging_epochs
@@ -142,20 +145,18 @@ def _run_folder(out: Optional[Path], stem: str, resume: bool) -> Path:
     an existing ``--out`` only if it holds a checkpoint.
     """
     from invert.errors import InvertError
-    from invert.io import lock_folder, make_folder, prepare_out_dir
+    from invert.io import claim_folder, prepare_out_dir
 
     if out is None:
         return prepare_out_dir(None, Path("results") / "train", stem, False)
     if out.exists() and not out.is_dir():
         raise InvertError(f"--out {out} is a file, not a folder — choose another path")
-    make_folder(out)
-    lock_folder(out)
-    held = [p for p in out.iterdir() if not p.name.startswith(".")]
+    held = [p for p in out.iterdir() if not p.name.startswith(".")] if out.is_dir() else []
     if held and not (out / "last.pt").is_file() and not (out / "config.json").is_file():
         raise InvertError(
             f"--out {out} already holds files but no training checkpoint (last.pt) — choose another folder"
         )
-    return out
+    return claim_folder(out)
 
 
 _C_SMALL = {**CLASSIFIER_FULL, **CLASSIFIER_QUICK}
@@ -225,6 +226,9 @@ def classifier(
     given = dict(epochs=epochs, batch_size=batch_size, lr=lr, val_fraction=val_fraction, limit=limit)
     s = choose(CLASSIFIER_FULL, CLASSIFIER_QUICK, quick, given, "classifier training")
     _say_overridden(overridden(CLASSIFIER_FULL, CLASSIFIER_QUICK, quick, given), quiet)
+    from invert.tensorboard import check_root
+
+    check_root(tensorboard)
     folder = _run_folder(out, "classifier", resume)
     dev = resolve_device(device)
     from invert.tensorboard import logging_epochs

@@ -19,6 +19,8 @@ RESULT_MARKERS = ("config.json", "metrics.json", "comparison.json", "verdict.jso
 RESULT_SUFFIXES = (".png", ".json", ".csv", ".md", ".pt", ".txt", ".npz", ".npy", ".pdf", ".svg")
 LOCK_NAME = ".invert.lock"
 _LOCKS: dict[Path, int] = {}
+#: Folders this process created for a run: removed again when released empty (a refused command leaves none).
+_CREATED: set[Path] = set()
 
 
 def folder_contents(path: Path) -> list[Path]:
@@ -88,6 +90,26 @@ def release_folder(path: str | os.PathLike | None = None) -> None:
             except OSError:
                 pass
             os.close(fd)
+        if key in _CREATED:
+            _CREATED.discard(key)
+            try:
+                key.rmdir()  # only if empty: the command stopped before writing anything
+            except OSError:
+                pass
+
+
+def claim_folder(path: str | os.PathLike, what: str = "invert run") -> Path:
+    """Create ``path`` if needed and lock it (:func:`lock_folder`); one created here and released empty is removed."""
+    path = Path(path)
+    new = not path.exists()
+    _make_dirs(path)
+    if new:
+        _CREATED.add(path.resolve())
+    try:
+        return lock_folder(path, what)
+    except BaseException:
+        release_folder(path)
+        raise
 
 
 def listed_files(path: str | os.PathLike) -> list[str] | None:
@@ -167,10 +189,12 @@ def prepare_out_dir(
         path = Path(out)
         if path.exists() and not path.is_dir():
             raise InvertError(f"--out {path} is a file, not a folder — choose another path")
-    _make_dirs(path)
+    if not path.exists():
+        _make_dirs(path)
+        _CREATED.add(path.resolve())
     if not os.access(path, os.W_OK | os.X_OK):
         raise InvertError(f"cannot write in {path}: permission denied — choose an --out you can write")
-    lock_folder(path)
+    claim_folder(path)
     try:
         check_out_dir(path, overwrite)
         if folder_contents(path):

@@ -21,6 +21,8 @@ from invert.errors import Interrupted, InvertError
 
 PRELOAD = ("invert.job", "invert.analysis.plots")
 """Modules a local pool's workers import once, before forking (a cell's own start then costs no imports)."""
+TMP_PREFIX = "invert-cell-"
+"""A running cell's temporary folder (in the system's temporary folder): ``invert-cell-<id>-p<pid>-…``."""
 CELL_FILE = "cell.json"
 """Written last into each cell folder: its settings, status (complete / failed), error and timing."""
 
@@ -45,7 +47,7 @@ def run_cell(task: CellTask) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     status, error = "complete", None
-    with tempfile.TemporaryDirectory(prefix=f"invert-cell-{task.id}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{task.id}-p{os.getpid()}-") as tmp:
         try:
             result, _ = run_job(replace(task.job, out=tmp, overwrite=True), task.config, progress=False)
             if result.interrupted:
@@ -78,7 +80,7 @@ def write_cell(cells_dir: Path, outcome: dict[str, Any]) -> Path:
     """
     files: dict[str, bytes] = outcome.pop("files", {})
     final = cells_dir / outcome["id"]
-    partial = Path(tempfile.mkdtemp(prefix=f".{outcome['id']}.", suffix=".partial", dir=cells_dir))
+    partial = _new_folder(cells_dir, f".{outcome['id']}.", ".partial")
     try:
         for name, data in files.items():
             if name == "config.json":  # the run wrote into a worker's temporary folder: record where it now lies
@@ -94,6 +96,41 @@ def write_cell(cells_dir: Path, outcome: dict[str, Any]) -> Path:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return final
+
+
+def _new_folder(parent: Path, prefix: str, suffix: str) -> Path:
+    """A new uniquely named folder with the usual mode (0777 less the umask), not mkdtemp's 0700."""
+    import secrets
+
+    for _ in range(100):
+        folder = parent / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise InvertError(f"cannot create a folder in {parent}")  # pragma: no cover
+
+
+def clean_stale_temporaries(tmp: str | Path | None = None) -> int:
+    """Remove cells' temporary folders whose process is gone (a worker killed outright); returns how many."""
+    import re
+
+    gone = 0
+    for p in Path(tmp or tempfile.gettempdir()).glob(f"{TMP_PREFIX}*-p*-*"):
+        m = re.match(rf"{TMP_PREFIX}[0-9a-f]+-p(\d+)-", p.name)
+        if m is None or not p.is_dir():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue  # its process still runs
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        gone += 1
+    return gone
 
 
 def _relocated_config(data: bytes, folder: Path, outcome: dict[str, Any]) -> bytes:

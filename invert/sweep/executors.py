@@ -31,22 +31,74 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     return max(1, (cores or available_cores()) // max(1, workers))
 
 
+_RUNNING = False  # in a pool worker: a task is running now
+
+
 def _call(fn: Callable[[Any], Any], threads: int, item: Any) -> Any:
     """Run ``fn(item)`` with ``threads`` torch threads (what every worker executes)."""
     import torch
 
+    global _RUNNING
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
-    return fn(item)
+    _RUNNING = True
+    try:
+        return fn(item)
+    except KeyboardInterrupt:
+        if _STOPPED:  # SIGTERM from the driver stopping the pool (or the driver gone): the task has cleaned up
+            os._exit(143)
+        raise
+    finally:
+        _RUNNING = False
 
 
-def _init_worker(threads: int) -> None:
-    """Pool-worker set-up: split the cores and leave Ctrl-C to the driver, which stops the pool."""
+_STOPPED = False
+
+
+def _stop_worker(signum: int, frame: Any) -> None:
+    """SIGTERM in a pool worker: a running task stops like on Ctrl-C (its temporary folder removed), then the
+    worker exits; an idle worker exits at once."""
+    global _STOPPED
+    _STOPPED = True
+    if _RUNNING:
+        raise KeyboardInterrupt
+    os._exit(143)
+
+
+def _init_worker(threads: int, driver: int | None = None) -> None:
+    """Pool-worker set-up: split the cores, leave Ctrl-C to the driver, which stops the pool, stop cleanly on
+    SIGTERM, and end with the driver should it die without stopping the pool (``kill -9``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop_worker)
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    if driver is not None:
+        watch_driver(driver)
     import torch
 
     torch.set_num_threads(threads)
+
+
+def watch_driver(driver: int, every: float = 1.0) -> None:
+    """A daemon thread that sends this process SIGTERM once process ``driver`` is gone: no worker outlives its
+    sweep, and the cell it was running removes its temporary folder."""
+    import threading
+    import time
+
+    def alive() -> bool:
+        try:
+            os.kill(driver, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # pragma: no cover - the id now belongs to another user's process
+            return False
+        return True
+
+    def watch() -> None:
+        while alive():
+            time.sleep(every)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="invert-driver-watch", daemon=True).start()
 
 
 def map_tasks(
@@ -129,7 +181,9 @@ def _map_local(
             results[i] = _call(fn, threads, item)
             done(i, results[i])
         return results
-    pool = ProcessPoolExecutor(n, mp_context=_context(fn, preload), initializer=_init_worker, initargs=(threads,))
+    pool = ProcessPoolExecutor(
+        n, mp_context=_context(fn, preload), initializer=_init_worker, initargs=(threads, os.getpid())
+    )
     futures = {pool.submit(_call, fn, threads, item): i for i, item in enumerate(items)}
     try:
         pending = set(futures)

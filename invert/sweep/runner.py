@@ -8,9 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from invert.errors import InvertError
-from invert.io import environment_info, write_json
+from invert.io import claim_folder, environment_info, folder_contents, make_folder, release_folder, write_json
 from invert.sweep.aggregate import write_figures, write_table
-from invert.sweep.cells import PRELOAD, CellTask, clean_partials, read_cell, run_cell, write_cell
+from invert.sweep.cells import (
+    PRELOAD,
+    CellTask,
+    clean_partials,
+    clean_stale_temporaries,
+    read_cell,
+    run_cell,
+    write_cell,
+)
 from invert.sweep.executors import map_tasks
 from invert.sweep.spec import (
     Cell,
@@ -55,11 +63,14 @@ def plan(spec: Spec, out: Path, retry_failed: bool) -> tuple[list[Cell], list[Ce
 
 
 def _prepare_out(out: Path) -> None:
+    """Make and lock the sweep folder (a second sweep on it is refused while this one runs)."""
     if out.exists() and not out.is_dir():
         raise InvertError(f"--out {out} is a file, not a folder — choose another path")
-    if out.is_dir() and any(out.iterdir()) and not (out / "sweep.json").is_file():
+    claim_folder(out, "invert sweep")
+    if folder_contents(out) and not (out / "sweep.json").is_file():
+        release_folder(out)
         raise InvertError(f"--out {out} already holds files but no sweep (sweep.json) — choose an empty or new folder")
-    (out / "cells").mkdir(parents=True, exist_ok=True)
+    make_folder(out / "cells")
 
 
 def run_sweep(
@@ -86,8 +97,32 @@ def run_sweep(
     cells = expand(spec)
     validate(spec, cells)
     out = Path(out)
+    if tensorboard is not None:
+        from invert.tensorboard import check_root
+
+        check_root(tensorboard)
     _prepare_out(out)
+    try:
+        return _run(spec, out, executor, workers, address, retry_failed, console, progress, gpus_per_cell, tensorboard)
+    finally:
+        release_folder(out)
+
+
+def _run(
+    spec: Spec,
+    out: Path,
+    executor: str,
+    workers: int | None,
+    address: str | None,
+    retry_failed: bool,
+    console: Any,
+    progress: bool,
+    gpus_per_cell: float,
+    tensorboard: str | Path | None,
+) -> SweepReport:
+    """:func:`run_sweep` once the spec is checked and the folder locked."""
     clean_partials(out / "cells")
+    clean_stale_temporaries()
     cells, todo, n_complete, n_failed = plan(spec, out, retry_failed)
     report = SweepReport(out, len(cells), n_complete, n_failed)
     say = console.print if console is not None else (lambda *a, **k: None)

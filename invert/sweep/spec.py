@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -139,6 +140,8 @@ def _axis(raw: dict[str, Any], key: str, path: Path) -> list[Any]:
                 f"{key} value {v!r} in {path} is not {'an integer' if kind is int else 'a string'}: "
                 f"write e.g. {key} = [{'0, 1' if kind is int else chr(34) + 'x' + chr(34)}]"
             )
+    if key == "seed" and any(not 0 <= v < 2**63 for v in values):
+        raise InvertError(f"seed values in {path} must lie in 0 … 2^63 − 1 (got {values})")
     if len(set(values)) != len(values):
         raise InvertError(f"{key} in {path} lists a value twice ({values}): list each value once")
     return list(values)
@@ -162,8 +165,40 @@ def _run_table(run: Any, path: Path) -> dict[str, Any]:
             raise InvertError(
                 f"{key} in [run] of {path} must be a single value; a list of values belongs at the top level"
             )
+        _check_type(key, name, value, path)
         out[name] = value
     return out
+
+
+#: The value types of `[run]` settings that are not InversionConfig fields (what `invert run` parses them as).
+_JOB_TYPES = {"restarts": "int", "device": "str", "dtype": "str", "init_image": "str", "lr": "float"}
+
+
+def _check_type(key: str, name: str, value: Any, path: Path) -> None:
+    """Refuse a `[run]` value of the wrong type as `invert run` would refuse it on the command line: an integer
+    setting takes integers only (``iterations = 2.5`` is refused, not truncated), a number takes numbers, a switch
+    true or false, a name text."""
+    from invert.inversion import InversionConfig
+
+    if name == "lr" and value == "auto":
+        return
+    types = {f.name: str(f.type) for f in fields(InversionConfig)} | _JOB_TYPES
+    kinds = {t.strip() for t in types[name].split("|")} - {"None"}
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if "bool" in kinds:
+        ok, want = isinstance(value, bool), "true or false"
+    elif "int" in kinds:
+        ok, want = number and float(value).is_integer(), "an integer"
+    elif "float" in kinds:
+        ok, want = number and math.isfinite(value), "a finite number" + (' or "auto"' if name == "lr" else "")
+    else:
+        ok, want = isinstance(value, str), "text (in quotes)"
+    if not ok:
+        raise InvertError(
+            f"{key} = {value!r} in [run] of {path} is not {want}: `invert run --{key.replace('_', '-')}` takes {want}"
+        )
+    if "int" in kinds and isinstance(value, float):
+        raise InvertError(f"{key} = {value!r} in [run] of {path} is not an integer: write {int(value)}")
 
 
 def _exclude(value: Any, path: Path) -> list[dict[str, list[Any]]]:
