@@ -26,10 +26,9 @@ from invert.errors import Interrupted, InvertError
 from invert.io import atomic_path, write_json
 from invert.progress import ProgressBar
 from invert.settings import updated
-from invert.tensorboard import epoch_done
 from invert.training import distributed
-from invert.training.checkpoint import Checkpointer
 from invert.training.classifier import split_indices
+from invert.training.scaffold import TrainingRun, batch_count
 
 
 @dataclass(frozen=True)
@@ -196,114 +195,90 @@ def train_decoder(
     if len(images) < 4:
         raise InvertError(f"only {len(images)} training images: a decoder needs at least a few (use --limit ≥ 100)")
     folder = Path(folder)
-    dev = distributed.setup(encoder.device)  # under torchrun: join the group (a no-op otherwise)
-    distributed.check_batch(config.batch_size)
-    decoder.to(dev)
-    if distributed.active():
-        distributed.globalize_batchnorm(
-            decoder
-        )  # BatchNorm over the global batch; before the optimiser sees the parameters
-    optimizer = torch.optim.Adam(decoder.parameters(), lr=config.lr)
-    ckpt = Checkpointer(folder, {"decoder": decoder, "optimizer": optimizer})
     run = {**config.run_key(), "n": len(images), "layer": decoder.layer, "model": decoder.model_name}
-    start, history, extra = ckpt.resume() if resume else (0, [], {})
-    if start and extra.get("run") != run:
-        raise InvertError(
-            f"{folder} holds a decoder checkpoint of a different run ({extra.get('run')}): "
-            f"choose another --out, or pass --overwrite to start over"
-        )
-    train_idx, val_idx = split_indices(len(images), config.val_fraction, config.seed)
-    xv = images[val_idx]
-    yv = labels[val_idx] if labels is not None else None
-    best = extra.get("best", math.inf)
-    best_epoch = extra.get("best_epoch", -1)
-    bad = extra.get("bad", 0)
-    seconds = extra.get("seconds", 0.0)
-    n_batches = len(train_idx) // config.batch_size + (1 if len(train_idx) % config.batch_size >= 2 else 0)
-    bar = ProgressBar(
-        f"decoder {decoder.layer}", n_batches * (config.epochs - start), enabled=progress and distributed.is_main()
+    tr = TrainingRun(
+        decoder,
+        name="decoder",
+        folder=folder,
+        run=run,
+        device=encoder.device,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        resume=resume,
+        restart_hint="choose another --out, or pass --overwrite to start over",
     )
-    net = distributed.wrap(decoder, dev)
-    stopped = bad >= config.patience
+    train_idx, val_idx = split_indices(len(images), config.val_fraction, config.seed)
+    xv, yv = images[val_idx], labels[val_idx] if labels is not None else None
+    state = {"best": math.inf, "best_epoch": -1, "bad": 0, "seconds": 0.0, **tr.extra}
+    state.pop("run", None)
+    batches = batch_count(len(train_idx), config.batch_size)
     try:
-        for epoch in range(start, config.epochs):
-            if bad >= config.patience:
-                stopped = True
-                break
-            t0 = time.perf_counter()
-            net.train()
-            order = train_idx[torch.randperm(len(train_idx), generator=_epoch_generator(config.seed, epoch))]
-            sums = {"loss": 0.0, "mse": 0.0}
-            seen = 0
-            for b in range(n_batches):
-                batch = order[b * config.batch_size : (b + 1) * config.batch_size]
-                idx = batch[distributed.shard(torch.arange(len(batch)))]  # under torchrun: this rank's slice
-                x = images[idx].to(dev)
-                y = labels[idx].to(dev) if labels is not None else None
-                with torch.no_grad():
-                    a = encoder(x)
-                loss, parts = decoder_loss(net, encoder, x, a, y, config, classifier)  # type: ignore[arg-type]
-                if not torch.isfinite(loss):
-                    raise InvertError(
-                        f"decoder training diverged at epoch {epoch + 1} (loss {float(loss)}): lower --lr "
-                        f"(was {config.lr:g})"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                (loss * distributed.shard_weight(len(idx), len(batch))).backward()
-                optimizer.step()
-                sums["loss"] += float(loss.detach()) * len(x)
-                sums["mse"] += parts["mse"] * len(x)
-                seen += len(x)
-                bar.advance(
-                    description=f"decoder {decoder.layer} epoch {epoch + 1}/{config.epochs} mse {parts['mse']:.4f}"
-                )
-            sums["loss"], sums["mse"], n_seen = distributed.all_sum(sums["loss"], sums["mse"], seen)  # over ranks
-            val = validation_loss(decoder, encoder, xv, yv, config, classifier)
-            seconds += time.perf_counter() - t0
-            row = {
-                "epoch": epoch + 1,
-                "train_loss": sums["loss"] / n_seen,
-                "train_mse": sums["mse"] / n_seen,
-                "val_loss": val["loss"],
-                "val_mse": val["mse"],
-                "seconds": seconds,
-            }
-            history.append(row)
-            epoch_done(row, f"decoder_{decoder.layer}")  # --tensorboard: one curve set per checkpoint
-            improved = val["loss"] < best
-            if improved:
-                best, best_epoch, bad = val["loss"], epoch + 1, 0
-            else:
-                bad += 1
-            ckpt.save(
-                epoch,
-                history,
-                {"run": run, "best": best, "best_epoch": best_epoch, "bad": bad, "seconds": seconds},
-                best=improved,
-            )
+        with tr.progress(f"decoder {decoder.layer}", config.epochs, batches, progress) as bar:
+            for epoch in range(tr.start, config.epochs):
+                if state["bad"] >= config.patience:
+                    break
+                t0 = time.perf_counter()
+                sums = _decoder_epoch(tr, encoder, images, labels, train_idx, config, classifier, epoch, bar)
+                val = validation_loss(decoder, encoder, xv, yv, config, classifier)
+                state["seconds"] += time.perf_counter() - t0
+                row = {"epoch": epoch + 1, **sums, "val_loss": val["loss"], "val_mse": val["mse"]}
+                row["seconds"] = state["seconds"]
+                improved = val["loss"] < state["best"]
+                if improved:
+                    state.update(best=val["loss"], best_epoch=epoch + 1, bad=0)
+                else:
+                    state["bad"] += 1
+                tr.end_epoch(epoch, row, improved, state, f"decoder_{decoder.layer}")  # one TensorBoard set per layer
     except KeyboardInterrupt:
-        done = len(history)
         raise TrainingInterrupted(
-            f"decoder training for {decoder.layer} interrupted after {done} epoch(s): "
+            f"decoder training for {decoder.layer} interrupted after {len(tr.history)} epoch(s): "
             f"run the same command again to resume from {folder / 'last.pt'}"
         ) from None
     finally:
-        bar.close()
-        distributed.localize_batchnorm(decoder)
-    ckpt.load_best_into("decoder", decoder)
+        tr.close()
+    history, best_epoch, seconds = tr.history, state["best_epoch"], state["seconds"]
+    tr.checkpoints.load_best_into("decoder", decoder)
     decoder.eval()
     if distributed.is_main():
         save_decoder(decoder, folder / "decoder.pt", {"history": history, "config": asdict(config)})
     distributed.barrier()  # decoder.pt exists before any rank reads it
     best_mse = next((h["val_mse"] for h in history if h["epoch"] == best_epoch), math.nan)
-    return DecoderTrainResult(
-        decoder.layer,
-        history,
-        best_epoch,
-        best_mse,
-        seconds,
-        stopped or bad >= config.patience or len(history) < config.epochs,  # the rule fired, if only at the cap
-    )
+    stopped = state["bad"] >= config.patience or len(history) < config.epochs  # the rule fired, if only at the cap
+    return DecoderTrainResult(decoder.layer, history, best_epoch, best_mse, seconds, stopped)
+
+
+def _decoder_epoch(
+    tr: TrainingRun,
+    encoder: Encoder,
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    train_idx: torch.Tensor,
+    config: DecoderTrainConfig,
+    classifier: Encoder | None,
+    epoch: int,
+    bar: ProgressBar,
+) -> dict[str, float]:
+    """One epoch over the training images in the epoch's seeded order: mean training loss and MSE over all ranks."""
+    tr.net.train()
+    order = train_idx[torch.randperm(len(train_idx), generator=_epoch_generator(config.seed, epoch))]
+    sums = {"loss": 0.0, "mse": 0.0}
+    seen = 0
+    for b in range(batch_count(len(order), config.batch_size)):
+        batch = order[b * config.batch_size : (b + 1) * config.batch_size]
+        idx = tr.slice(batch)  # under torchrun: this rank's slice
+        x = images[idx].to(tr.device)
+        y = labels[idx].to(tr.device) if labels is not None else None
+        with torch.no_grad():
+            a = encoder(x)
+        loss, parts = decoder_loss(tr.net, encoder, x, a, y, config, classifier)  # type: ignore[arg-type]
+        hint = f"decoder training diverged at epoch {epoch + 1}: lower --lr (was {config.lr:g})"
+        tr.step(loss, len(idx), len(batch), hint)
+        sums["loss"] += float(loss.detach()) * len(x)
+        sums["mse"] += parts["mse"] * len(x)
+        seen += len(x)
+        bar.advance(description=f"decoder {tr.module.layer} epoch {epoch + 1}/{config.epochs} mse {parts['mse']:.4f}")
+    loss_sum, mse_sum, n_seen = distributed.all_sum(sums["loss"], sums["mse"], seen)  # over ranks
+    return {"train_loss": loss_sum / n_seen, "train_mse": mse_sum / n_seen}
 
 
 def save_decoder(decoder: ResNetDecoder, path: str | Path, extra: dict[str, Any] | None = None) -> Path:

@@ -25,9 +25,8 @@ from invert.encoders.base import Normalize
 from invert.errors import InvertError
 from invert.io import atomic_path
 from invert.progress import ProgressBar
-from invert.tensorboard import epoch_done
 from invert.training import distributed
-from invert.training.checkpoint import Checkpointer
+from invert.training.scaffold import TrainingRun, batch_count, epoch_seed
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
 
@@ -76,10 +75,6 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor,
         n_val = 1
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[n_val:].sort().values, perm[:n_val].sort().values
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return (int(seed) * 1_000_003 + int(epoch) * 7_919 + 12_345) % (2**63 - 1)
 
 
 @torch.no_grad()
@@ -147,16 +142,8 @@ def fit_classifier(
     """
     _check_inputs(images, labels, epochs, batch_size, lr)
     labels = torch.as_tensor(labels).long().cpu()
-    device = distributed.setup(device)  # under torchrun: join the group, this rank's device
-    distributed.check_batch(batch_size)
-    folder = Path(folder)
-    model.to(device)
     if not any(p.requires_grad for p in model.parameters()):
         model.requires_grad_(True)  # fully frozen, as build_model returns it: train everything
-    if distributed.active():
-        distributed.globalize_batchnorm(model)  # before the optimiser sees the parameters
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    ckpt = Checkpointer(folder, {"model": model, "optimizer": optimizer})
     run = {
         "n": len(labels),
         "batch_size": batch_size,
@@ -166,88 +153,58 @@ def fit_classifier(
         "augment": augment is not None,
     }
     train_idx, val_idx = split_indices(len(labels), val_fraction, seed)
-    try:
-        start, history, extra = ckpt.resume() if resume else (0, [], {})
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise InvertError(
-            f"the checkpoint in {folder} does not fit this model/optimiser ({exc.__class__.__name__}): "
-            "use another folder, or pass resume=False (--no-resume) to start over"
-        ) from None
-    if start and extra.get("run") not in (None, run):
-        raise InvertError(
-            f"{folder} holds a checkpoint of a different run ({extra['run']} vs {run}): "
-            "use another folder, or pass resume=False (--no-resume) to start over"
-        )
-    best = max((h.get("val_acc", h["train_acc"]) for h in history), default=-math.inf)
-    net = distributed.wrap(model, device)
-    cuda_devices = [device.index or 0] if device.type == "cuda" else []
-    n_batches = _batch_count(len(train_idx), batch_size)
-    bar = ProgressBar(
-        f"training (from epoch {start + 1}/{epochs})",
-        epochs * n_batches,
-        enabled=progress and distributed.is_main(),
-        completed=start * n_batches,
+    tr = TrainingRun(
+        model, name="model", folder=folder, run=run, device=device, batch_size=batch_size, lr=lr, resume=resume
     )
-    with bar:
-        for epoch in range(start, epochs):
+    device = tr.device
+    best = max((h.get("val_acc", h["train_acc"]) for h in tr.history), default=-math.inf)
+    cuda_devices = [device.index or 0] if device.type == "cuda" else []
+    with tr.progress("training", epochs, batch_count(len(train_idx), batch_size), progress) as bar:
+        for epoch in range(tr.start, epochs):
             t0 = time.perf_counter()
             with torch.random.fork_rng(devices=cuda_devices):
-                torch.manual_seed(_epoch_seed(seed, epoch))
-                row = _train_epoch(net, optimizer, images, labels, train_idx, batch_size, device, augment, bar)
-            row = {"epoch": epoch + 1, **row}
+                torch.manual_seed(epoch_seed(seed, epoch))
+                row = {"epoch": epoch + 1, **_train_epoch(tr, images, labels, train_idx, batch_size, augment, bar)}
             if len(val_idx):
                 row["val_acc"] = evaluate(model, images, labels, val_idx, max(batch_size, 256), device)
             row["seconds"] = time.perf_counter() - t0
-            history.append(row)
-            epoch_done(row)  # --tensorboard: loss and accuracies per epoch
             score = row.get("val_acc", row["train_acc"])
-            ckpt.save(epoch, history, {"run": run}, best=score > best)
+            tr.end_epoch(epoch, row, improved=score > best)  # --tensorboard: loss and accuracies per epoch
             best = max(best, score)
             bar.describe(_describe(row, epochs))
     model.eval()
-    distributed.localize_batchnorm(model)
+    tr.close()
     if distributed.is_main():
-        save_state_dict(model, folder / "model.pt")
+        save_state_dict(model, Path(folder) / "model.pt")
     distributed.barrier()  # model.pt exists before any rank goes on to read it
-    return history
-
-
-def _batch_count(n: int, batch_size: int) -> int:
-    full, rest = divmod(n, batch_size)
-    return full + (1 if rest >= 2 else 0)  # a lone last image would break BatchNorm: it waits for the next epoch
+    return tr.history
 
 
 def _train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    tr: TrainingRun,
     images: Any,
     labels: torch.Tensor,
     train_idx: torch.Tensor,
     batch_size: int,
-    device: torch.device,
     augment: Augment | None,
     bar: ProgressBar,
 ) -> dict[str, float]:
-    model.train()
+    tr.net.train()
     order = train_idx[torch.randperm(len(train_idx))]
     total_loss, correct, seen = 0.0, 0, 0
     loss_fn = nn.CrossEntropyLoss()
-    for b in range(_batch_count(len(order), batch_size)):
+    for b in range(batch_count(len(order), batch_size)):
         idx = order[b * batch_size : (b + 1) * batch_size]
-        part = distributed.shard(torch.arange(len(idx)))  # under torchrun: this rank's slice of the global batch
+        part = tr.slice(torch.arange(len(idx)))  # under torchrun: this rank's slice of the global batch
         if augment is not None:  # augment the whole global batch (same RNG on every rank), then slice
-            x = augment(images[idx].to(device))
-            x = x[part.to(device)] if len(part) < len(idx) else x
+            x = augment(images[idx].to(tr.device))
+            x = x[part.to(tr.device)] if len(part) < len(idx) else x
         else:
-            x = images[idx[part]].to(device)
-        y = labels[idx[part]].to(device)
-        logits = model(x)
+            x = images[idx[part]].to(tr.device)
+        y = labels[idx[part]].to(tr.device)
+        logits = tr.net(x)
         loss = loss_fn(logits, y)
-        if not torch.isfinite(loss):
-            raise InvertError(f"training loss became {float(loss.detach())}: lower the learning rate (--lr)")
-        optimizer.zero_grad(set_to_none=True)
-        (loss * distributed.shard_weight(len(part), len(idx))).backward()
-        optimizer.step()
+        tr.step(loss, len(part), len(idx), "training loss is not finite: lower the learning rate (--lr)")
         total_loss += float(loss.detach()) * len(part)
         correct += int((logits.argmax(1) == y).sum())
         seen += len(part)
