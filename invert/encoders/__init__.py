@@ -12,16 +12,19 @@ from invert.encoders.registry import (
     get_spec,
     layer_table,
     load_state_dict_file,
+    register,
     register_family,
     register_model,
     resolve_layer,
 )
+from invert.encoders.weights import Weights
 
 __all__ = [
     "Encoder",
     "MLP",
     "ModelSpec",
     "Normalize",
+    "Weights",
     "available_models",
     "build_encoder",
     "build_model",
@@ -31,6 +34,7 @@ __all__ = [
     "output_stride",
     "load_state_dict_file",
     "mlp_spec",
+    "register",
     "register_family",
     "register_model",
     "resolve_layer",

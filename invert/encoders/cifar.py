@@ -6,10 +6,36 @@ without the ``module.`` prefix), so those state dicts load strictly.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet18
+
+from invert.encoders.specs import CIFAR_RESNET_ALIASES, RESNET_ALIASES, register
+from invert.encoders.weights import load_state_dict_file
+from invert.errors import InvertError
+
+CIFAR = {"input_shape": (3, 32, 32), "aliases": CIFAR_RESNET_ALIASES}
+
+
+def shared_weights(depth: int) -> Callable[[], dict[str, torch.Tensor]]:
+    """The trained CIFAR-10 ResNet-{20,32,56} from the offline ``shared/weights`` folder (read when asked for)."""
+
+    def load() -> dict[str, torch.Tensor]:
+        from invert.io import shared_dir
+
+        root = shared_dir()
+        found = sorted((root / "weights" / "cifar10-resnet").glob(f"resnet{depth}-*.th")) if root else []
+        if not found:
+            raise InvertError(
+                f"trained weights for cifar_resnet{depth} not found: set INVERT_SHARED to the folder holding "
+                f"weights/cifar10-resnet/resnet{depth}-*.th, or pass --weights FILE"
+            )
+        return load_state_dict_file(found[0])
+
+    return load
 
 
 class PadShortcut(nn.Module):
@@ -75,18 +101,26 @@ class CifarResNet(nn.Module):
         return self.linear(self.flatten(self.avgpool(x)))
 
 
+@register(**CIFAR, trained_weights=shared_weights(20), description="He et al. CIFAR-10 ResNet-20 (option-A shortcuts)")
 def cifar_resnet20(num_classes: int = 10) -> CifarResNet:
     return CifarResNet(3, num_classes)
 
 
+@register(**CIFAR, trained_weights=shared_weights(32), description="He et al. CIFAR-10 ResNet-32 (option-A shortcuts)")
 def cifar_resnet32(num_classes: int = 10) -> CifarResNet:
     return CifarResNet(5, num_classes)
 
 
+@register(**CIFAR, trained_weights=shared_weights(56), description="He et al. CIFAR-10 ResNet-56 (option-A shortcuts)")
 def cifar_resnet56(num_classes: int = 10) -> CifarResNet:
     return CifarResNet(9, num_classes)
 
 
+@register(
+    input_shape=(3, 32, 32),
+    aliases=RESNET_ALIASES,
+    description="ResNet-18 for CIFAR-10 (3×3 stem, no max-pool), the thesis encoder",
+)
 def cifar_resnet18(num_classes: int = 10) -> nn.Module:
     """The thesis ResNet-18 for CIFAR: torchvision's ResNet-18 with a 3×3 stride-1 stem and no max-pool."""
     model = resnet18(num_classes=num_classes)

@@ -8,224 +8,58 @@ Layer names are resolved in one place (:func:`resolve_layer`): a family alias (t
 from __future__ import annotations
 
 import difflib
-import functools
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 import torch
-import torchvision
 from torch import nn
-from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+from torchvision.models.feature_extraction import get_graph_node_names
 
-from invert.encoders import cifar
-from invert.encoders.base import IMAGENET_MEAN, IMAGENET_STD, Encoder, Normalize
+from invert.encoders import cifar  # noqa: F401  (its builders register the CIFAR models)
+from invert.encoders.base import Encoder, Normalize
 from invert.encoders.probe import ProbeFailed, check_layer, meta_forward, node_problem, output_shape, size_error
+from invert.encoders.specs import (  # noqa: F401  (importable from here as before)
+    _FAMILIES,
+    _REGISTRY,
+    CIFAR_RESNET_ALIASES,
+    RESNET_ALIASES,
+    ModelSpec,
+    available_models,
+    default_size,
+    families,
+    family_usage,
+    feature_extractor,
+    get_spec,
+    register,
+    register_family,
+    register_model,
+    register_tracer_hook,
+    tracer_kwargs,
+)
+from invert.encoders.weights import Weights, load_into, load_state_dict_file, normalizes
 from invert.errors import InvertError
 
-RESNET_ALIASES: dict[str, str] = {
-    "conv1": "relu",  # stem after its ReLU, before max-pool
-    "conv2": "layer1",
-    "conv3": "layer2",
-    "conv4": "layer3",
-    "conv5": "layer4",
-    "avgpool": "avgpool",
-    "fc": "fc",
-}
-CIFAR_RESNET_ALIASES: dict[str, str] = {
-    "conv1": "relu",
-    "conv2": "layer1",
-    "conv3": "layer2",
-    "conv4": "layer3",
-    "avgpool": "avgpool",
-    "fc": "linear",
-}
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """How to build one named model and what its layers are called."""
-
-    name: str
-    build: Callable[[], nn.Module]
-    input_shape: tuple[int, int, int] = (3, 224, 224)
-    aliases: Mapping[str, str] = field(default_factory=dict)
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
-    trained_weights: Callable[[], Mapping[str, torch.Tensor]] | None = None
-    description: str = ""
-
-
-_REGISTRY: dict[str, ModelSpec] = {}
-#: Parametric model families: a name prefix and the factory that turns a full name into a spec.
-_FAMILIES: dict[str, Callable[[str], ModelSpec]] = {}
-
-
-def register_model(spec: ModelSpec) -> ModelSpec:
-    """Add a model to the registry (later registration of the same name replaces it)."""
-    _REGISTRY[spec.name] = spec
-    return spec
-
-
-#: One line per family for `invert models`: how its names are formed.
-_FAMILY_USAGE: dict[str, str] = {}
-
-
-def register_family(prefix: str, factory: Callable[[str], ModelSpec], usage: str = "") -> None:
-    """Route every model name starting with ``prefix`` (``mlp``, ``timm:``) to ``factory(name)``.
-
-    Families let parametric or external model zoos plug in without the registry naming them;
-    ``usage`` is the one line `invert models` shows for the whole family (default: the factory's docstring).
-    """
-    _FAMILIES[prefix] = factory
-    _FAMILY_USAGE[prefix] = usage or (factory.__doc__ or prefix).strip().splitlines()[0]
-
-
-def family_usage() -> dict[str, str]:
-    """Each registered family prefix with its one-line usage (one `invert models` row per family)."""
-    return {p: _FAMILY_USAGE.get(p, "") for p in sorted(_FAMILIES)}
-
-
-#: Hooks that give FX's tracer extra arguments for a model (leaf modules, wrapped functions), e.g. timm's.
-_TRACER_HOOKS: list[Callable[[nn.Module], dict | None]] = []
-
-
-def register_tracer_hook(hook: Callable[[nn.Module], dict | None]) -> None:
-    """Let a model zoo tell FX which of its modules/functions to keep opaque (``hook(net)`` → tracer kwargs or None)."""
-    _TRACER_HOOKS.append(hook)
-
-
-def tracer_kwargs(net: nn.Module) -> dict:
-    """The FX tracer arguments the registered hooks ask for ``net`` (empty for plain torchvision models)."""
-    merged: dict[str, list] = {}
-    for hook in _TRACER_HOOKS:
-        for key, values in (hook(net) or {}).items():
-            merged.setdefault(key, []).extend(values)
-    return merged
-
-
-def feature_extractor(net: nn.Module, return_nodes: dict[str, str]) -> nn.Module:
-    """torchvision's ``create_feature_extractor`` with the tracer arguments ``net``'s zoo registered."""
-    return create_feature_extractor(net, return_nodes=return_nodes, tracer_kwargs=tracer_kwargs(net) or None)
-
-
-def default_size(model: str) -> int:
-    """The model's own input side in pixels (32 for CIFAR ResNets, 224 for ImageNet models, timm's pretrained_cfg)."""
-    return int(get_spec(model).input_shape[-1])
-
-
-def families() -> list[str]:
-    """The registered family prefixes."""
-    return sorted(_FAMILIES)
-
-
-def _family_for(name: str) -> Callable[[str], ModelSpec] | None:
-    """The factory of the longest registered prefix of ``name``, if any."""
-    hits = [p for p in _FAMILIES if name.startswith(p)]
-    return _FAMILIES[max(hits, key=len)] if hits else None
-
-
-def _torchvision_names() -> list[str]:
-    return sorted(torchvision.models.list_models(module=torchvision.models))
-
-
-def available_models() -> list[str]:
-    """Every model name ``build_encoder`` accepts: the registry plus torchvision classifiers."""
-    return sorted(set(_REGISTRY) | set(_torchvision_names()))
-
-
-def get_spec(name: str) -> ModelSpec:
-    """The :class:`ModelSpec` for ``name``; torchvision classifiers are specified on demand."""
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    factory = _family_for(name)
-    if factory is not None:  # parametric families, e.g. mlp-2523x3-relu
-        return factory(name)
-    if name in _torchvision_names():
-        aliases = RESNET_ALIASES if name.startswith(("resnet", "wide_resnet", "resnext")) else {}
-        return ModelSpec(
-            name=name,
-            build=lambda: torchvision.models.get_model(name, weights=None),
-            input_shape=(3, 224, 224),
-            aliases=aliases,
-            trained_weights=lambda: _torchvision_imagenet_state_dict(name),
-            description=f"torchvision {name}",
-        )
-    close = difflib.get_close_matches(name, available_models(), n=5, cutoff=0.5)
-    hint = f" — did you mean {', '.join(close)}?" if close else ""
-    raise InvertError(f"unknown model {name!r}{hint} (run `invert models` for the full list)")
-
-
-def _torchvision_imagenet_state_dict(name: str) -> Mapping[str, torch.Tensor]:
-    """torchvision's default ImageNet weights, from the hub cache or the network; a clear error offline."""
-    weights = torchvision.models.get_model_weights(name).DEFAULT
-    url = weights.url
-    cache = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
-    try:
-        return weights.get_state_dict(progress=False, check_hash=False)
-    except Exception as exc:  # URLError, HTTPError, socket errors: all mean "cannot be had here"
-        raise InvertError(
-            f"ImageNet weights for {name} are not cached at {cache} and cannot be downloaded here "
-            f"({exc.__class__.__name__}): fetch {url} on a connected machine and pass --weights FILE "
-            f"(or copy it to {cache})"
-        ) from None
-
-
-def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a state dict from a .pt/.pth/.th file; unwraps ``{'state_dict': ...}`` and ``module.`` prefixes."""
-    p = Path(path)
-    if not p.is_file():
-        raise InvertError(f"weights file not found: {p} — pass 'untrained', 'imagenet' or a path to a state-dict file")
-    obj: object  # a state dict, or a checkpoint wrapping one: checked below
-    try:
-        if p.suffix == ".safetensors":  # the format timm's weights come in from the Hugging Face hub
-            from safetensors.torch import load_file
-
-            obj = load_file(str(p), device="cpu")
-        else:
-            obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InvertError(
-            f"cannot load weights from {p}: {exc.__class__.__name__} — expected a torch state dict (.pt/.pth)"
-        ) from None
-    for key in ("state_dict", "model_state", "model", "encoder"):
-        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise InvertError(f"{p} does not hold a state dict of tensors")
-    return {k.removeprefix("module."): v for k, v in obj.items()}
-
-
-def build_model(name: str, weights: str = "untrained", seed: int = 0) -> tuple[nn.Module, ModelSpec]:
+def build_model(name: str, weights: str | Weights = "untrained", seed: int = 0) -> tuple[nn.Module, ModelSpec]:
     """Construct the full model with the requested weights, frozen and in eval mode.
 
-    ``weights``: ``untrained`` (PyTorch's default init, drawn from ``seed``), ``imagenet`` /
-    ``trained`` (the model's published weights), or a path to a state-dict file.
+    ``weights`` (:class:`~invert.encoders.weights.Weights` or a name of one): ``untrained`` (PyTorch's default
+    init, drawn from ``seed``), ``imagenet`` / ``trained`` (the model's published weights), or a path to a
+    state-dict file.
     """
     spec = get_spec(name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = spec.build()
-    if weights in ("untrained", "random", "none"):
-        pass
-    elif weights in ("imagenet", "trained", "pretrained"):
+    kind = Weights.parse(weights)
+    if kind is Weights.TRAINED:
         if spec.trained_weights is None:
             raise InvertError(f"model {name} has no published weights — pass a state-dict file with --weights")
-        _load_into(model, spec.trained_weights(), f"{weights} weights")
-    else:
-        _load_into(model, load_state_dict_file(weights), str(weights))
+        load_into(model, spec.trained_weights(), f"{weights} weights")
+    elif isinstance(kind, Path):
+        load_into(model, load_state_dict_file(kind), str(weights))
     model.requires_grad_(False).eval()
     return model, spec
-
-
-def _load_into(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[1:2]
-        raise InvertError(f"weights {source} do not fit this model: {first[0].strip() if first else exc}") from None
 
 
 def graph_nodes(model: nn.Module) -> list[str]:
@@ -336,11 +170,11 @@ def encoder_from_module(
     return enc.to(device=device, dtype=dtype)
 
 
-def input_normalizer(spec: ModelSpec, weights: str, normalize: bool | None = None) -> Normalize | None:
+def input_normalizer(spec: ModelSpec, weights: str | Weights, normalize: bool | None = None) -> Normalize | None:
     """The model's per-channel input normalisation, or None. ``normalize=None`` follows the weights:
     trained weights expect normalised images, untrained ones see raw [0, 1] pixels (the report's choice)."""
     if normalize is None:
-        normalize = str(weights) not in ("untrained", "random", "none", "custom")
+        normalize = normalizes(weights)
     return Normalize(spec.mean, spec.std) if normalize and len(spec.input_shape) == 3 else None
 
 
@@ -423,43 +257,3 @@ def _node_outputs(
     shapes = {k: s for k, v in out.items() if (s := output_shape(v)) is not None}
     problems = {k: p for k, v in out.items() if (p := node_problem(v)) is not None}
     return shapes, problems
-
-
-def _cifar_shared_weights(depth: int) -> dict[str, torch.Tensor]:
-    """The trained CIFAR-10 ResNet-{20,32,56} from the offline ``shared/weights`` folder."""
-    from invert.io import shared_dir
-
-    root = shared_dir()
-    found = sorted((root / "weights" / "cifar10-resnet").glob(f"resnet{depth}-*.th")) if root else []
-    if not found:
-        raise InvertError(
-            f"trained weights for cifar_resnet{depth} not found: set INVERT_SHARED to the folder holding "
-            f"weights/cifar10-resnet/resnet{depth}-*.th, or pass --weights FILE"
-        )
-    return load_state_dict_file(found[0])
-
-
-for _name, _fn, _n in (
-    ("cifar_resnet20", cifar.cifar_resnet20, 20),
-    ("cifar_resnet32", cifar.cifar_resnet32, 32),
-    ("cifar_resnet56", cifar.cifar_resnet56, 56),
-):
-    register_model(
-        ModelSpec(
-            name=_name,
-            build=_fn,
-            input_shape=(3, 32, 32),
-            aliases=CIFAR_RESNET_ALIASES,
-            trained_weights=functools.partial(_cifar_shared_weights, _n),
-            description=f"He et al. CIFAR-10 ResNet-{_n} (option-A shortcuts)",
-        )
-    )
-register_model(
-    ModelSpec(
-        name="cifar_resnet18",
-        build=cifar.cifar_resnet18,
-        input_shape=(3, 32, 32),
-        aliases=RESNET_ALIASES,
-        description="ResNet-18 for CIFAR-10 (3×3 stem, no max-pool), the thesis encoder",
-    )
-)
