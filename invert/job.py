@@ -13,11 +13,13 @@ from typing import Any, Sequence
 import torch
 
 from invert.encoders import build_encoder
+from invert.encoders.base import Encoder
 from invert.errors import Interrupted, InvertError, RunFailed
 from invert.inversion import (
     InversionConfig,
     InversionDiverged,
     InversionResult,
+    Inverter,
     build_inverter,
     get_preset,
     line_search_lr,
@@ -74,24 +76,7 @@ def run_job(
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype)
     paths = [Path(p) for p in spec.images] or [default_image_path()]
-    encoder = build_encoder(
-        spec.model,
-        spec.layer,
-        spec.weights,
-        seed=config.seed,
-        normalize=config.normalize,
-        input_size=config.size,
-        device=device,
-        dtype=dtype,
-    )
-    check_fits(
-        estimate_run(encoder, encoder.input_shape, len(paths), spec.restarts, config.chunk, device, dtype),
-        device,
-        size=config.size,
-        n_images=len(paths),
-        restarts=spec.restarts,
-        chunk=config.chunk,
-    )  # before any image is made
+    encoder = _checked_encoder(spec, config, len(paths), device, dtype)  # refused before any image is made
     targets = torch.stack([load_image(p, config.size, config.resize, spec.max_pixels) for p in paths])
     init_image = load_image(spec.init_image, config.size, config.resize, spec.max_pixels) if spec.init_image else None
     if init_image is not None:
@@ -100,6 +85,17 @@ def run_job(
         embedding_shape = list(encoder(targets[:1].to(device, dtype)).shape[1:])
     # the chosen defaults made concrete, once: config.json says what ran
     config = resolve(config, encoder, stride=stride_from_shape(embedding_shape, config.size))
+    meta = {
+        "model": spec.model,
+        "layer": spec.layer,
+        "node": encoder.node,
+        "weights": spec.weights,
+        "images": [str(p) for p in paths],
+        "restarts": spec.restarts,
+        "device": str(device),
+        "dtype": spec.dtype,
+        "embedding_shape": embedding_shape,
+    }
     out = prepare_out_dir(spec.out, spec.results_root, f"{spec.model}-{spec.layer}", spec.overwrite)
     try:
         write_job_config(out, spec, config, str(device), "running")
@@ -110,43 +106,12 @@ def run_job(
                 config = config.updated(lr=lr)
                 if console is not None:
                     console.print(f"line search picked lr = {lr:.4g} from {len(search_rows)} trials")
-            meta = {
-                "model": spec.model,
-                "layer": spec.layer,
-                "node": encoder.node,
-                "weights": spec.weights,
-                "images": [str(p) for p in paths],
-                "restarts": spec.restarts,
-                "device": str(device),
-                "dtype": spec.dtype,
-                "embedding_shape": embedding_shape,
-            }
             inverter = build_inverter(encoder, config, init_image)
         except KeyboardInterrupt:
             write_job_config(out, spec, config, str(device), "interrupted", note="stopped before the first iteration")
             raise Interrupted(f"interrupted before the first iteration — {out} holds only config.json") from None
         try:
-            from invert.tensorboard import InversionLog
-
-            tb = InversionLog.attach(
-                inverter, spec.tensorboard, f"{spec.model}-{spec.layer}", targets, spec.restarts, config.record_every
-            )
-            try:
-                result = inverter.run(
-                    targets,
-                    config.iterations,
-                    restarts=spec.restarts,
-                    seed=config.seed,
-                    record_every=config.record_every,
-                    stop_below_ms=config.stop_below_ms,
-                    progress=progress,
-                    callback=tb.callback if tb else None,
-                )
-                if tb:
-                    tb.finish(result)
-            finally:
-                if tb:
-                    tb.close()
+            result = _run_logged(inverter, targets, spec, config, progress)
         except InversionDiverged as exc:
             if exc.result is not None:
                 write_outputs(out, exc.result, config, spec, meta, search_rows, status="diverged")
@@ -159,6 +124,59 @@ def run_job(
     finally:
         release_folder(out)
     return result, out
+
+
+def _checked_encoder(
+    spec: JobSpec, config: InversionConfig, n_images: int, device: torch.device, dtype: torch.dtype
+) -> Encoder:
+    """The job's encoder, once the run is known to fit the device's memory (a dry run, no image needed)."""
+    encoder = build_encoder(
+        spec.model,
+        spec.layer,
+        spec.weights,
+        seed=config.seed,
+        normalize=config.normalize,
+        input_size=config.size,
+        device=device,
+        dtype=dtype,
+    )
+    check_fits(
+        estimate_run(encoder, encoder.input_shape, n_images, spec.restarts, config.chunk, device, dtype),
+        device,
+        size=config.size,
+        n_images=n_images,
+        restarts=spec.restarts,
+        chunk=config.chunk,
+    )
+    return encoder
+
+
+def _run_logged(
+    inverter: Inverter, targets: torch.Tensor, spec: JobSpec, config: InversionConfig, progress: bool
+) -> InversionResult:
+    """The inversion itself, logged to ``spec.tensorboard`` too when given."""
+    from invert.tensorboard import InversionLog
+
+    tb = InversionLog.attach(
+        inverter, spec.tensorboard, f"{spec.model}-{spec.layer}", targets, spec.restarts, config.record_every
+    )
+    try:
+        result = inverter.run(
+            targets,
+            config.iterations,
+            restarts=spec.restarts,
+            seed=config.seed,
+            record_every=config.record_every,
+            stop_below_ms=config.stop_below_ms,
+            progress=progress,
+            callback=tb.callback if tb else None,
+        )
+        if tb:
+            tb.finish(result)
+    finally:
+        if tb:
+            tb.close()
+    return result
 
 
 def write_outputs(

@@ -227,6 +227,28 @@ def slq_rank(
     return n * est / probes, sorted(nodes), max(ritz_min, 0.0)
 
 
+def _dense_spectrum(
+    encoder: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    n_in: int,
+    n_out: int,
+    k: int,
+    eps_tol: Callable[[float], float],
+) -> JacobianSpectrum:
+    """:func:`jacobian_spectrum` by the exact SVD of the dense Jacobian."""
+    s = torch.linalg.svdvals(dense_jacobian(encoder, x).double())
+    smax = float(s[0])
+    tol = eps_tol(smax)
+    smin = 0.0 if n_out < n_in else float(s[-1])
+    dens = [(float(v) / smax if smax > 0 else 0.0, 1.0 / n_in) for v in s] + (
+        [(0.0, (n_in - s.numel()) / n_in)] if s.numel() < n_in else []
+    )
+    values = [float(v) for v in s]
+    return JacobianSpectrum(
+        n_in, n_out, "dense", values[:k], smax, smin, False, float((s > tol).sum()), tol, values, dens
+    )
+
+
 def jacobian_spectrum(
     encoder: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -253,27 +275,7 @@ def jacobian_spectrum(
     shape = (f.n_out, f.n_in)
     eps_tol = lambda smax: rank_tolerance(smax, shape, f.dtype) if rtol is None else rtol * smax  # noqa: E731
     if f.n_in * f.n_out <= dense_limit:
-        jac = dense_jacobian(encoder, x).double()
-        s = torch.linalg.svdvals(jac)
-        smax = float(s[0])
-        tol = eps_tol(smax)
-        smin = 0.0 if f.n_out < f.n_in else float(s[-1])
-        dens = [(float(v) / smax if smax > 0 else 0.0, 1.0 / f.n_in) for v in s] + (
-            [(0.0, (f.n_in - s.numel()) / f.n_in)] if s.numel() < f.n_in else []
-        )
-        return JacobianSpectrum(
-            f.n_in,
-            f.n_out,
-            "dense",
-            [float(v) for v in s[:k]],
-            smax,
-            smin,
-            False,
-            float((s > tol).sum()),
-            tol,
-            [float(v) for v in s],
-            dens,
-        )
+        return _dense_spectrum(encoder, x, f.n_in, f.n_out, k, eps_tol)
     op = jacobian_operator(encoder, x)
     kk = max(1, min(k, min(shape) - 1))
     top = spla.svds(

@@ -31,7 +31,7 @@ from invert.decoder.evaluation import (
     reconstruction_grid,
 )
 from invert.decoder.training import DecoderTrainConfig, DecoderTrainResult, classifier_for, load_decoder, train_decoders
-from invert.encoders import build_encoder
+from invert.encoders import Encoder, build_encoder
 from invert.encoders.registry import get_spec
 from invert.errors import InvertError
 from invert.inversion import InversionConfig
@@ -145,6 +145,15 @@ def train_run(
         raise
     if not main:
         return result
+    _write_training_results(out, result, len(images), time.perf_counter() - t0)
+    manifest("complete")
+    return result
+
+
+def _write_training_results(
+    out: Path, result: dict[str, tuple[Any, DecoderTrainResult]], train_images: int, seconds: float
+) -> None:
+    """``training.csv`` (one row per layer), ``loss_curves.png`` and ``metrics.json`` of a finished training run."""
     rows = [
         {
             "layer": l,
@@ -160,11 +169,8 @@ def train_run(
     write_csv(out / "training.csv", rows)
     _save_fig(loss_curves_figure({l: r for l, (_, r) in result.items()}), out / "loss_curves.png")
     write_json(
-        out / "metrics.json",
-        {"layers": rows, "train_images": len(images), "seconds_this_call": round(time.perf_counter() - t0, 2)},
+        out / "metrics.json", {"layers": rows, "train_images": train_images, "seconds_this_call": round(seconds, 2)}
     )
-    manifest("complete")
-    return result
 
 
 def loss_curves_figure(results: dict[str, DecoderTrainResult]):
@@ -245,7 +251,6 @@ def evaluate_run(
     xtr, _ = load_data("train", spec.get("limit"), spec.get("data"), download)
     base = mean_image_baseline(xtr, x)
     clf = classifier_for(model, weights, device)
-    n_classes = _num_classes(model)
     decoders = {l: load_decoder(Path(run) / l / "decoder.pt", device) for l in layers}
     recs: dict[str, Reconstruction] = {}
     rows = []
@@ -280,9 +285,17 @@ def evaluate_run(
         error_figure(rows, base, f"{model} ({weights}) decoders, {len(x)} test images"),
         out / "error_per_checkpoint.png",
     )
-    first = recs[layers[0]]
-    correct = [i for i in range(len(x)) if int(first.pred_original[i]) == int(y[i])][:grid_images]
-    wrong = [i for i in range(len(x)) if int(first.pred_original[i]) != int(y[i])][:grid_images]
+    _grid_figures(out, x, y, recs, recs[layers[0]], grid_images)
+    _mixing_figures(out, x, y, model, weights, layers, decoders, clf, device)
+    return rows
+
+
+def _grid_figures(
+    out: Path, x: torch.Tensor, y: torch.Tensor, recs: dict[str, Reconstruction], first: Reconstruction, n: int
+) -> None:
+    """Thesis figs. 14–15: reconstructions of the first ``n`` originals the classifier gets right, and wrong."""
+    correct = [i for i in range(len(x)) if int(first.pred_original[i]) == int(y[i])][:n]
+    wrong = [i for i in range(len(x)) if int(first.pred_original[i]) != int(y[i])][:n]
     if correct:
         _save_fig(
             reconstruction_grid(x, recs, correct, y, title="correctly classified originals (fig. 14)"),
@@ -293,6 +306,15 @@ def evaluate_run(
             reconstruction_grid(x, recs, wrong, y, title="misclassified originals (fig. 15)"),
             out / "grid_incorrect.png",
         )
+
+
+def _mixing_figures(
+    out: Path, x: torch.Tensor, y: torch.Tensor, model: str, weights: str, layers: list[str], decoders: dict[str, Any],
+    clf: Encoder, device: str | torch.device,
+) -> None:  # fmt: skip
+    """Thesis figs. 17–18: artificial logits and class mixing at the logit decoder, and class mixing through
+    class-mean representations at the deepest spatial checkpoint."""
+    n_classes = _num_classes(model)
     logit_layers = [l for l in layers if decoders[l].input_shape == (n_classes,)]
     if logit_layers:  # thesis fig. 17 and class mixing between confident logit vectors
         dec = decoders[logit_layers[-1]]
@@ -315,7 +337,6 @@ def evaluate_run(
                 class_mixing_figure(decoders[last], clf, pairs, means, what=f"mean {last}"),
                 out / f"class_mixing_{last}.png",
             )
-    return rows
 
 
 def _num_classes(model: str) -> int:

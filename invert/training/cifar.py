@@ -46,7 +46,6 @@ def train_cifar_classifier(
     metrics, with the test accuracy measured through ``build_encoder(..., weights=model.pt)``.
     """
     from invert.datasets import load_cifar10
-    from invert.encoders import build_encoder
     from invert.encoders.registry import build_model, get_spec
     from invert.training.classifier import fit_classifier, flip_crop, normalize_images
 
@@ -57,38 +56,24 @@ def train_cifar_classifier(
             f"{model} is not a CIFAR model (input {spec.input_shape}): use cifar_resnet18 or cifar_resnet20/32/56"
         )
     out = Path(out)
-    settings = {
-        "model": model,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "val_fraction": val_fraction,
-        "augment": augment,
-        "limit": limit,
-        "test_limit": test_limit,
-        "data": data,
-        "seed": seed,
-    }
+    settings = dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, val_fraction=val_fraction)
+    settings.update(augment=augment, limit=limit, test_limit=test_limit, data=data, seed=seed)
 
-    def manifest(status: str, **extra: Any) -> None:  # rank 0 alone writes (write_config skips the others)
-        write_config(out, "train classifier", seed=seed, device=device, status=status, settings=settings, **extra)
+    def manifest(status: str) -> None:  # rank 0 alone writes (write_config skips the others)
+        write_config(out, "train classifier", seed=seed, device=device, status=status, settings=settings)
 
     manifest("running")
     x, y = load_cifar10("train", limit, root=data, download=download)
     net, _ = build_model(model, "untrained", seed)
     net.requires_grad_(True).train()
     t0 = time.perf_counter()
+    fit = dict(epochs=epochs, batch_size=batch_size, lr=lr, folder=out, resume=resume, val_fraction=val_fraction)
     try:
         history = fit_classifier(
             net,
             normalize_images(x, spec.mean, spec.std),
             y,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            folder=out,
-            resume=resume,
-            val_fraction=val_fraction,
+            **fit,
             seed=seed,
             device=device,
             augment=flip_crop() if augment else None,
@@ -98,16 +83,13 @@ def train_cifar_classifier(
         manifest("interrupted")
         raise
     xt, yt = load_cifar10("test", test_limit, root=data, download=download)
-    clf = build_encoder(model, "fc", str(out / "model.pt"), device=device)
-    with torch.no_grad():
-        pred = torch.cat([clf(xt[i : i + 500].to(device)).argmax(1).cpu() for i in range(0, len(xt), 500)])
     metrics = {
         "model": model,
         "weights": str(out / "model.pt"),
         "epochs": len(history),
         "train_images": len(x),
         "test_images": len(xt),
-        "test_accuracy": float((pred == yt).float().mean()),
+        "test_accuracy": accuracy_of(model, out / "model.pt", xt, yt, device),
         "history": history,
         "seconds_this_call": round(time.perf_counter() - t0, 2),
     }
@@ -116,6 +98,18 @@ def train_cifar_classifier(
         write_csv(out / "history.csv", history)
         manifest("complete")
     return metrics
+
+
+def accuracy_of(
+    model: str, weights: str | Path, images: torch.Tensor, labels: torch.Tensor, device: torch.device
+) -> float:
+    """Accuracy of ``model`` with the ``weights`` file, built as every command builds it (``build_encoder``)."""
+    from invert.encoders import build_encoder
+
+    clf = build_encoder(model, "fc", str(weights), device=device)
+    with torch.no_grad():
+        pred = torch.cat([clf(images[i : i + 500].to(device)).argmax(1).cpu() for i in range(0, len(images), 500)])
+    return float((pred == labels).float().mean())
 
 
 def read_metrics(folder: str | Path) -> dict[str, Any] | None:

@@ -175,15 +175,7 @@ def train_noise(
     labels = noise_labels(cfg.n, cfg.classes, cfg.seed)
     main = distributed.is_main()
     if main:
-        write_config(
-            folder,
-            "train noise",
-            seed=cfg.seed,
-            device=device,
-            status="running",
-            training=cfg.to_dict(),
-            distributed=distributed.describe(),
-        )
+        _manifest(folder, cfg, device, "running")
     t0 = time.perf_counter()
     history = fit_classifier(
         net,
@@ -208,19 +200,30 @@ def train_noise(
         chance=1 / cfg.classes,
     )
     save_figure(fig, folder / "training.png")
+    _manifest(
+        folder,
+        cfg,
+        device,
+        "complete",
+        seconds_this_session=round(time.perf_counter() - t0, 2),
+        final_train_acc=history[-1]["train_acc"],
+        final_train_acc_eval_mode=eval_acc,
+    )
+    return net.eval().requires_grad_(False), history
+
+
+def _manifest(folder: Path, cfg: NoiseTraining, device: torch.device, status: str, **results: Any) -> None:
+    """``config.json`` of a noise-training run: the settings, the status, the results so far and the DDP setup."""
     write_config(
         folder,
         "train noise",
         seed=cfg.seed,
         device=device,
-        status="complete",
+        status=status,
         training=cfg.to_dict(),
-        seconds_this_session=round(time.perf_counter() - t0, 2),
-        final_train_acc=history[-1]["train_acc"],
-        final_train_acc_eval_mode=eval_acc,
+        **results,
         distributed=distributed.describe(),
     )
-    return net.eval().requires_grad_(False), history
 
 
 def _check_same_run(folder: Path, cfg: NoiseTraining, resume: bool) -> None:
