@@ -430,6 +430,9 @@ def run(
         max_pixels=max_pixels,
     )
     result, folder = run_job(spec, config, progress=not quiet, console=None if quiet else console)
+    from invert.health import record_warnings, run_warnings
+
+    record_warnings(folder, run_warnings(result))
     table = Table(
         title=options.escape(
             f"{model} {layer} ({weights}) — {result.iterations} iterations, {result.seconds:.1f} s"
@@ -608,7 +611,7 @@ def _main(args: list[str]) -> int:
     caught = warnings.catch_warnings()
     caught.__enter__()  # scoped to this call: warnings print as one plain line, not Python's two-line form
     warnings.showwarning = lambda message, *a, **k: err_console.print(
-        f"warning: {options.escape(str(message))}", highlight=False
+        f"warning: {options.escape(str(message))}", highlight=False, soft_wrap=True
     )
     try:
         rv = typer.main.get_command(app).main(args=args, prog_name="invert", standalone_mode=False)

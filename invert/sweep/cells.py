@@ -52,6 +52,9 @@ def run_cell(task: CellTask) -> dict[str, Any]:
             result, _ = run_job(replace(task.job, out=tmp, overwrite=True), task.config, progress=False)
             if result.interrupted:
                 raise KeyboardInterrupt
+            from invert.health import record_warnings, run_warnings
+
+            record_warnings(tmp, run_warnings(result), warn=False)
         except Interrupted:
             raise KeyboardInterrupt from None
         except InvertError as exc:
