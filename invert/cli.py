@@ -33,6 +33,7 @@ from invert.commands import options
 from invert.errors import Interrupted, InvertError
 from invert.inversion.config import INITS, OPTIMIZERS, PRESETS, TV_SCALES, InversionConfig
 from invert.inversion.schedules import SCHEDULE_KINDS
+from invert.sweep.executors import EXECUTORS
 
 console = Console()
 err_console = Console(stderr=True)
@@ -160,6 +161,7 @@ if TYPE_CHECKING:  # str Enums built from the registries at run time: to the typ
     PresetName: TypeAlias = str
     Resize: TypeAlias = str
     TvScale: TypeAlias = str
+    Executor: TypeAlias = str
 else:
     Objective = options.choices("Objective", __import__("invert.objectives", fromlist=["OBJECTIVES"]).OBJECTIVES)
     Optimizer = options.choices("Optimizer", OPTIMIZERS)
@@ -168,6 +170,7 @@ else:
     PresetName = options.choices("PresetName", PRESETS)
     Resize = options.choices("Resize", ("crop", "stretch"))
     TvScale = options.choices("TvScale", TV_SCALES)
+    Executor = options.choices("Executor", EXECUTORS, noun="executor")
 _PRESET_HELP = "Settings preset (`invert presets`): " + "; ".join(
     options.escape(f"[{p.name}] {p.summary}") for p in PRESETS.values()
 )
@@ -540,7 +543,7 @@ def experiment_run(
     device: str = options.device(),
     overwrite: bool = options.overwrite(),
     quiet: bool = options.quiet(),
-    executor: str = typer.Option(
+    executor: Executor = typer.Option(
         "local", help="Where independent inversions run (depth, architectures, noise-trained): local | ray."
     ),
     workers: Optional[int] = typer.Option(
@@ -554,7 +557,11 @@ def experiment_run(
     from invert.experiments import run_experiment
     from invert.io import resolve_device
 
-    params = {k: v for k, v in {"executor": executor, "workers": workers, "address": address}.items() if v is not None}
+    params = {
+        k: v
+        for k, v in {"executor": options.value(executor), "workers": workers, "address": address}.items()
+        if v is not None
+    }
     verdict, folder = run_experiment(
         name, quick=quick, out=out, seed=seed, device=resolve_device(device), overwrite=overwrite, params=params
     )

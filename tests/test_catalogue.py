@@ -17,8 +17,8 @@ def _fifo(tmp: Path) -> str:
     return str(tmp / "pipe.png")
 
 
-def _spec(tmp: Path, run: str) -> str:
-    (tmp / "spec.toml").write_text(f'model = ["mlp-8"]\nlayer = ["output"]\n[run]\n{run}\n')
+def _spec(tmp: Path, run: str, seed: str = "") -> str:
+    (tmp / "spec.toml").write_text(f'model = ["mlp-8"]\nlayer = ["output"]\n{seed}\n[run]\n{run}\n')
     return str(tmp / "spec.toml")
 
 
@@ -48,6 +48,14 @@ CASES = [
     ("sweep-size-text", lambda t: ["sweep", _spec(t, 'size = "big"'), "--quiet"], 2, "not an integer"),
     ("sweep-iterations-fraction", lambda t: ["sweep", _spec(t, "iterations = 2.5"), "--quiet"], 2, "not an integer"),
     ("sweep-clamp-text", lambda t: ["sweep", _spec(t, 'clamp = "yes"'), "--quiet"], 2, "true or false"),
+    (
+        "grad-cam-1x1",
+        lambda t: ["attribute", "--model", "resnet18", "--size", "32", "--layer", "avgpool", "--quiet"],
+        2,
+        "1×1",
+    ),
+    ("experiment-executor", lambda t: ["experiment", "run", "depth", "--executor", "slurm"], 2, "unknown executor"),
+    ("sweep-seed-range", lambda t: ["sweep", _spec(t, "iterations = 2", seed="seed = [-1]"), "--quiet"], 2, "2^63"),
     ("sweep-executor", lambda t: ["sweep", _spec(t, "iterations = 2"), "--executor", "slurm"], 2, "slurm"),
 ]
 

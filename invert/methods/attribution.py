@@ -182,14 +182,18 @@ def _display(raw: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 
 
 def _maps(act: torch.Tensor, method: str, prefix: int = 1) -> torch.Tensor:
-    """The activation as spatial maps (N, C, H, W): convolutional as is, transformer tokens reshaped."""
-    if act.dim() == 4:
-        return act
-    grid = token_grid(act, prefix)
+    """The activation as spatial maps (N, C, H, W): convolutional as is, transformer tokens reshaped; 1×1 maps
+    (``avgpool``) are refused: their heatmap would be one constant."""
+    grid = act if act.dim() == 4 else token_grid(act, prefix)
     if grid is None:
         raise InvertError(
             f"{method} needs a layer with spatial maps (got an output of shape {tuple(act.shape[1:])}): "
             "choose a convolutional block or a transformer block"
+        )
+    if grid.shape[-2] * grid.shape[-1] == 1:
+        raise InvertError(
+            f"{method} needs maps larger than 1×1 (this layer's are 1×1, so the heatmap would be constant): "
+            "choose an earlier layer, or a larger --size"
         )
     return grid
 
