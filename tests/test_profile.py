@@ -290,3 +290,22 @@ def test_cli_profile_prints_one_line_per_cell(tmp_path, cli) -> None:
     assert "--layers" in help_text and "--weights" in help_text and "--decoder" in help_text
     bad = cli("profile", "cifar_resnet20", "--layers", "conv9", "--out", tmp_path / "q")
     assert bad.code == 2 and "conv9" in bad.err and not (tmp_path / "q").exists()
+
+
+def test_decoder_psnr_is_added_and_the_decoder_reused(tmp_path, images, photo32, monkeypatch) -> None:
+    """--decoder trains a quick decoder per layer (on CIFAR-10 training images; here 16 crops of the photograph) and
+    adds its PSNR; a second profile with the same decoder folder reuses it."""
+    import invert.datasets
+
+    crops = photo32.repeat(8, 1, 1, 1)
+    monkeypatch.setattr(invert.datasets, "load_cifar10", lambda split, limit: (crops[:limit], None))
+    kw = dict(images=images[:1], layers="fc", iterations=2, workers=1, progress=False, decoder=True)
+    kw.update(decoder_epochs=1, decoder_images=16, decoder_dir=tmp_path / "decoders")
+    first = profile(["cifar_resnet20"], tmp_path / "a", **kw)
+    second = profile(["cifar_resnet20"], tmp_path / "b", **kw)
+    for report in (first, second):
+        assert not report.failures and 3 < report.rows[0]["decoder_psnr"] < 40
+    assert second.rows[0]["decoder_psnr"] == pytest.approx(first.rows[0]["decoder_psnr"], rel=1e-5)
+    metrics = [json.loads(next((tmp_path / d / "cells").glob("*/metrics.json")).read_text()) for d in "ab"]
+    assert [m["decoder"]["reused"] for m in metrics] == [False, True]
+    assert next((tmp_path / "a" / "cells").glob("*/decoded_0.png")).read_bytes()[:8] == PNG

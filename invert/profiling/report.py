@@ -149,6 +149,13 @@ def curves(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def short_label(layer: str) -> str:
+    """A layer's name short enough for a tick: ``encoder.layers.encoder_layer_3`` → ``block 3``."""
+    if "encoder_layer_" in layer:
+        return "block " + layer.rsplit("_", 1)[-1]
+    return layer if len(layer) <= 12 else ".".join(layer.split(".")[-2:])
+
+
 def _load(path: Path) -> Any:
     from invert.io import load_image
 
@@ -200,14 +207,19 @@ def profile_figure(rows: Sequence[dict[str, Any]], cells_dir: Path, max_thumbs: 
     for k, (key, pts) in enumerate(series.items()):
         ax = fig.add_subplot(grid[1 + k, :])
         ax.set_xlim(*XLIM)
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, 1.25)
         ax.set_yticks([])
         ax.set_ylabel(key, fontsize=7, rotation=0, ha="right", va="center")
-        ax.set_xticks([p["depth"] for p in pts], [p["layer"].split(".")[-1] for p in pts], fontsize=6, rotation=30)
-        step = max(1, math.ceil(len(pts) / max_thumbs))
-        width = min(1.06 / max(min(len(pts), max_thumbs), 1), 0.12)
-        shown = pts[::step]
-        for p in shown:
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+        shown = pts[:: max(1, math.ceil(len(pts) / max_thumbs))]
+        # evenly spaced slots, each joined by a line to its layer's depth on the axis above
+        slots = [XLIM[0] + (XLIM[1] - XLIM[0]) * (j + 0.5) / len(shown) for j in range(len(shown))]
+        width = min(0.9 * (XLIM[1] - XLIM[0]) / max(len(shown), 1), 0.16)
+        ax.set_xticks(slots, [short_label(p["layer"]) for p in shown], fontsize=6)
+        ax.tick_params(axis="x", length=0)
+        for slot, p in zip(slots, shown, strict=True):
+            ax.plot([p["depth"], slot], [1.25, 1.0], color="gray", lw=0.6, clip_on=False)
             cell = next(
                 (
                     r["cell"]
@@ -220,7 +232,7 @@ def profile_figure(rows: Sequence[dict[str, Any]], cells_dir: Path, max_thumbs: 
             if img is not None:
                 ax.imshow(
                     img.permute(1, 2, 0).clamp(0, 1).numpy(),
-                    extent=(p["depth"] - width / 2, p["depth"] + width / 2, 0.02, 0.98),
+                    extent=(slot - width / 2, slot + width / 2, 0.0, 1.0),
                     aspect="auto",
                 )
         ax.set_aspect("auto")
@@ -250,10 +262,11 @@ def grid_figure(rows: Sequence[dict[str, Any]], cells_dir: Path, max_rows: int =
                 target = _load(cells_dir / hit["cell"] / f"target_{index}.png")
             row.append(_thumb(cells_dir, hit["cell"], index))
         grid.append([target, *row])
-        labels.append(f"{image}\n{key}")
+        who = key if len({r["model"] for r in rows}) > 1 else weights_label(sel[0]["weights"])
+        labels.append(f"{who}\n{Path(image).stem[:18]}")
     if not any(x is not None for r in grid for x in r):
         return None
-    short = [layer.split(".")[-1] if len(layer) > 14 else layer for layer in layers]
+    short = [short_label(layer) for layer in layers]
     return image_grid(grid, labels, ["target", *short], cell=1.5, title="reconstructions at m_g < m_s by layer")
 
 

@@ -278,8 +278,13 @@ def _cell_line(folder: Path) -> str:
         vals = [v for v in vals if isinstance(v, (int, float)) and math.isfinite(v)]
         return sum(vals) / len(vals) if vals else math.nan
 
-    its = f"m_g < m_s after {mean(reached):.0f} it ({len(reached)}/{n})" if reached else f"m_g < m_s never (0/{n})"
-    text = f"{its}, PSNR {mean(at['psnr']):.1f} dB at m_s, {mean(m['psnr']):.1f} dB after {m['iterations']}"
+    if reached:
+        text = (
+            f"m_g < m_s after {mean(reached):.0f} it ({len(reached)}/{n} images): PSNR {mean(at['psnr']):.1f} dB there,"
+        )
+    else:
+        text = f"m_g < m_s never (0/{n} images): PSNR"
+    text += f" {mean(m['psnr']):.1f} dB after {m['iterations']}"
     if "decoder" in m:
         text += f", decoder {mean(m['decoder']['psnr']):.1f} dB"
     return text
