@@ -117,8 +117,49 @@ def load_command(name: str) -> click.Command:
             holder.add_typer(obj, name=name)
         else:
             holder.command(name)(obj)
-        _LazyGroup._loaded[name] = typer.main.get_group(holder).commands[name]
+        _LazyGroup._loaded[name] = with_threads(typer.main.get_group(holder).commands[name])
     return _LazyGroup._loaded[name]
+
+
+def _set_threads(ctx: click.Context, param: click.Parameter, value: Optional[int]) -> None:
+    """``--threads N``: torch's intra-op threads (and OpenMP's, MKL's) for this command; without it torch's
+    default, or $OMP_NUM_THREADS when set. config.json records the count used (``environment.torch_threads``)."""
+    import os
+
+    if value is None:
+        return
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(value)
+    if "torch" in sys.modules:  # otherwise torch reads OMP_NUM_THREADS when it starts
+        sys.modules["torch"].set_num_threads(value)
+
+
+def _threads_option() -> click.Parameter:
+    """The ``--threads`` option every command takes (built by typer, so its help renders like the others')."""
+    holder = typer.Typer()
+
+    @holder.command()
+    def _(
+        threads: Optional[int] = typer.Option(
+            None,
+            min=1,
+            help="CPU threads for torch (default: $OMP_NUM_THREADS, else one per core; 1–2 on a busy machine).",
+        ),
+    ) -> None:
+        """Placeholder."""
+
+    option = typer.main.get_command(holder).params[0]
+    option.expose_value, option.callback = False, _set_threads
+    return option
+
+
+def with_threads(command: click.Command) -> click.Command:
+    """Add ``--threads`` to ``command`` (to each command of a group, recursively); returns it."""
+    if isinstance(getattr(command, "commands", None), dict):  # a group
+        for sub in command.commands.values():
+            with_threads(sub)
+    elif not any(p.name == "threads" for p in command.params):
+        command.params.append(_threads_option())
+    return command
 
 
 def _version(show: bool) -> None:
@@ -621,7 +662,7 @@ def _main(args: list[str]) -> int:
         f"warning: {options.escape(str(message))}", highlight=False, soft_wrap=True
     )
     try:
-        rv = typer.main.get_command(app).main(args=args, prog_name="invert", standalone_mode=False)
+        rv = with_threads(typer.main.get_command(app)).main(args=args, prog_name="invert", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
         if code == Interrupted.exit_code:  # typer turns a KeyboardInterrupt into a silent Exit(130)
             err_console.print("interrupted")
