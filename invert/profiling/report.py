@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 XLIM = (-0.07, 1.07)
+PSNR_TOP = 50.0  # the PSNR axis ends here; higher values are written at the top
 COLUMNS = (
     "model",
     "weights",
@@ -203,6 +204,13 @@ def profile_figure(rows: Sequence[dict[str, Any]], cells_dir: Path, max_thumbs: 
         ax.set_xlim(*XLIM)
         ax.set_xlabel("relative depth (graph position; 0 = input, 1 = logits)")
         ax.grid(True, alpha=0.3)
+    top = max((v for line in ax_p.get_lines() for v in line.get_ydata() if math.isfinite(v)), default=30.0)
+    if top > PSNR_TOP:  # a near-exact reconstruction (100 dB) would flatten every other curve: clip, and say so
+        ax_p.set_ylim(top=PSNR_TOP)
+        for line in ax_p.get_lines():
+            for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True):
+                if math.isfinite(y) and y > PSNR_TOP:
+                    ax_p.annotate(f"{y:.0f}", (x, PSNR_TOP), fontsize=6, color=line.get_color(), ha="center", va="top")
     ax_p.legend(fontsize=6, loc="best")
     for k, (key, pts) in enumerate(series.items()):
         ax = fig.add_subplot(grid[1 + k, :])
@@ -215,7 +223,7 @@ def profile_figure(rows: Sequence[dict[str, Any]], cells_dir: Path, max_thumbs: 
         shown = pts[:: max(1, math.ceil(len(pts) / max_thumbs))]
         # evenly spaced slots, each joined by a line to its layer's depth on the axis above
         slots = [XLIM[0] + (XLIM[1] - XLIM[0]) * (j + 0.5) / len(shown) for j in range(len(shown))]
-        width = min(0.9 * (XLIM[1] - XLIM[0]) / max(len(shown), 1), 0.16)
+        width = min(0.9 * (XLIM[1] - XLIM[0]) / max(len(shown), 1), 0.1)  # about square at this figure size
         ax.set_xticks(slots, [short_label(p["layer"]) for p in shown], fontsize=6)
         ax.tick_params(axis="x", length=0)
         for slot, p in zip(slots, shown, strict=True):

@@ -315,7 +315,7 @@ def write_results(out: Path, cells: list[dict[str, Any]], record: dict[str, Any]
     counts = {s: sum(1 for c in cells if _status(out, c) == s) for s in ("complete", "failed", "pending")}
     written = [write_csv(out / "table.csv", rows, list(COLUMNS))]
     if any(r["status"] == "complete" for r in rows):
-        written.append(save_figure(profile_figure(rows, out / "cells"), out / "profile.png", dpi=100, tight=False))
+        written.append(save_figure(profile_figure(rows, out / "cells"), out / "profile.png", dpi=90, tight=False))
         grid = grid_figure(rows, out / "cells")
         if grid is not None:
             written.append(save_figure(grid, out / "grid.png", dpi=90, tight=False))
