@@ -415,6 +415,8 @@ def run(
 
     lr_value, lr_auto = _lr_value(lr)
     check_root(tensorboard)
+    if not quiet:
+        _say_preset_setup(options.value(preset), {"seed": seed, "size": size, "resize": options.value(resize)})
     v = options.value
     if size is None and "size" not in PRESETS[v(preset) or "default"].settings:
         size = default_size(model)  # the model's own input size unless a preset fixes one
@@ -492,6 +494,26 @@ def run(
     if result.interrupted:
         raise Interrupted(
             f"interrupted after {result.iterations} iterations — partial results in {folder} (status: interrupted)"
+        )
+
+
+#: Preset settings that change what is inverted (other untrained weights, another input), not how.
+_SETUP = ("seed", "size", "resize")
+
+
+def _say_preset_setup(preset: Optional[str], given: dict[str, Any]) -> None:
+    """One line when a preset changes more than the procedure: the seed (other untrained weights), the size or the
+    resizing — a comparison with another preset then compares other networks or inputs. Given options win."""
+    if not preset:
+        return
+    changed = {k: v for k, v in PRESETS[preset].settings.items() if k in _SETUP and given.get(k) is None}
+    if changed:
+        err_console.print(
+            f"note: preset {preset} also sets {', '.join(f'{k}={v}' for k, v in changed.items())} (beyond the "
+            f"procedure: other weights or inputs than another preset's) — "
+            f"{' / '.join('--' + k for k in changed)} override it",
+            highlight=False,
+            soft_wrap=True,
         )
 
 

@@ -41,3 +41,14 @@ def test_a_healthy_run_says_nothing():
     ]
     assert run_warnings(_result(rows)) == []
     assert "saturated" in run_warnings(_result(rows, torch.ones(1, 3, 4, 4)))[0]
+
+
+def test_a_preset_says_what_it_changes_beyond_the_procedure_and_given_options_win(cli, tmp_path):
+    out = tmp_path / "badger"
+    r = cli("run", "--model", "resnet18", "--layer", "conv2", "--size", "32", "--iterations", "2", "--preset", "badger",
+            "--seed", "3", "--out", out)  # fmt: skip
+    assert r.code == 0, r.err
+    notes = [line for line in r.err.splitlines() if line.startswith("note: preset badger")]
+    assert len(notes) == 1 and "resize=stretch" in notes[0] and "seed=" not in notes[0] and " size=" not in notes[0]
+    config = json.loads((out / "config.json").read_text())
+    assert config["seed"] == 3 and config["inversion"]["size"] == 32 and config["inversion"]["resize"] == "stretch"
