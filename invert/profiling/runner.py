@@ -105,6 +105,7 @@ def profile(
     """
     from invert.encoders.registry import default_size
     from invert.inversion import PRESETS
+    from invert.io import environment_info
     from invert.job import JobSpec, resolve_config
     from invert.profiling.cell import ProfileTask, cell_id, run_profile_cell
     from invert.profiling.layers import choose_layers
@@ -205,6 +206,7 @@ def profile(
         "workers": workers,
         "cells": len(cells),
         "layers": {m: [lay.to_dict() for lay in chosen[m]] for m in models},
+        "environment": environment_info(),
     }
     by_id = {c["id"]: c for c in cells}
     t0 = time.perf_counter()
