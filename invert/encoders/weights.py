@@ -104,9 +104,41 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def load_into(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
-    """Load ``state`` into ``model`` strictly; a mismatch is refused with its first line."""
+    """Load ``state`` into ``model`` strictly; a mismatch is refused in one short line (:func:`mismatch`)."""
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        first = str(exc).splitlines()[1:2]
-        raise InvertError(f"weights {source} do not fit this model: {first[0].strip() if first else exc}") from None
+        raise InvertError(
+            f"weights {source} do not fit this model: {mismatch(model.state_dict(), state) or exc}"
+        ) from None
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "×".join(map(str, t.shape)) or "scalar"
+
+
+def mismatch(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor], show: int = 3) -> str:
+    """Which tensors disagree (the first ``show`` of each kind) and what the file looks like it holds."""
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    shapes = [k for k in expected if k in found and expected[k].shape != found[k].shape]
+
+    def first(keys: list[str], what: str) -> str:
+        more = f" and {len(keys) - show} more" if len(keys) > show else ""
+        return f"{len(keys)} {what} ({', '.join(keys[:show])}{more})"
+
+    parts = [first(missing, "missing")] if missing else []
+    parts += [first(unexpected, "unexpected")] if unexpected else []
+    parts += (
+        [
+            f"{len(shapes)} of other shape ("
+            + ", ".join(f"{k} {_shape(found[k])} in the file, {_shape(expected[k])} here" for k in shapes[:show])
+            + (f" and {len(shapes) - show} more" if len(shapes) > show else "")
+            + ")"
+        ]
+        if shapes
+        else []
+    )
+    last = next((k for k in reversed(list(found)) if k.endswith("weight") and found[k].dim() == 2), None)
+    holds = f"{len(found)} tensors" + (f", ending in {last} {_shape(found[last])}" if last else "")
+    return f"{'; '.join(parts)} — the file holds {holds} (this model has {len(expected)}): another architecture?"
