@@ -103,11 +103,11 @@ def test_effective_classes_controls_on_real_predictions():
 def test_ce_weight_is_judged_by_independent_classifiers():
     from invert.experiments.decoder_ce import ce_verdict, judge_gain
 
-    assert judge_gain([0.10, 0.11], [0.40, 0.42], saturated=False)[0] is True
-    assert judge_gain([0.40, 0.42], [0.10, 0.11], saturated=False)[0] is False
-    assert judge_gain([0.10, 0.14], [0.12, 0.13], saturated=False)[0] is None  # overlapping, undertrained
-    assert judge_gain([0.10, 0.14], [0.12, 0.13], saturated=True)[0] is False  # no gain although saturated
-    assert judge_gain([0.1], [0.4], saturated=True)[0] is None  # one seed
+    assert judge_gain([0.10, 0.11, 0.12], [0.40, 0.42, 0.41], saturated=False)[0] is True
+    assert judge_gain([0.40, 0.42, 0.41], [0.10, 0.11, 0.12], saturated=False)[0] is False
+    assert judge_gain([0.10, 0.14, 0.12], [0.12, 0.13, 0.11], saturated=False)[0] is None  # overlapping, undertrained
+    assert judge_gain([0.10, 0.14, 0.12], [0.12, 0.13, 0.11], saturated=True)[0] is False  # no gain, saturated
+    assert judge_gain([0.10, 0.11], [0.40, 0.42], saturated=True)[0] is None  # two seeds: too few
 
     def row(seed: int, w: float, own: float, r32: float, r56: float) -> dict:
         return {"seed": seed, "ce_weight": w, "accuracy": own, "mse": 0.06, "stopped_early": False,
@@ -131,11 +131,14 @@ def test_decoder_ce_weight_quick(shared, tmp_path):
     assert (folder / "ce_weight.csv").is_file() and (
         folder / "decoders" / "ce0.05_seed1" / "avgpool" / "decoder.pt"
     ).is_file()
-    # measured here (avgpool, 300 images, ≤ 6 epochs): accuracy 14.5 ± 2.1 % with MSE alone, 53.5 ± 2.1 % with
-    # c = 0.05 (originals 79 %), +39.0 points against a spread of 4.2, at nearly the same MSE (0.059 → 0.060)
-    assert verdict.outcome == "HELD" and verdict.details["difference"] > max(0.2, verdict.details["spread"])
-    by = {(r["seed"], r["ce_weight"]): r for r in rows}
-    for seed in (0, 1):
-        assert by[(seed, 0.05)]["accuracy"] > by[(seed, 0.0)]["accuracy"] + 0.15
-        assert by[(seed, 0.05)]["mse"] < 1.2 * by[(seed, 0.0)]["mse"] and by[(seed, 0.0)]["mse"] < 0.07
-    assert 0.7 <= rows[0]["accuracy_original"] <= 0.9
+    # measured here (avgpool, 300 images, ≤ 6 epochs, 2 seeds): ResNet-20 — whose cross-entropy is the term — goes
+    # 15 → 45 %, but the independent ResNet-32 9 → 15.5 % (one seed 10 → 9 %) and ResNet-56 10 → 20 %: two seeds
+    # cannot judge (the criterion needs 3), INCONCLUSIVE by design at this setting
+    assert verdict.outcome == "INCONCLUSIVE" and "2 seeds < 3" in verdict.measured
+    own = verdict.details["accuracy_training_classifier"]
+    assert own[1] - own[0] > 0.15  # the circular judge's gain, reported only
+    for judge in ("cifar_resnet32", "cifar_resnet56"):
+        assert verdict.details["judges"][judge]["held"] is None
+        assert verdict.details["judges"][judge]["difference"] < own[1] - own[0]  # smaller than the circular gain
+        assert 0.8 <= rows[0][f"accuracy_original_{judge}"] <= 0.95
+    assert all(r["mse"] < 0.08 for r in rows) and 0.7 <= rows[0]["accuracy_original"] <= 0.9
