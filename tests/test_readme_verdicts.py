@@ -82,7 +82,7 @@ def test_report_command_writes_the_table_from_verdict_files(cli, tmp_path):
     assert set(rows) == {e.name for e in list_experiments()}
     assert rows["conditioning"][4:8] == [
         "HELD",
-        "NOT REPRODUCED (differs from quick)",
+        "NOT REPRODUCED (differs from quick): κ = 1.0e3 … 7.7e7",
         "κ = 1.0e3 … 7.7e7",
         "[summary](conditioning/summary.md)",
     ]

@@ -76,6 +76,8 @@ def report_row(exp: Experiment, root: Path) -> str:
     full_text = full["outcome"] if full else "not run"
     if full and quick:
         full_text += " (agrees)" if full["outcome"] == quick["outcome"] else " (differs from quick)"
+    if full:
+        full_text += ": " + key_figure(full)
     cells = [
         f"`{exp.name}`",
         doc,
