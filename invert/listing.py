@@ -66,6 +66,32 @@ def _kind_text(row: dict[str, Any]) -> str:
     return "node" + (f" ({row['note']})" if row.get("note") else "")
 
 
+def module_names(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Module paths that `invert run --layer` also accepts though they are not graph nodes (``features.denseblock1``,
+    ``layer1.0``): each addresses its last node. Path → that node."""
+    nodes = [r["node"] for r in rows if not r["alias"]]
+    known = set(nodes) | {r["layer"] for r in rows}
+    modules: dict[str, str] = {}
+    for n in nodes:  # in forward order: a later node of the same module overwrites, so the last one stays
+        parts = n.split(".")
+        for k in range(1, len(parts)):
+            path = ".".join(parts[:k])
+            if path not in known:
+                modules[path] = n
+    return modules
+
+
+def _modules_line(model: str, modules: dict[str, str]) -> str:
+    """How the names not listed are found: module paths (their last node) and node:NAME."""
+    shown = sorted(modules, key=lambda p: (p.count("."), list(modules).index(p)))[:6]
+    return (
+        f"also accepted by --layer: {len(modules)} module names above these nodes, each meaning its last node "
+        f"(e.g. {', '.join(shown)}; `invert layers {model} --json` lists them under modules)"
+        if modules
+        else ""
+    )
+
+
 def print_layers(
     model: str,
     size: int | None = None,
@@ -91,10 +117,16 @@ def print_layers(
             )
             return
     title = f"{model} layers — output shapes for one {_shape_text(list(input_shape))} input"
+    modules = {} if aliases_only else module_names(rows)
     if as_json:
-        json.dump({"model": model, "input_shape": list(input_shape), "layers": rows}, stream, indent=1)
+        record = {"model": model, "input_shape": list(input_shape), "layers": rows, "modules": modules}
+        json.dump(record, stream, indent=1)
         stream.write("\n")
         return
+    if modules and not quiet:
+        footer = _modules_line(model, modules)
+    else:
+        footer = ""
     if terminal is None:
         terminal = stream.isatty()
     if not terminal:  # scripts: plain rows, every name whole; the title goes to stderr
@@ -104,6 +136,8 @@ def print_layers(
         for r in rows:
             cells = [r["layer"], r["node"], _shape_text(r["shape"]), str(r["elements"] or ""), _kind_text(r)]
             print("\t".join(cells), file=stream)
+        if footer:
+            print(footer, file=sys.stderr)
         return
     table = Table(title=None if quiet else title)
     for col in LAYER_COLUMNS:
@@ -119,6 +153,8 @@ def print_layers(
             style="bold" if r["alias"] else None,
         )
     Console(file=stream, highlight=False).print(table)
+    if footer:
+        Console(stderr=True, highlight=False).print(escape(footer), soft_wrap=True)
 
 
 def model_rows() -> list[tuple[str, str]]:
