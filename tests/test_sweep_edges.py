@@ -74,3 +74,29 @@ def test_a_worker_stops_when_its_driver_dies(tmp_path):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_a_worker_stopped_mid_cell_removes_its_temporary_folder(tmp_path):
+    code = textwrap.dedent("""
+        import signal, sys, tempfile, time
+        from invert.sweep import executors
+        signal.signal(signal.SIGTERM, executors._stop_worker)
+
+        def cell(folder):
+            with tempfile.TemporaryDirectory(prefix="invert-cell-test-", dir=folder) as tmp:
+                print(tmp, flush=True)
+                time.sleep(60)
+
+        executors._call(cell, 1, sys.argv[1])
+    """)
+    worker = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        tmp = worker.stdout.readline().strip()
+        assert tmp and os.path.isdir(tmp)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 143
+        assert not os.path.exists(tmp)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
