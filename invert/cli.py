@@ -117,49 +117,8 @@ def load_command(name: str) -> click.Command:
             holder.add_typer(obj, name=name)
         else:
             holder.command(name)(obj)
-        _LazyGroup._loaded[name] = with_threads(typer.main.get_group(holder).commands[name])
+        _LazyGroup._loaded[name] = options.with_threads(typer.main.get_group(holder).commands[name])
     return _LazyGroup._loaded[name]
-
-
-def _set_threads(ctx: click.Context, param: click.Parameter, value: Optional[int]) -> None:
-    """``--threads N``: torch's intra-op threads (and OpenMP's, MKL's) for this command; without it torch's
-    default, or $OMP_NUM_THREADS when set. config.json records the count used (``environment.torch_threads``)."""
-    import os
-
-    if value is None:
-        return
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(value)
-    if "torch" in sys.modules:  # otherwise torch reads OMP_NUM_THREADS when it starts
-        sys.modules["torch"].set_num_threads(value)
-
-
-def _threads_option() -> click.Parameter:
-    """The ``--threads`` option every command takes (built by typer, so its help renders like the others')."""
-    holder = typer.Typer()
-
-    @holder.command()
-    def _(
-        threads: Optional[int] = typer.Option(
-            None,
-            min=1,
-            help="CPU threads for torch (default: $OMP_NUM_THREADS, else one per core; 1–2 on a busy machine).",
-        ),
-    ) -> None:
-        """Placeholder."""
-
-    option = typer.main.get_command(holder).params[0]
-    option.expose_value, option.callback = False, _set_threads
-    return option
-
-
-def with_threads(command: click.Command) -> click.Command:
-    """Add ``--threads`` to ``command`` (to each command of a group, recursively); returns it."""
-    if isinstance(getattr(command, "commands", None), dict):  # a group
-        for sub in command.commands.values():
-            with_threads(sub)
-    elif not any(p.name == "threads" for p in command.params):
-        command.params.append(_threads_option())
-    return command
 
 
 def _version(show: bool) -> None:
@@ -675,6 +634,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 def _main(args: list[str]) -> int:
     """:func:`main` with its signal handlers in place: run the app, return the exit status."""
     from invert.io import release_folder, set_command_line
+    from invert.start import ignore_signals, restore_signals
 
     set_command_line(["invert", *args])
     code = 0
@@ -684,7 +644,9 @@ def _main(args: list[str]) -> int:
         f"warning: {options.escape(str(message))}", highlight=False, soft_wrap=True
     )
     try:
-        rv = with_threads(typer.main.get_command(app)).main(args=args, prog_name="invert", standalone_mode=False)
+        rv = options.with_threads(typer.main.get_command(app)).main(
+            args=args, prog_name="invert", standalone_mode=False
+        )
         code = rv if isinstance(rv, int) else 0
         if code == Interrupted.exit_code:  # typer turns a KeyboardInterrupt into a silent Exit(130)
             err_console.print("interrupted")
@@ -711,23 +673,11 @@ def _main(args: list[str]) -> int:
         err_console.print("interrupted")
         code = Interrupted.exit_code
     finally:
-        ignored = _ignore_signals()  # a second Ctrl-C while the folder is released must not cut that short
+        ignored = ignore_signals()  # a second Ctrl-C while the folder is released must not cut that short
         release_folder()
         caught.__exit__(None, None, None)
-        _restore_signals(ignored)
+        restore_signals(ignored)
     return code
-
-
-def _ignore_signals() -> dict[int, Any]:
-    try:
-        return {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread
-        return {}
-
-
-def _restore_signals(handlers: dict[int, Any]) -> None:
-    for s, handler in handlers.items():
-        signal.signal(s, handler)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,19 @@ def handle_signals() -> dict[int, Any]:
         return {}
 
 
+def ignore_signals() -> dict[int, Any]:
+    """Ignore Ctrl-C and SIGTERM for a moment (cleaning up); the handlers they replace, for :func:`restore_signals`."""
+    try:
+        return {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS}
+    except ValueError:  # not the main thread
+        return {}
+
+
+def restore_signals(handlers: dict[int, Any]) -> None:
+    for s, handler in handlers.items():
+        signal.signal(s, handler)
+
+
 def main() -> None:
     """Entry point of the ``invert`` script."""
     handle_signals()

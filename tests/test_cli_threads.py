@@ -7,7 +7,8 @@ import json
 import torch
 import typer
 
-from invert.cli import COMMANDS, app, load_command, with_threads
+from invert.cli import COMMANDS, app, load_command
+from invert.commands.options import with_threads
 
 
 def _leaves(command):

@@ -11,12 +11,16 @@ settings dataclass that owns it, so help text never copies a number.
 from __future__ import annotations
 
 import math
+import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 import typer
 from rich.markup import escape
+
+if TYPE_CHECKING:
+    import click
 
 __all__ = [
     "choices",
@@ -158,3 +162,44 @@ def path_list(help_text: str) -> Any:
 def paths(items: Optional[list[Path]]) -> list[str]:
     """Repeatable path options as strings (empty when none given)."""
     return [str(p) for p in items or []]
+
+
+def set_threads(ctx: click.Context, param: click.Parameter, value: Optional[int]) -> None:
+    """``--threads N``: torch's intra-op threads (and OpenMP's, MKL's) for this command; without it torch's
+    default, or $OMP_NUM_THREADS when set. config.json records the count used (``environment.torch_threads``)."""
+    import os
+
+    if value is None:
+        return
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(value)
+    if "torch" in sys.modules:  # otherwise torch reads OMP_NUM_THREADS when it starts
+        sys.modules["torch"].set_num_threads(value)
+
+
+def threads_option() -> click.Parameter:
+    """The ``--threads`` option every command takes (built by typer, so its help renders like the others')."""
+    holder = typer.Typer()
+
+    @holder.command()
+    def _(
+        threads: Optional[int] = typer.Option(
+            None,
+            min=1,
+            help="CPU threads for torch (default: $OMP_NUM_THREADS, else one per core; 1–2 on a busy machine).",
+        ),
+    ) -> None:
+        """Placeholder."""
+
+    option = typer.main.get_command(holder).params[0]
+    option.expose_value, option.callback = False, set_threads
+    return option
+
+
+def with_threads(command: click.Command) -> click.Command:
+    """Add ``--threads`` to ``command`` (to each command of a group, recursively); returns it."""
+    if isinstance(getattr(command, "commands", None), dict):  # a group
+        for sub in command.commands.values():
+            with_threads(sub)
+    elif not any(p.name == "threads" for p in command.params):
+        command.params.append(threads_option())
+    return command
