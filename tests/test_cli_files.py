@@ -27,8 +27,13 @@ def test_overwrite_clears_an_earlier_runs_files(cli, tmp_path):
     out = tmp_path / "run"
     assert cli(*TINY, "--restarts", "2", "--out", out).code == 0
     assert {"reconstruction_r0.png", "reconstruction_r1.png"} <= {p.name for p in out.iterdir()}
+    assert "reconstruction_r1.png" in json.loads((out / "config.json").read_text())["files"]
+    (out / "notes.md").write_text("mine")  # a user's own files beside the results: not the run's to remove
+    (out / "plot.png").write_bytes(b"mine too")
     r = cli(*TINY, "--out", out, "--overwrite")
     assert r.code == 0, r.err
+    assert (out / "notes.md").read_text() == "mine" and (out / "plot.png").read_bytes() == b"mine too"
+    assert not (out / LOCK_NAME).exists()  # the lock goes with the run
     names = {p.name for p in out.iterdir()}
     assert (
         "reconstruction.png" in names and "reconstruction_r0.png" not in names and "reconstruction_r1.png" not in names
