@@ -53,11 +53,11 @@ def test_noise_trained_quick_outcome(tmp_path):
     assert all(
         float(r["m_g"]) < float(r["m_s"]) for r in converged
     )  # "converged" means the returned image is below m_s
-    # measured at quick scale (seed 0): few noise-trained inversions reach m_g < m_s (3 of 8 before the ε range
-    # followed the activation scale), fewer than the declared minimum — the claim cannot be judged here
+    # measured at quick scale (seed 0): untrained 4/8, CIFAR-trained 8/8, noise-trained 5/8 inversions reach m_g < m_s
+    # (3/8 noise-trained before the ε range followed the activation scale) — under the declared 75 % of each model's,
+    # and 2 converged pairs against the untrained model: the claim cannot be judged here, INCONCLUSIVE by design
     conv = v.details["converged"]
     assert v.outcome == "INCONCLUSIVE" and clear.outcome == noisy.outcome == "INCONCLUSIVE"
-    assert (
-        conv["noise-trained"][0] < 0.5 * conv["noise-trained"][1] or min(d["pairs"] for d in clear.details.values()) < 6
-    )
+    assert min(c / n for c, n in conv.values()) < 0.75 and conv["trained (CIFAR-10)"][0] >= 6
+    assert all(d["inconclusive"] for d in clear.details.values())
     assert "256 noise images in 10 classes" in v.measured and "100 classes" in v.measured  # the setup, stated

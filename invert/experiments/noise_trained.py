@@ -111,8 +111,9 @@ CRITERION = Criterion(
     "model: HELD iff the mean paired difference exceeds its std, NOT REPRODUCED iff it is below −std; the claim "
     "needs both parts",
     inconclusive="fewer than min_pairs converged pairs in a comparison, or fewer than min_converged of a model's "
-    "inversions converged (the quick run: 3 of 8 noise-trained), or a non-significant difference (|mean| ≤ std)",
-    thresholds={"min_pairs": 6, "min_converged": 0.5},
+    "inversions converged (a comparison on the subset that happens to converge selects; the quick setting converges "
+    "4–5 of 8 — INCONCLUSIVE by design), or a non-significant difference (|mean| ≤ std)",
+    thresholds={"min_pairs": 6, "min_converged": 0.75},
     min_samples=6,
 )
 
