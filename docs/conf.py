@@ -20,7 +20,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("INVERT_SHARED", "none")  # the docs need no ../shared material: what a bare clone builds
 warnings.filterwarnings("ignore", message=".*Matplotlib is currently using agg.*")
 
+import torch  # noqa: E402
+
 import invert  # noqa: E402
+
+# One torch thread for the gallery: its tensors are tiny, and a second thread on a busy machine spins, it does not help.
+torch.set_num_threads(int(os.environ.get("INVERT_DOCS_THREADS", "1")))
 
 ROOT = Path(invert.__file__).resolve().parents[1]  # the repository (the docs may be built from a copy elsewhere)
 

@@ -80,7 +80,14 @@ def test_readme_python_block_runs_on_its_own(line, code, tmp_path, monkeypatch, 
     if "timm:" in code:
         pytest.importorskip("timm")
     monkeypatch.chdir(tmp_path)  # whatever a block writes lands here
-    exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "__readme__"})
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the blocks are small: a second thread on a shared machine only spins
+    try:
+        exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "__readme__"})
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_the_two_commands_are_unchanged_and_ci_runs_the_test_one():
@@ -162,11 +169,14 @@ def test_cheap_lines_run_for_real(argv, capsys):
     assert capsys.readouterr().out.strip()
 
 
-def test_the_example_sweep_spec_runs(tmp_path):
+def test_the_example_sweep_spec_runs(tmp_path, monkeypatch):
     """The spec the README's sweep recipe names: every cell finishes and the table has a row for each."""
     import csv
 
+    from invert.sweep import executors
     from invert.sweep.runner import run_sweep
+
+    monkeypatch.setattr(executors, "available_cores", lambda: 1)  # one torch thread: tiny cells, a shared machine
 
     spec = ROOT / "examples" / "sweep.toml"
     assert any(spec.relative_to(ROOT).as_posix() in argv for _, argv in invert_lines())

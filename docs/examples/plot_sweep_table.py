@@ -3,7 +3,7 @@ A sweep's table
 ===============
 
 A sweep is a TOML file of lists; the grid is their product and each cell is one ``invert run``. This one
-inverts three layers of a small model; ``table.csv`` holds a row per cell, ``summary.png`` draws m_g/m_s
+inverts two layers of a small model; ``table.csv`` holds a row per cell, ``summary.png`` draws m_g/m_s
 and m_i against the layer. On the command line: ``invert sweep spec.toml --out DIR``.
 """
 
@@ -21,11 +21,11 @@ spec = root / "spec.toml"
 spec.write_text(
     """
 model = ["cifar_resnet20"]
-layer = ["conv1", "conv2", "conv3"]
+layer = ["conv1", "conv3"]
 seed = [0]
 [run]
 size = 32
-iterations = 20
+iterations = 15
 """
 )
 run_sweep(spec, root / "sweep", workers=1, progress=False)  # workers=1: in this process
