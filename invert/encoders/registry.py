@@ -101,6 +101,15 @@ def build_encoder(
 ) -> Encoder:
     """``O_l``: ``model`` cut at ``layer``, frozen, eval-mode, computing nothing beyond the layer.
 
+    ``model`` is a name ``invert models`` lists (torchvision, ``cifar_resnet20``, ``mlp-…``, ``timm:ARCH``);
+    ``layer`` an alias (``conv1``…``conv5``, ``avgpool``, ``fc``) or a graph node (``invert layers MODEL``);
+    ``weights`` ``untrained`` (PyTorch's default init drawn from ``seed``), ``trained``/``imagenet`` or a
+    state-dict file.
+
+    Shape:
+        - input: (N, 3, H, W) images in [0, 1]
+        - output: the layer's activation, (N, C, h, w) or (N, D)
+
     ``normalize=None`` follows the weights: trained weights normalise with the model's
     mean/std, untrained ones see raw [0, 1] pixels (the report's choice). By default the
     encoder is made fast — BatchNorm folded into the convolutions, NHWC on the CPU — which

@@ -59,7 +59,28 @@ def invert(
     progress: bool = False,
     **overrides: Any,
 ) -> InversionResult:
-    """Invert ``targets`` (N, C, H, W in [0, 1]) through ``encoder``: the one-call API.
+    """Invert ``targets`` through ``encoder``: the one-call API.
+
+    Each target × restart is an independent problem: start from noise, descend on the image until its embedding
+    matches the target's, and measure m_g, m_s, m_i, PSNR and SSIM.
+
+    Args:
+        encoder: the model cut at a layer (:func:`~invert.encoders.build_encoder`).
+        targets: the images to invert.
+        config: the procedure (default: :class:`InversionConfig`, the default; or a preset's ``.config()``).
+        restarts: independent starts per target, run as one batch.
+        init_image: a start image instead of noise (``init="image"``).
+        callback: called after each recorded iteration.
+        progress: show a progress bar.
+        overrides: any :class:`InversionConfig` field (``iterations=100``, ``lr=0.1``, …).
+
+    Returns:
+        An :class:`InversionResult`: images and per-run metrics (``m_g``, ``m_i``, ``psnr``, …, N × R), ``m_s``
+        per target, and the history.
+
+    Shape:
+        - targets: (N, C, H, W) in [0, 1]
+        - result images: (N, R, C, H, W); metrics (N, R); m_s (N,)
 
     >>> enc = build_encoder("resnet50", "conv4")
     >>> res = invert(enc, images, iterations=100)

@@ -209,7 +209,15 @@ def _warn_if_no_evidence(logits: torch.Tensor, model: GradCamModel) -> None:
 
 
 def grad_cam(model: GradCamModel, images: torch.Tensor, classes: torch.Tensor | int | None = None) -> AttributionResult:
-    """Grad-CAM maps of ``classes`` (default: the predicted class) at ``model``'s layer (convolutional or tokens)."""
+    """Grad-CAM maps of ``classes`` (default: the predicted class) at ``model``'s layer (convolutional or tokens).
+
+    The layer's maps weighted by the class logit's gradient averaged over positions, summed over channels, kept
+    where positive: where the evidence for the class lies.
+
+    Shape:
+        - images: (N, 3, H, W) in [0, 1], or one (3, H, W)
+        - result ``maps``: (N, H, W) in [0, 1], upsampled for display; ``raw``: (N, h, w) at the layer's resolution
+    """
     x = images.unsqueeze(0) if images.dim() == 3 else images
     x = x.detach().clone().requires_grad_(True)  # gradients must reach the activation
     act, logits = model(x)
