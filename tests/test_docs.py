@@ -77,6 +77,7 @@ def test_api_reference_documents_the_public_api(built):
         "invert.analysis.condition_number",
         "invert.objectives.make_objective",
         "invert.priors.tv_prior",
+        "invert.profiling.profile",
     ):
         assert f'id="{name}"' in html, f"{name} is missing from the API reference"
 
