@@ -61,6 +61,10 @@ def attack(
     """Attack ``classifier`` (pixels in [0, 1] → logits, e.g. ``build_encoder(model, "fc")``) on ``images``.
 
     ``step_size`` defaults to 2.5·ε/steps (Madry et al.). FGSM ignores ``steps`` and ``random_start``.
+
+    Shape:
+        - images: (N, 3, H, W) in [0, 1]
+        - result images: (N, 3, H, W), within ε of the originals in L∞ and clamped to [0, 1]
     """
     if method not in ATTACKS:
         raise InvertError(f"unknown attack {method!r}: choose from {', '.join(ATTACKS)}")

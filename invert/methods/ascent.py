@@ -232,6 +232,10 @@ def deep_dream(
     the coarser levels added, so large patterns form first; each level is one :func:`ascend` run
     (``iterations`` per octave, pixels clamped to [0, 1]). ``score`` defaults to
     :func:`layer_energy` (content enhancing); pass :func:`channel` to inject one feature.
+
+    Shape:
+        - image: (N, 3, H, W) in [0, 1]
+        - result images: (N, 3, H, W) in [0, 1]; score (N,)
     """
     from invert.inversion.loop import InversionDiverged
     from invert.inversion.steps import Clamp
