@@ -617,7 +617,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Console-script entry point: run the app; errors become one line and an exit status (2 input, 1 failed,
     130 stopped).
     """
-    from invert.start import handle_signals
+    from invert.signals import handle_signals
 
     previous = handle_signals()  # first: Ctrl-C or SIGTERM from here on is one line and 130, never a traceback
     try:
@@ -634,7 +634,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 def _main(args: list[str]) -> int:
     """:func:`main` with its signal handlers in place: run the app, return the exit status."""
     from invert.io import release_folder, set_command_line
-    from invert.start import ignore_signals, restore_signals
+    from invert.signals import ignore_signals, restore_signals
 
     set_command_line(["invert", *args])
     code = 0

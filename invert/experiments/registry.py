@@ -312,8 +312,7 @@ def _load_all() -> None:
     import importlib
     import pkgutil
 
-    import invert.experiments as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
+    # the modules beside this one, found by folder: importing the package from here would be an import circle
+    for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if mod.name not in ("registry", "common", "report"):
             importlib.import_module(f"invert.experiments.{mod.name}")
