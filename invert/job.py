@@ -1,12 +1,14 @@
 """The main job, `invert run`, as a Python function: images → encoder → inversion → files.
 
-:func:`run_job` is what the CLI calls; :func:`write_outputs` writes every output file
-atomically so an interrupted or diverged run still leaves what it has.
+:func:`run` is `invert run` as a function (the command parses its options and calls it): the same options,
+the same rules (the model's own input size, ``lr="auto"``) and the same files. :func:`run_job` runs a
+:class:`JobSpec` with a finished :class:`InversionConfig` (what a sweep cell runs); :func:`write_outputs` writes
+every output file atomically so an interrupted or diverged run still leaves what it has.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -39,27 +41,8 @@ from invert.io import (
     write_csv,
     write_json,
 )
+from invert.job_spec import JobSpec
 from invert.memory import check_fits, estimate_run
-
-
-@dataclass
-class JobSpec:
-    """What to invert and where: model, layer, weights, images, restarts, device, output."""
-
-    model: str = "resnet50"
-    layer: str = "conv4"
-    weights: str = "untrained"
-    images: Sequence[str] = ()
-    restarts: int = 1
-    device: str = "auto"
-    dtype: str = "float32"
-    out: str | None = None
-    overwrite: bool = False
-    lr_auto: bool = False
-    init_image: str | None = None
-    results_root: str = "results/runs"
-    tensorboard: str | None = None  # a folder: log this run there too (one run folder per job)
-    max_pixels: int | None = None  # refuse larger images before decoding (None: $INVERT_MAX_PIXELS or 100 million)
 
 
 def resolve_config(preset: str | None, overrides: dict[str, Any]) -> InversionConfig:
@@ -67,10 +50,64 @@ def resolve_config(preset: str | None, overrides: dict[str, Any]) -> InversionCo
     return get_preset(preset or "default").config().updated(**overrides)
 
 
-def run_job(
-    spec: JobSpec, config: InversionConfig, progress: bool = True, console: Any = None
+def run_config(model: str, preset: str | None = None, **settings: Any) -> InversionConfig:
+    """The settings of a run of ``model``: the preset (default ``default``), then ``settings`` (``None`` ignored).
+    The input size is the model's own (32 px for CIFAR ResNets, 224 for ImageNet models) unless given or fixed by
+    the preset."""
+    if settings.get("size") is None and "size" not in get_preset(preset or "default").settings:
+        from invert.encoders.registry import default_size
+
+        settings["size"] = default_size(model)
+    return resolve_config(preset, settings)
+
+
+def lr_setting(value: str | float | None) -> tuple[float | None, bool]:
+    """``lr`` as given (a number, ``"auto"`` for the line search, or ``None``) → (lr, whether to search)."""
+    if value is None or value == "auto":
+        return None, value == "auto"
+    try:
+        lr = float(value)
+    except ValueError:
+        raise InvertError(f"--lr must be a number or 'auto' (got {value!r})") from None
+    if not (lr > 0 and lr != float("inf")):
+        raise InvertError(f"learning rate must be positive and finite (got {value}) — try 0.1, or --lr auto")
+    return lr, False
+
+
+def run(
+    model: str = JobSpec.model,
+    layer: str = JobSpec.layer,
+    weights: str = JobSpec.weights,
+    images: Sequence[str | Path] = (),
+    *,
+    preset: str | None = None,
+    progress: bool = True,
+    console: Any = None,
+    warn: bool = True,
+    **options: Any,
 ) -> tuple[InversionResult, Path]:
-    """Run one inversion job and write its files; returns the result and the output folder."""
+    """`invert run` as a function: the same options (job ones such as ``restarts``, ``out``, ``init_image``, and
+    every :class:`InversionConfig` setting; ``lr="auto"`` searches the lr), the same rules (the model's own size
+    unless given) and the same files. Returns the result and the output folder."""
+    job_names = {f.name for f in fields(JobSpec)} - {"model", "layer", "weights", "images", "lr_auto"}
+    job = {k: options.pop(k) for k in list(options) if k in job_names}
+    unknown = set(options) - {f.name for f in fields(InversionConfig)}
+    if unknown:
+        raise InvertError(f"unknown run setting(s): {', '.join(sorted(unknown))}")
+    lr, lr_auto = lr_setting(options.pop("lr", None))
+    config = run_config(model, preset, lr=lr, **options)
+    for key in ("out", "init_image", "tensorboard"):
+        if job.get(key) is not None:
+            job[key] = str(job[key])
+    spec = JobSpec(model=model, layer=layer, weights=weights, images=[str(p) for p in images], lr_auto=lr_auto, **job)
+    return run_job(spec, config, progress=progress, console=console, warn=warn)
+
+
+def run_job(
+    spec: JobSpec, config: InversionConfig, progress: bool = True, console: Any = None, warn: bool = True
+) -> tuple[InversionResult, Path]:
+    """Run one inversion job and write its files; returns the result and the output folder. A run that ends
+    above its start, saturates or starts below m_s records ``warnings`` in its files (and says them when ``warn``)."""
     if spec.restarts < 1:
         raise InvertError(f"--restarts must be at least 1 (got {spec.restarts})")
     device = resolve_device(spec.device)
@@ -121,6 +158,9 @@ def run_job(
         write_outputs(
             out, result, config, spec, meta, search_rows, status="interrupted" if result.interrupted else "complete"
         )
+        from invert.health import record_warnings, run_warnings
+
+        record_warnings(out, run_warnings(result), warn=warn)
     finally:
         release_folder(out)
     return result, out

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import Field, asdict, dataclass, field, fields, replace
 from typing import Any
 
 from invert.errors import InvertError
+from invert.inversion.defaults import (  # noqa: F401 - re-exported: the rules' earlier home
+    DEFAULT_AVERAGE,
+    DEFAULT_BLUR_RANGE,
+    DEFAULT_BLUR_SIZE,
+    DEFAULT_L2_WEIGHT,
+    DEFAULT_LR_PER_SIGMA,
+    DEFAULT_SMOOTH_PER_BLUR,
+    DEFAULT_TV,
+    PLAIN_LR,
+    REPORT_INIT_MEAN,
+    SEARCHED_OBJECTIVES,
+    SMALL_IMAGE_SIZE,
+    default_blur,
+    default_l2_weight,
+    default_smooth,
+    is_searched,
+)
+from invert.inversion.schedules import SCHEDULE_KINDS
+from invert.objectives import OBJECTIVES
 from invert.settings import updated
 
 #: Update rules of the shared optimisation loop (:mod:`invert.inversion.loop`): ``gd`` (eq. 4), ``sgd`` (momentum),
@@ -15,6 +33,27 @@ OPTIMIZERS = ("gd", "sgd", "adam", "lbfgs", "normalized")
 INITS = ("normal", "uniform", "constant", "image")
 #: How the TV weight is read: ``absolute`` (weight · TV(x)), ``target`` (in units of ‖O(a)‖₁ / TV(a) per target).
 TV_SCALES = ("absolute", "target")
+#: How an image is fitted to the square input: ``crop`` keeps its aspect, ``stretch`` does not.
+RESIZES = ("crop", "stretch")
+#: Seeds every generator takes (torch's are 64-bit): 0 … 2⁶³ − 1.
+SEED_MAX = 2**63 - 1
+
+
+def option(default: Any, help: str, **cli: Any) -> Any:
+    """A setting's default with its one-line doc and how a command line reads it: ``invert run``'s options are made
+    from these fields (:func:`cli_fields`), so each option's type, choices, default and help come from here.
+
+    ``cli`` may hold ``choices`` (the allowed values), ``flag`` (the option's name when not ``--field-name``),
+    ``parser`` (``finite``, ``positive`` or ``non_negative``: numbers checked when parsed), ``min``/``max``,
+    ``chosen`` (what an unset value becomes, chosen per run), ``note`` (said after the default) and ``text`` (a
+    word accepted besides a number, e.g. ``lr``'s ``auto``).
+    """
+    return field(default=default, metadata={"help": help, **cli})
+
+
+def cli_fields() -> list[Field[Any]]:
+    """The settings a command line sets, in their order (the fields with a one-line doc)."""
+    return [f for f in fields(InversionConfig) if "help" in f.metadata]
 
 
 @dataclass(frozen=True)
@@ -51,44 +90,109 @@ class InversionConfig:
     changes speed and memory, and the result only up to float rounding.
     """
 
-    objective: str = "l1"
-    objective_weight: float = 1.0
-    l2_weight: float | None = None
-    optimizer: str = "adam"
-    lr: float | None = None
-    lr_schedule: str = "cosine"
-    lr_end: float | None = 0.0
+    objective: str = option("l1", "Embedding objective (gram: match channel co-activations, style)", choices=OBJECTIVES)
+    objective_weight: float = option(1.0, "Weight on the objective", parser="non_negative", note="badger 0.15")
+    l2_weight: float | None = option(
+        None,
+        "Weight c of c·√n·‖O(x) − O(a)‖₂ added to the objective (n outputs per image: the L2 gap in L1's units; "
+        "0 = off)",
+        chosen=f"{DEFAULT_L2_WEIGHT:g} with l1 + adam at ≤ {SMALL_IMAGE_SIZE} px, else 0",
+        parser="non_negative",
+    )
+    optimizer: str = option(
+        "adam", "Update rule: gd = eq. 4, sgd with momentum, adam, lbfgs, normalized (η∇/mean|∇|)", choices=OPTIMIZERS
+    )
+    lr: float | None = option(
+        None,
+        "Learning rate, or 'auto' for the appendix's random line search",
+        chosen="by image size, blur σ/5 — 0.2 at 224 px, 0.1 at ≤ 112 px; "
+        f"{PLAIN_LR:g} with another objective or optimiser than l1 + adam",
+        text="auto",
+    )
+    lr_schedule: str = option("cosine", "Learning-rate schedule", choices=SCHEDULE_KINDS, flag="--schedule")
+    lr_end: float | None = option(0.0, "Final learning rate for linear/cosine schedules", parser="non_negative")
     lr_gamma: float = 0.1
     lr_every: int = 0
-    momentum: float = 0.9
-    blur: float | None = None
-    blur_end: float | None = None
+    momentum: float = option(0.9, "Momentum for sgd", parser="finite")
+    blur: float | None = option(
+        None,
+        "Gaussian blur σ after each step (eq. 5); 0 = off",
+        chosen="image size/224 px within [0.5, 1], annealed to 0; off with another objective or optimiser than "
+        "l1 + adam",
+        parser="non_negative",
+    )
+    blur_end: float | None = option(
+        None,
+        "Final blur σ (linear from --blur)",
+        chosen="--blur, or 0 with the size-chosen blur",
+        parser="non_negative",
+    )
     blur_schedule: str = "linear"
-    blur_kernel: int = 3
-    smooth: float | None = None
-    smooth_over: int = 30
-    average: float | None = None
-    tv: float | None = None
-    tv_end: float | None = None
-    tv_scale: str | None = None
-    tv_beta: float = 2.0
-    alpha_norm: float = 0.0
-    alpha: float = 6.0
-    pixel_l2: float = 0.0
-    clamp: bool = True
-    init: str = "normal"
-    init_mean: float = 0.5
-    init_std: float = 0.05
-    iterations: int = 200
-    size: int = 224
-    resize: str = "crop"
-    seed: int = 0
-    record_every: int = 5
-    stop_below_ms: bool = False
-    ms_sigma: float = 1 / 20
-    ms_draws: int = 3
-    normalize: bool | None = None
-    chunk: int = 0
+    blur_kernel: int = option(3, "Blur kernel size, odd")
+    smooth: float | None = option(
+        None,
+        "σ (px) of the Gaussian each update is smoothed by (and scaled back by 1 + 3σ²/8), faded linearly to 0 over "
+        "--smooth-over iterations; 0 = off",
+        chosen="by the layer's stride, 0 where outputs are ≤ 2 px apart, 2 × the size rule's blur σ (2 px at "
+        "224 px) where ≥ 4 px, off for images ≤ 112 px; off with another objective or optimiser than l1 + adam",
+        parser="non_negative",
+    )
+    smooth_over: int = option(30, "Iterations over which the update smoothing fades to 0 (0 = the whole run)", min=0)
+    average: float | None = option(
+        None,
+        "β of the running average x̄ ← β x̄ + (1 − β) x of the iterates that a --stop-below-ms run also watches "
+        "(one more forward pass per iteration), stopping each image at the first of the two below m_s; 0 = the "
+        "iterate alone",
+        chosen=f"{DEFAULT_AVERAGE:g} with l1 + adam, else 0",
+        min=0.0,
+        max=0.999,
+    )
+    tv: float | None = option(
+        None,
+        "Weight of the total-variation prior TV^β",
+        chosen=f"{DEFAULT_TV:g} in --tv-scale target units with l1 + adam; else 0",
+        parser="non_negative",
+    )
+    tv_end: float | None = option(
+        None,
+        "Final TV weight, linear from --tv over the run",
+        chosen="--tv, or 0 with the default's TV",
+        parser="non_negative",
+    )
+    tv_scale: str | None = option(
+        None,
+        "How --tv is read: absolute (weight · TV(x)) or target (in units of ‖O(a)‖₁/TV(a) per target: the same "
+        "pull against L1 at any layer's scale)",
+        chosen="target for the default's TV, absolute for --tv",
+        choices=TV_SCALES,
+    )
+    tv_beta: float = option(2.0, "β of the TV prior", parser="positive")
+    alpha_norm: float = option(0.0, "Weight of the α-norm prior", parser="non_negative")
+    alpha: float = option(6.0, "α of the α-norm prior", parser="finite")
+    pixel_l2: float = option(0.0, "Weight of the pixel L2 prior", parser="non_negative")
+    clamp: bool = option(True, "Clamp pixels to [0,1] after each step")
+    init: str = option("normal", "Initial input", choices=INITS)
+    init_mean: float = option(0.5, "Mean of a normal start, the value of a constant one", parser="finite")
+    init_std: float = option(0.05, "Standard deviation of a normal start", parser="non_negative")
+    iterations: int = option(200, "Gradient steps")
+    size: int = option(
+        224,
+        "Pixels of the square input",
+        chosen="the model's own — 32 for CIFAR ResNets, 224 for ImageNet models, timm's pretrained config; the "
+        "badger preset sets 299",
+    )
+    resize: str = option("crop", "Fit images to the square: crop keeps the aspect, stretch does not", choices=RESIZES)
+    seed: int = option(0, "Seed for the untrained weights, starts and m_s noise", min=0, max=SEED_MAX)
+    record_every: int = option(5, "Record metrics every k iterations")
+    stop_below_ms: bool = option(False, "Stop once every m_g < m_s")
+    ms_sigma: float = option(1 / 20, "σ of the m_s shift (report text 1/20, its code 1/18)", parser="positive")
+    ms_draws: int = option(3, "Noise draws averaged for m_s")
+    normalize: bool | None = option(
+        None, "Normalise inputs with the model's mean/std", chosen="only for trained weights"
+    )
+    chunk: int = option(
+        0, "Images per forward/backward pass (0 = automatic: whole batch on a GPU, cache-sized on the CPU)"
+    )
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -140,76 +244,8 @@ class InversionConfig:
         return updated(self, "inversion", **changes)
 
 
-#: The size rule of the default: blur σ = size / DEFAULT_BLUR_SIZE px, held within DEFAULT_BLUR_RANGE
-#: (measured best: σ 0.5 at 32 px, 1 at 224 px), lr = DEFAULT_LR_PER_SIGMA × σ (0.1 at 32 px, 0.2 at 224 px).
-DEFAULT_BLUR_SIZE = 224
-DEFAULT_BLUR_RANGE = (0.5, 1.0)
-DEFAULT_LR_PER_SIGMA = 0.2
-DEFAULT_TV = 0.03  # in units of ‖O(a)‖₁ / TV(a) (tv_scale "target")
-PLAIN_LR = 0.05  # an unset lr outside the searched procedure (L1 + Adam)
-#: Update smoothing: σ_u = DEFAULT_SMOOTH_PER_BLUR × σ_b × clip(log₂ stride − 1, 0, 1), i.e. off
-#: at stride ≤ 2 and 2σ_b at stride ≥ 4 (tuning images, ResNet-50 224 px: best σ_u 0 at conv1, 2–3 at conv2…conv5),
-#: for images of more than SMALL_IMAGE_SIZE px; off at and below it (CIFAR ResNet-20 at 32 px, 420 tuning
-#: images: σ_u 0 at conv4 left 17 images over 20 iterations against σ_u 1's 26).
-DEFAULT_SMOOTH_PER_BLUR = 2.0
-#: The small-image regime (searched at 32 px; the large one at 224 px): at and below it blur σ_b sits at its floor
-#: 0.5, the update is not smoothed and L1 gets the L2 term.
-SMALL_IMAGE_SIZE = 112
-#: The running average a stop-below-m_s run also watches: x̄ ← β x̄ + (1 − β) x, β = DEFAULT_AVERAGE.
-#: CIFAR ResNet-20 32 px, 420 tuning images: images over 20 iterations 26 → 16 at conv4 and 8 → 6 at conv3, no
-#: layer slower (ResNet-50 224 px tuning images: no change); the average alone is slower at conv1 (max 19 → 20).
-DEFAULT_AVERAGE = 0.6
-#: The L2 term added to the default's L1 objective: c·√n·‖O(x) − O(a)‖₂ for n outputs per image, c =
-#: DEFAULT_L2_WEIGHT (``objectives.l2_in_l1_units``), for images of at most SMALL_IMAGE_SIZE px. CIFAR
-#: ResNet-20 32 px, 420 tuning images: images over 20 iterations 6 → 0 at conv3 and 9 → 6 at conv4, medians 1 lower
-#: at conv2…conv4. At 224 px (ResNet-50, 10 tuning images) it made the image at m_s
-#: 1–5 % farther at conv2…conv5 for at most 1 iteration less on the slowest image: off there.
-DEFAULT_L2_WEIGHT = 4.0
-#: The report's start image N(0.7, 1/20) (badger's reference code), kept by the presets and the report's experiments;
-#: the default starts from N(0.5, 1/20), the middle of the clamp's [0, 1] box.
-REPORT_INIT_MEAN = 0.7
-
-
-#: The objectives the default's chosen settings were searched with, by :class:`~invert.objectives.Objective` name:
-#: L1 alone, or with the default's L2 term (what the default builds for images ≤ 112 px).
-SEARCHED_OBJECTIVES = ("l1", f"l1 + {DEFAULT_L2_WEIGHT:g}·l2-in-l1-units")
-
-
-def is_searched(optimizer: str, objective: str) -> bool:
-    """The one rule for "the procedure the default was searched for": Adam on L1 (alone, or with the default's L2
-    term; ``objective`` is a config's objective or a built objective's name). Outside it, an unset lr is the plain
-    0.05 and blur, smoothing, TV, the L2 term and the average stay off."""
-    return optimizer == "adam" and objective in SEARCHED_OBJECTIVES
-
-
-def default_blur(size: int) -> float:
-    """The default blur σ in pixels for a ``size``-pixel image: size/224, held within [0.5, 1]."""
-    low, high = DEFAULT_BLUR_RANGE
-    return min(max(size / DEFAULT_BLUR_SIZE, low), high)
-
-
-def default_l2_weight(size: int, searched: bool = True) -> float:
-    """The default weight c of the L2 term (in L1's units) added to L1: DEFAULT_L2_WEIGHT for images ≤ 112 px (the
-    small-image regime, where σ_b sits at its floor and the update is not smoothed), else 0; 0 outside L1 + Adam."""
-    return DEFAULT_L2_WEIGHT if searched and size <= SMALL_IMAGE_SIZE else 0.0
-
-
-def default_smooth(blur: float, stride: int | None, size: int | None = None) -> float:
-    """The default update-smoothing σ in pixels: 0 for a layer whose outputs lie ≤ 2 px apart, ``2 × blur`` (the
-    size rule's σ_b) for ≥ 4 px, linear in log₂ stride between (ResNet-50 224 px: 0/2/2/2/2 at conv1…conv5); 0 when
-    the stride is unknown (``None``), blur is off, or the image is ``size`` ≤ 112 px (ResNet-20 32 px: 0 at every
-    layer). A layer whose outputs lie far apart barely sees pixel-scale detail, so Adam's pixel-wise
-    (sign-like) update there is mostly noise the layer does not constrain and nothing later removes."""
-    if stride is None or blur <= 0 or (size is not None and size <= SMALL_IMAGE_SIZE):
-        return 0.0
-    return DEFAULT_SMOOTH_PER_BLUR * blur * min(max(math.log2(stride) - 1, 0.0), 1.0)
-
-
 def check_config(c: InversionConfig) -> None:
     """Refuse settings that cannot make sense, with the fix in the message."""
-    from invert.inversion.schedules import SCHEDULE_KINDS
-    from invert.objectives import OBJECTIVES
-
     if c.objective not in OBJECTIVES:
         raise InvertError(f"unknown objective {c.objective!r}: choose from {', '.join(OBJECTIVES)}")
     if c.optimizer not in OPTIMIZERS:

@@ -49,12 +49,9 @@ def run_cell(task: CellTask) -> dict[str, Any]:
     status, error = "complete", None
     with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{task.id}-p{os.getpid()}-") as tmp:
         try:
-            result, _ = run_job(replace(task.job, out=tmp, overwrite=True), task.config, progress=False)
+            result, _ = run_job(replace(task.job, out=tmp, overwrite=True), task.config, progress=False, warn=False)
             if result.interrupted:
                 raise KeyboardInterrupt
-            from invert.health import record_warnings, run_warnings
-
-            record_warnings(tmp, run_warnings(result), warn=False)
         except Interrupted:
             raise KeyboardInterrupt from None
         except InvertError as exc:

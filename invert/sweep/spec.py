@@ -248,9 +248,7 @@ def weights_value(spec: Spec, cell: Cell) -> str:
 
 def job_for(spec: Spec, cell: Cell, out: str | Path) -> tuple[Any, Any]:
     """The (JobSpec, InversionConfig) of one cell writing to ``out``: exactly what `invert run` would build."""
-    from invert.encoders.registry import default_size
-    from invert.inversion import get_preset
-    from invert.job import JobSpec, resolve_config
+    from invert.job import JobSpec, run_config
 
     run = dict(cell.run)
     job_keys = {k: run.pop(k) for k in JOB_KEYS if k in run}
@@ -261,9 +259,7 @@ def job_for(spec: Spec, cell: Cell, out: str | Path) -> tuple[Any, Any]:
     if init_image is not None:
         p = Path(init_image).expanduser()
         init_image = str(p if p.is_absolute() else spec.root / p)
-    if "size" not in run and "size" not in get_preset(cell.preset or "default").settings:
-        run["size"] = default_size(cell.model)  # the model's own input size, as `invert run` takes it
-    config = resolve_config(cell.preset, {**run, "seed": cell.seed})
+    config = run_config(cell.model, cell.preset, **{**run, "seed": cell.seed})  # the model's own size unless given
     image = image_path(spec, cell)
     job = JobSpec(
         model=cell.model,
