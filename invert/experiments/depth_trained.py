@@ -69,7 +69,7 @@ def detail_correlation(images: torch.Tensor, targets: torch.Tensor, sigma: float
 
 
 def imagenet_targets(count: int, size: int) -> tuple[torch.Tensor, list[str]]:
-    """The report's Dalmatian and Tesla coil, then ``../shared``'s ImageNet samples, ``count`` in all, at ``size`` px."""
+    """The report's Dalmatian and Tesla coil, then ``../shared``'s ImageNet samples: ``count`` at ``size`` px."""
     from invert.experiments._support import report_targets
     from invert.io import load_image, shared_dir
 
@@ -85,7 +85,8 @@ def imagenet_targets(count: int, size: int) -> tuple[torch.Tensor, list[str]]:
 
 @experiment(
     "depth-trained",
-    "A trained model inverted by eq. 5 at each depth, stopped at m_g < m_s: fine detail kept early, lost deep (fig. 1).",
+    "A trained model inverted by eq. 5 at each depth, stopped at m_g < m_s: fine detail kept early, lost deep "
+    "(fig. 1).",
     "report §2, fig. 1",
     criterion=CRITERION,
     full=FULL,
@@ -143,7 +144,8 @@ def _figure(ctx: ExperimentContext, bb: Backbone, target: torch.Tensor, name: st
     for res in results:
         r = res["rows"][0]
         imgs.append(res["images"][0])
-        caps.append(f"r {r['pearson']:.2f}\nm_g/m_s {r['m_g'] / r['m_s']:.2f}" + ("" if r["converged"] else " (unconv.)"))
+        tail = "" if r["converged"] else " (unconv.)"
+        caps.append(f"r {r['pearson']:.2f}\nm_g/m_s {r['m_g'] / r['m_s']:.2f}" + tail)
     fig = image_grid(
         [imgs],
         [f"trained ({bb.dataset})\neq. 5"],
@@ -189,8 +191,7 @@ def judge(rows: list[dict[str, Any]], layers: list[str], setup: str) -> Verdict:
         + " (Pearson r of the whole image: "
         + ", ".join(f"{l} {plain[l]:.2f}" for l in usable)
         + f"); Spearman ρ(depth, detail r) {rho:+.2f}; first − deepest {mean:+.3f} (spread {spread:.3f}, {pairs} "
-        "targets)"
-        + (f" — INCONCLUSIVE: {why}" if why and held is None else "")
+        "targets)" + (f" — INCONCLUSIVE: {why}" if why and held is None else "")
     )
     return Verdict(
         claim=CRITERION.claim,
