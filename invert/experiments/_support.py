@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from invert.encoders.base import Encoder
 from invert.errors import InvertError
+from invert.inversion.config import InversionConfig, get_preset
 from invert.io import default_image_path, load_image, shared_dir
+
+
+def plain_gd(**settings: Any) -> InversionConfig:
+    """Eq. 4 as the report's experiments run it: the ``plain-gd`` preset (L1, plain gradient descent, ε decayed
+    linearly to 0, no blur, no smoothing, no prior, no clamp, start N(0.7, 1/20)) with ``settings`` (lr, iterations,
+    size, seed, record_every …)."""
+    return get_preset("plain-gd").config().updated(**settings)
 
 
 def report_targets(size: int, names: tuple[str, ...] = ("dalmatian", "tesla_coil")) -> tuple[torch.Tensor, list[str]]:
@@ -48,22 +58,9 @@ def matched_inversion(
     Nets differ in output scale, so ε comes from the appendix's random line search and the match is in units of each
     net's own m_s; ``matched`` is False (and ``m_i_matched`` NaN) when the run never got there.
     """
-    from invert.inversion import REPORT_INIT_MEAN, InversionConfig, invert, line_search_lr
+    from invert.inversion import invert, line_search_lr
 
-    cfg = InversionConfig(
-        objective="l1",
-        optimizer="gd",
-        lr=0.01,
-        lr_schedule="linear",
-        lr_end=0.0,
-        blur=0.0,
-        clamp=False,
-        init_mean=REPORT_INIT_MEAN,  # the report's start, N(0.7, 1/20)
-        iterations=iterations,
-        size=max(8, img.shape[-1]),
-        seed=seed,
-        record_every=record_every,
-    )
+    cfg = plain_gd(lr=0.01, iterations=iterations, size=max(8, img.shape[-1]), seed=seed, record_every=record_every)
     lr, _ = line_search_lr(
         enc, img, cfg, trials=trials, trial_iterations=trial_iterations, low=1e-4, high=1.0, seed=seed
     )

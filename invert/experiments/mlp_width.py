@@ -4,6 +4,7 @@ input.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -11,27 +12,17 @@ import torch
 
 from invert.analysis.plots import subplots
 from invert.encoders import build_encoder
+from invert.experiments._support import plain_gd as preset_plain_gd
 from invert.experiments._support import report_image
 from invert.experiments.registry import Criterion, ExperimentContext, Verdict, experiment
-from invert.inversion import REPORT_INIT_MEAN, InversionConfig, invert
+from invert.inversion import InversionConfig, invert
 
 
 def plain_gd(iterations: int, lr: float, size: int, seed: int, record_every: int) -> InversionConfig:
-    """Eq. 4 as in the report's MLP experiments: L1 objective, plain gradient descent, no blur, no clamp."""
-    return InversionConfig(
-        objective="l1",
-        optimizer="gd",
-        lr=lr,
-        lr_schedule="constant",
-        lr_end=None,
-        blur=0.0,
-        clamp=False,
-        init_mean=REPORT_INIT_MEAN,  # the report's start, N(0.7, 1/20)
-        iterations=iterations,
-        size=size,
-        seed=seed,
-        record_every=record_every,
-    )
+    """Eq. 4 as in the report's MLP experiments: the ``plain-gd`` preset (L1 objective, plain gradient descent, no
+    blur, no clamp, the report's start N(0.7, 1/20)) with a constant ε."""
+    cfg = preset_plain_gd(lr=lr, iterations=iterations, size=size, seed=seed, record_every=record_every)
+    return replace(cfg, lr_schedule="constant", lr_end=None)
 
 
 #: The MLP sweeps' shared settings (report image size, budget, lr); each sweep adds its own to both.

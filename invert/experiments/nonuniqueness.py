@@ -8,9 +8,9 @@ from typing import Any
 
 from invert.analysis.plots import subplots
 from invert.encoders import build_encoder
-from invert.experiments._support import report_image
+from invert.experiments._support import plain_gd, report_image
 from invert.experiments.registry import Criterion, ExperimentContext, Verdict, experiment
-from invert.inversion import REPORT_INIT_MEAN, InversionConfig, invert, line_search_lr
+from invert.inversion import InversionConfig, invert, line_search_lr
 
 # starting ε for the quick run (32 px, 100 steps), the tried ε that ended with the smallest m_g (what the line search
 # would pick): conv2 0.05 (m_g 1.35; 0.1: 2.0), conv5 0.01 (1.64; 0.005: 1.68, 0.002: 2.7).
@@ -19,23 +19,10 @@ QUICK_LR = {"conv2": 0.05, "conv5": 0.01}
 
 
 def eq4_config(iterations: int, lr: float, size: int, seed: int, record_every: int) -> InversionConfig:
-    """Eq. 4 as in figs. 4–5: L1 objective, plain gradient descent, ε decayed linearly from c to 0, no blur,
-    no clamp.
+    """Eq. 4 as in figs. 4–5, the ``plain-gd`` preset: L1 objective, plain gradient descent, ε decayed linearly from
+    c to 0, no blur, no clamp, the report's start N(0.7, 1/20).
     """
-    return InversionConfig(
-        objective="l1",
-        optimizer="gd",
-        lr=lr,
-        lr_schedule="linear",
-        lr_end=0.0,
-        blur=0.0,
-        clamp=False,
-        init_mean=REPORT_INIT_MEAN,  # the report's start, N(0.7, 1/20)
-        iterations=iterations,
-        size=size,
-        seed=seed,
-        record_every=record_every,
-    )
+    return plain_gd(lr=lr, iterations=iterations, size=size, seed=seed, record_every=record_every)
 
 
 FULL: dict[str, Any] = {
