@@ -33,6 +33,39 @@ def epoch_seed(seed: int, epoch: int, salt: int = 12_345) -> int:
     return (int(seed) * 1_000_003 + int(epoch) * 7_919 + salt) % (2**63 - 1)
 
 
+def make_optimizer(
+    module: nn.Module, kind: str, lr: float, momentum: float = 0.9, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
+    """Adam (``"adam"``) or SGD with Nesterov momentum (``"sgd"``) over ``module``'s trainable parameters; weight decay
+    applies to weights only (not to biases or BatchNorm's scale and shift)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    if weight_decay:
+        decay = [p for p in params if p.ndim > 1]
+        rest = [p for p in params if p.ndim <= 1]
+        groups: list[dict[str, Any]] = [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": rest, "weight_decay": 0.0},
+        ]
+    else:
+        groups = [{"params": params}]
+    if kind == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    if kind == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0)
+    raise InvertError(f"unknown optimiser {kind!r}: use 'adam' or 'sgd'")
+
+
+def one_cycle(step: int, total: int, peak: float, warmup: float = 0.25, start_div: float = 25.0) -> float:
+    """The one-cycle learning rate at 0-based ``step`` of ``total``: linear from peak/start_div up to ``peak`` over the
+    first ``warmup`` fraction, then linear down to 0 at the last step (Smith & Topin 2019, linear form)."""
+    if total <= 1:
+        return peak
+    up = max(1, round(warmup * total))
+    if step < up:
+        return peak / start_div + (peak - peak / start_div) * step / up
+    return peak * max(0.0, (total - 1 - step) / max(1, total - 1 - up))
+
+
 class TrainingRun:
     """One resumable training run of ``module`` with Adam, checkpointed into ``folder`` every epoch.
 
@@ -54,6 +87,9 @@ class TrainingRun:
         lr: float,
         resume: bool = True,
         restart_hint: str = "pass resume=False (--no-resume) to start over",
+        optimizer: str = "adam",
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
     ):
         self.module, self.name, self.folder, self.run = module, name, Path(folder), dict(run)
         self.device = distributed.setup(device)  # under torchrun: join the group, this rank's device
@@ -61,7 +97,7 @@ class TrainingRun:
         module.to(self.device)
         if distributed.active():
             distributed.globalize_batchnorm(module)  # BatchNorm over the global batch; before the optimiser
-        self.optimizer = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=lr)
+        self.optimizer = make_optimizer(module, optimizer, lr, momentum, weight_decay)
         self.checkpoints = Checkpointer(self.folder, {name: module, "optimizer": self.optimizer})
         self.start, self.history, self.extra = self._resume(resume, restart_hint)
         self.net = distributed.wrap(module, self.device)  # what the batches go through (DDP under torchrun)
@@ -91,6 +127,12 @@ class TrainingRun:
             enabled=enabled and distributed.is_main(),
             completed=self.start * batches,
         )
+
+    def set_lr(self, lr: float) -> None:
+        """Every parameter group's learning rate to ``lr`` (a schedule computed from the step, so a resumed run gets
+        the rate an unbroken one had without saving scheduler state)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     def slice(self, batch: torch.Tensor) -> torch.Tensor:
         """This rank's part of a global batch of indices (all of it outside ``torchrun``)."""
