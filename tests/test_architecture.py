@@ -6,8 +6,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1] / "invert"
 #: Layers that measure, load and encode: they must not reach up into what drives them.
 LOWER = ("io", "analysis", "objectives", "priors", "encoders")
@@ -172,7 +170,28 @@ def test_the_size_reader_counts(tmp_path: Path) -> None:
     ]
 
 
+#: Functions still over the limit, by ``path:function`` (their sizes today in the comment). The list only shrinks:
+#: split one and delete its entry; a new offender, or a listed one grown, fails.
+ALLOWED: dict[str, int] = {
+    "invert/experiments/conditioning.py:run": 95,
+    "invert/experiments/decoder_claims.py:decoder_artificial_logits": 99,
+    "invert/experiments/kernels.py:_verdict": 90,
+    "invert/experiments/noise_trained.py:_verdict": 110,
+    "invert/experiments/nonuniqueness.py:run": 94,
+    "invert/experiments/relu_width.py:run": 203,
+    "invert/experiments/shifted_output.py:run": 97,
+    "invert/experiments/trained_nonuniqueness.py:run": 94,
+    "invert/profiling/cell.py:invert_layer": 91,
+    "invert/profiling/runner.py:profile": 186,
+    "invert/training/classifier.py:fit_classifier": 102,
+}
+
+
 def test_no_module_or_function_too_big() -> None:
-    offenders = too_big()
-    if offenders:
-        pytest.xfail("over the size limits: " + ", ".join(offenders))
+    over = {}
+    for entry in too_big():
+        name, _, size = entry.rpartition(" (")
+        over[name] = int(size.rstrip(")"))
+    grown = {k: v for k, v in over.items() if v > ALLOWED.get(k, MAX_FUNCTION_LINES)}
+    assert grown == {}, "over the size limits (split them into well-named helpers)"
+    assert [k for k in ALLOWED if k not in over] == [], "within the limits now: delete from ALLOWED"

@@ -8,7 +8,7 @@ rule of :func:`invert.settings.choose` (explicit options win over ``--quick``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional, TypeAlias
+from typing import TYPE_CHECKING, Any, List, Optional, TypeAlias
 
 import typer
 from rich.console import Console
@@ -17,6 +17,8 @@ from rich.table import Table
 from invert.commands import options
 from invert.decoder.training import QUICK, DecoderTrainConfig
 from invert.errors import InvertError
+from invert.io import claim_folder
+from invert.settings import choose
 
 decoder_app = typer.Typer(
     help="Learned decoders that map a layer's activation back to the image: `train`, `eval`.", no_args_is_help=True
@@ -35,6 +37,13 @@ def _both(name: str) -> str:
     """' (default X; --quick Y)' for a DecoderTrainConfig field, read from the settings."""
     full, small = options.default_of(_T, name), options.default_of(QUICK, name)
     return f" (default {full}" + ("" if small == full else f"; --quick {small}") + ")"
+
+
+def _setting(name: str, text: str, **kw: Any) -> Any:
+    """The option of DecoderTrainConfig field ``name``: unset, the full or ``--quick`` default (said in its help)."""
+    if name == "seed":
+        kw.update(min=0, max=options.SEED_MAX)
+    return typer.Option(None, help=text + _both(name) + ".", **kw)
 
 
 def _device(name: str):
@@ -64,26 +73,20 @@ def train(
     quick: bool = options.quick(
         f"{QUICK.epochs} epochs, batch {QUICK.batch_size}, {QUICK_LIMIT} images: minutes on two CPU cores"
     ),
-    epochs: Optional[int] = typer.Option(None, help="Maximum epochs per decoder" + _both("epochs") + "."),
-    batch_size: Optional[int] = typer.Option(None, help="Batch size" + _both("batch_size") + "."),
-    lr: Optional[float] = typer.Option(None, parser=options.positive, help="Adam learning rate" + _both("lr") + "."),
-    patience: Optional[int] = typer.Option(None, help="Early-stopping patience in epochs" + _both("patience") + "."),
-    val_fraction: Optional[float] = typer.Option(
-        None,
-        parser=options.fraction,
-        help="Fraction of the training images held out for early stopping" + _both("val_fraction") + ".",
+    epochs: Optional[int] = _setting("epochs", "Maximum epochs per decoder"),
+    batch_size: Optional[int] = _setting("batch_size", "Batch size"),
+    lr: Optional[float] = _setting("lr", "Adam learning rate", parser=options.positive),
+    patience: Optional[int] = _setting("patience", "Early-stopping patience in epochs"),
+    val_fraction: Optional[float] = _setting(
+        "val_fraction", "Fraction of the training images held out for early stopping", parser=options.fraction
     ),
-    ce_weight: Optional[float] = typer.Option(
-        None,
+    ce_weight: Optional[float] = _setting(
+        "ce_weight",
+        "c in eq. 14: weight of the classifier's cross-entropy on the reconstruction, 0 = thesis MSE only",
         parser=options.non_negative,
-        help="c in eq. 14: weight of the classifier's cross-entropy on the reconstruction, 0 = thesis MSE only"
-        + _both("ce_weight")
-        + ".",
     ),
-    feature_weight: Optional[float] = typer.Option(
-        None,
-        parser=options.non_negative,
-        help="Weight of feature consistency ‖O(x̂)−O(a)‖/‖O(a)‖, 0 = off" + _both("feature_weight") + ".",
+    feature_weight: Optional[float] = _setting(
+        "feature_weight", "Weight of feature consistency ‖O(x̂)−O(a)‖/‖O(a)‖, 0 = off", parser=options.non_negative
     ),
     limit: Optional[int] = typer.Option(
         None, help=f"Use the first N training images (default: all; --quick {QUICK_LIMIT})."
@@ -102,9 +105,7 @@ def train(
         "--learn-unpool/--fixed-unpool",
         help="Train the unpooling multiplier (thesis text) or keep it at 1 (what the thesis code does in effect).",
     ),
-    seed: Optional[int] = typer.Option(
-        None, min=0, max=options.SEED_MAX, help="Seed for the decoder init, split and shuffling" + _both("seed") + "."
-    ),
+    seed: Optional[int] = _setting("seed", "Seed for the decoder init, split and shuffling"),
     device: str = options.device(),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over in an --out folder that holds another run."),
     quiet: bool = options.quiet(),
@@ -117,44 +118,24 @@ def train(
     OUT holds config.json (the manifest), metrics.json, training.csv, loss_curves.png and one folder per layer.
     """
     from invert.decoder.runs import train_run
-    from invert.io import claim_folder
-    from invert.settings import choose
+    from invert.tensorboard import check_root, logging_epochs
 
-    given = dict(
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        patience=patience,
-        val_fraction=val_fraction,
-        ce_weight=ce_weight,
-        feature_weight=feature_weight,
-        seed=seed,
-    )
+    given = dict(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, val_fraction=val_fraction)
+    given.update(ce_weight=ce_weight, feature_weight=feature_weight, seed=seed)
     config = choose(_T, QUICK, quick, given, "decoder training")
     limit = choose({"limit": None}, {"limit": QUICK_LIMIT}, quick, {"limit": limit})["limit"]
-    from invert.tensorboard import check_root
-
     check_root(tensorboard)
     _check_training(model, layer, data, download)  # everything that can be checked, before the folder is made
     claim_folder(out)
-    from invert.tensorboard import logging_epochs
-
+    run = dict(layers=layer, limit=limit, data=data, download=download, warm=warm, learn_unpool=learn_unpool)
     with logging_epochs(tensorboard, f"decoder-{model}"):
-        result = train_run(
-            out,
-            model=model,
-            weights=weights,
-            layers=layer,
-            config=config,
-            limit=limit,
-            data=data,
-            download=download,
-            warm=warm,
-            learn_unpool=learn_unpool,
-            overwrite=overwrite,
-            device=_device(device),
-            progress=not quiet,
-        )
+        result = train_run(out, model=model, weights=weights, config=config, overwrite=overwrite, **run,
+                           device=_device(device), progress=not quiet)  # fmt: skip
+    _say_trained(result, model, weights, out)
+
+
+def _say_trained(result: dict[str, Any], model: str, weights: str, out: Path) -> None:
+    """One row per trained decoder (best epoch, validation MSE, epochs, seconds) and what to run next."""
     table = Table(title=f"decoders for {model} ({weights})")
     for col in ("layer", "best epoch", "val MSE", "epochs", "seconds"):
         table.add_column(col, justify="right")

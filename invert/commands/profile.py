@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, List, Optional, TypeAlias
 
 import typer
+from rich.console import Console
 
 from invert.commands import options
 from invert.sweep.executors import EXECUTORS
@@ -69,11 +70,8 @@ def profile(
     quiet: bool = options.quiet(),
 ) -> None:
     """Profile what every layer knows: invert each layer of the model(s) and plot PSNR and m_i against depth."""
-    from rich.console import Console
-
     from invert.profiling import profile as run_profile
 
-    console = Console()
     report = run_profile(
         model,
         out,
@@ -95,8 +93,14 @@ def profile(
         address=address,
         retry_failed=retry_failed,
         progress=not quiet,
-        console=console,
+        console=Console(),
     )
+    _say(report)
+
+
+def _say(report: Any) -> None:
+    """What ran, where the page is, and each failed layer (then exit status 1)."""
+    console = Console()
     done = sum(1 for r in report.rows if r["status"] == "complete")
     console.print(
         f"ran {report.ran} layers in {report.seconds:.1f} s; {done} of {len(report.rows)} rows finished, "

@@ -55,6 +55,34 @@ def _say_overridden(changed: dict[str, tuple[Any, Any]], quiet: bool) -> None:
         )
 
 
+def _run_folder_option() -> Any:
+    return typer.Option(
+        None, help="Run folder (default: a new folder under results/train/). An existing run folder is resumed."
+    )
+
+
+def _resume_option() -> Any:
+    return typer.Option(True, "--resume/--no-resume", help="Continue from the folder's last checkpoint, or start over.")
+
+
+def _tensorboard_option() -> Any:
+    return typer.Option(
+        None, help="Also log loss and accuracy per epoch to TensorBoard: a new run folder under this folder."
+    )
+
+
+def _prepare(
+    out: Optional[Path], stem: str, resume: bool, tensorboard: Optional[Path], device: str
+) -> tuple[Path, Any]:
+    """Check the TensorBoard folder, lock the run folder (:func:`_run_folder`) and pick the device."""
+    from invert.io import resolve_device
+    from invert.tensorboard import check_root
+
+    check_root(tensorboard)
+    folder = _run_folder(out, stem, resume)
+    return folder, resolve_device(device)
+
+
 @train_app.command("noise")
 def noise(
     model: Optional[str] = typer.Option(
@@ -96,23 +124,17 @@ def noise(
     quick: bool = options.quick(
         "ResNet-20, 1000 images of 32 px, 10 classes, 10 epochs at lr 2e-3 — minutes on two CPU cores"
     ),
-    out: Optional[Path] = typer.Option(
-        None, help="Run folder (default: a new folder under results/train/). An existing run folder is resumed."
-    ),
-    resume: bool = typer.Option(
-        True, "--resume/--no-resume", help="Continue from the folder's last checkpoint, or start over."
-    ),
+    out: Optional[Path] = _run_folder_option(),
+    resume: bool = _resume_option(),
     device: str = options.device(),
     quiet: bool = options.quiet(),
-    tensorboard: Optional[Path] = typer.Option(
-        None, help="Also log loss and accuracy per epoch to TensorBoard: a new run folder under this folder."
-    ),
+    tensorboard: Optional[Path] = _tensorboard_option(),
 ) -> None:
     """Train a model to memorise labelled Gaussian noise (report §5); writes OUT/model.pt for `--weights`."""
     from rich.console import Console
 
-    from invert.io import resolve_device
     from invert.settings import choose, overridden
+    from invert.tensorboard import logging_epochs
     from invert.training.noise import parse_sigma, train_noise
 
     given = dict(model=model, n=n, size=size, classes=classes, epochs=epochs, batch_size=batch_size, lr=lr)
@@ -124,12 +146,7 @@ def noise(
         "noise training",
     )
     _say_overridden(overridden(_N, NOISE_QUICK, quick, given), quiet)
-    from invert.tensorboard import check_root
-
-    check_root(tensorboard)
-    folder = _run_folder(out, "noise", resume)
-    dev = resolve_device(device)
-    from invert.tensorboard import logging_epochs
+    folder, dev = _prepare(out, "noise", resume, tensorboard, device)
 
     with logging_epochs(tensorboard, f"train-noise-{cfg.model}"):
         net, history = train_noise(cfg, folder, resume=resume, device=dev, progress=not quiet)
@@ -201,17 +218,11 @@ def classifier(
     download: bool = typer.Option(False, help="Download CIFAR-10 with torchvision when no local copy is found."),
     quick: bool = options.quick("2000 images, 3 epochs — a few minutes on two CPU cores"),
     seed: int = options.seed(0, "the initial weights, split, shuffling and augmentation"),
-    out: Optional[Path] = typer.Option(
-        None, help="Run folder (default: a new folder under results/train/). An existing run folder is resumed."
-    ),
-    resume: bool = typer.Option(
-        True, "--resume/--no-resume", help="Continue from the folder's last checkpoint, or start over."
-    ),
+    out: Optional[Path] = _run_folder_option(),
+    resume: bool = _resume_option(),
     device: str = options.device(),
     quiet: bool = options.quiet(),
-    tensorboard: Optional[Path] = typer.Option(
-        None, help="Also log loss and accuracy per epoch to TensorBoard: a new run folder under this folder."
-    ),
+    tensorboard: Optional[Path] = _tensorboard_option(),
 ) -> None:
     """Train a CIFAR-10 classifier; writes OUT/model.pt (use as --weights, e.g. for `invert decoder train`).
 
@@ -219,19 +230,14 @@ def classifier(
     """
     from rich.console import Console
 
-    from invert.io import resolve_device
     from invert.settings import choose, overridden
+    from invert.tensorboard import logging_epochs
     from invert.training.cifar import train_cifar_classifier
 
     given = dict(epochs=epochs, batch_size=batch_size, lr=lr, val_fraction=val_fraction, limit=limit)
     s = choose(CLASSIFIER_FULL, CLASSIFIER_QUICK, quick, given, "classifier training")
     _say_overridden(overridden(CLASSIFIER_FULL, CLASSIFIER_QUICK, quick, given), quiet)
-    from invert.tensorboard import check_root
-
-    check_root(tensorboard)
-    folder = _run_folder(out, "classifier", resume)
-    dev = resolve_device(device)
-    from invert.tensorboard import logging_epochs
+    folder, dev = _prepare(out, "classifier", resume, tensorboard, device)
 
     with logging_epochs(tensorboard, f"train-classifier-{model}"):
         result = train_cifar_classifier(
