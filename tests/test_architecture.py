@@ -181,8 +181,6 @@ ALLOWED: dict[str, int] = {
     "invert/experiments/relu_width.py:run": 203,
     "invert/experiments/shifted_output.py:run": 97,
     "invert/experiments/trained_nonuniqueness.py:run": 94,
-    "invert/profiling/cell.py:invert_layer": 91,
-    "invert/profiling/runner.py:profile": 186,
     "invert/training/classifier.py:fit_classifier": 102,
 }
 

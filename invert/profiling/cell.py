@@ -106,7 +106,6 @@ def invert_layer(task: ProfileTask, out: Path) -> dict[str, Any]:
     metrics.json, history.csv and config.json into ``out``; return the metrics."""
     import torch
 
-    from invert.analysis.metrics import flat_l2, psnr, ssim
     from invert.encoders import build_encoder
     from invert.inversion import InversionDiverged, build_inverter, resolved_for
     from invert.io import default_image_path, load_image, resolve_device, resolve_dtype, save_image, write_csv
@@ -144,22 +143,8 @@ def invert_layer(task: ProfileTask, out: Path) -> dict[str, Any]:
         raise InvertError(f"{exc}") from None
     if result.interrupted:
         raise KeyboardInterrupt
-    p = watch["problem"]
     n = len(targets)
-    below_at = [int(v) for v in p.below_at.cpu()]
-    held = p.held.detach() if p.held is not None else None
-    tg = p.targets.detach()
-    image_norm = [float(v) for v in flat_l2(tg, torch.zeros_like(tg)).cpu()]
-    at_ms: dict[str, list[float]] = {"m_g": [], "m_i": [], "psnr": [], "ssim": []}
-    if held is not None:
-        with torch.no_grad():
-            mi, ps, ss = flat_l2(held, tg).cpu(), psnr(held, tg).cpu(), ssim(held, tg).cpu()
-    for i in range(n):
-        ok = below_at[i] >= 0 and held is not None
-        at_ms["m_g"].append(float(p.m_g_at[i]) if ok else math.nan)
-        at_ms["m_i"].append(float(mi[i]) if ok else math.nan)
-        at_ms["psnr"].append(float(ps[i]) if ok else math.nan)
-        at_ms["ssim"].append(float(ss[i]) if ok else math.nan)
+    below_at, held, image_norm, at_ms = _at_ms(watch["problem"], n)
     summary = result.summary()
     for i in range(n):
         save_image(result.targets[i], out / f"target_{i}.png")
@@ -192,6 +177,30 @@ def invert_layer(task: ProfileTask, out: Path) -> dict[str, Any]:
     )
     write_job_config(out, job, config, str(device), "complete")
     return metrics
+
+
+def _at_ms(p: Any, n: int) -> tuple[list[int], Any, list[float], dict[str, list[float]]]:
+    """From the watched problem: the iteration each image first got below m_s (-1: never), the images held there,
+    each target's norm, and m_g, m_i, PSNR and SSIM at that moment (NaN where it never got there)."""
+    import torch
+
+    from invert.analysis.metrics import flat_l2, psnr, ssim
+
+    below_at = [int(v) for v in p.below_at.cpu()]
+    held = p.held.detach() if p.held is not None else None
+    tg = p.targets.detach()
+    image_norm = [float(v) for v in flat_l2(tg, torch.zeros_like(tg)).cpu()]
+    at_ms: dict[str, list[float]] = {"m_g": [], "m_i": [], "psnr": [], "ssim": []}
+    if held is not None:
+        with torch.no_grad():
+            mi, ps, ss = flat_l2(held, tg).cpu(), psnr(held, tg).cpu(), ssim(held, tg).cpu()
+    for i in range(n):
+        ok = below_at[i] >= 0 and held is not None
+        at_ms["m_g"].append(float(p.m_g_at[i]) if ok else math.nan)
+        at_ms["m_i"].append(float(mi[i]) if ok else math.nan)
+        at_ms["psnr"].append(float(ps[i]) if ok else math.nan)
+        at_ms["ssim"].append(float(ss[i]) if ok else math.nan)
+    return below_at, held, image_norm, at_ms
 
 
 def _json_default(value: Any) -> Any:

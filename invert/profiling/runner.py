@@ -8,7 +8,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from invert.errors import InvertError
 
@@ -103,13 +103,9 @@ def profile(
     a second call (failed ones too, unless ``retry_failed``); a failed layer is reported and the rest kept.
     Writes ``table.csv``, ``profile.png``, ``grid.png``, ``profile.json`` and ``index.html`` into ``out``.
     """
-    from invert.encoders.registry import default_size
-    from invert.inversion import PRESETS
-    from invert.io import environment_info
-    from invert.job import JobSpec, resolve_config
-    from invert.profiling.cell import ProfileTask, cell_id, run_profile_cell
+    from invert.profiling.cell import run_profile_cell
     from invert.profiling.layers import choose_layers
-    from invert.sweep.cells import clean_partials, read_cell, write_cell
+    from invert.sweep.cells import clean_partials
     from invert.sweep.executors import map_tasks
 
     models, weights = split_weights(models, weights)
@@ -117,28 +113,119 @@ def profile(
     _check(models, weights, image_paths)
     out = Path(out)
     say = console.print if console is not None else (lambda *a, **k: None)
-    chosen = {}
-    for m in models:
-        chosen[m] = choose_layers(m, layers, size)
+    chosen = {m: choose_layers(m, layers, size) for m in models}
     _prepare_out(out)
     clean_partials(out / "cells")
     decoder_spec = None
     if decoder:
         folder = Path(decoder_dir) if decoder_dir else out / "decoders"
         decoder_spec = {"epochs": decoder_epochs, "images": decoder_images, "folder": str(folder.resolve())}
+    settings = dict(size=size, iterations=iterations, preset=preset, seed=seed, device=device, dtype=dtype)
+    cells, tasks, report = _plan(
+        out, chosen, weights, image_paths, overrides or {}, decoder_spec, retry_failed, **settings
+    )
+    _say_plan(say, report, len(models), len(weights), len(tasks), executor, workers)
+    layers_option = layers if isinstance(layers, (str, type(None))) else list(layers)
+    record = _record(models, weights, image_paths, layers_option, chosen, overrides, decoder_spec, executor, workers,
+                     len(cells), **settings)  # fmt: skip
+    t0 = time.perf_counter()
+    try:
+        map_tasks(
+            run_profile_cell,
+            tasks,
+            executor=executor,
+            workers=workers,
+            address=address,
+            progress=progress,
+            description="profile cells",
+            on_result=_collector(out, report, {c["id"]: c for c in cells}, len(tasks), say),
+            preload=("invert.profiling.cell", "invert.job", "invert.encoders"),
+        )
+    except KeyboardInterrupt:
+        report.interrupted = True
+        raise
+    finally:
+        report.seconds = time.perf_counter() - t0
+        this_call = {"seconds_this_call": round(report.seconds, 2), "ran_this_call": report.ran}
+        report.files = write_results(out, cells, {**record, **this_call, "interrupted": report.interrupted}, report)
+    return report
+
+
+def _record(
+    models: list[str],
+    weights: list[str],
+    image_paths: list[str],
+    layers_option: str | list[str] | None,
+    chosen: dict[str, list[Any]],
+    overrides: dict[str, Any] | None,
+    decoder_spec: dict[str, Any] | None,
+    executor: str,
+    workers: int | None,
+    cells: int,
+    *,
+    size: int | None,
+    iterations: int | None,
+    preset: str | None,
+    seed: int | None,
+    device: str,
+    dtype: str,
+) -> dict[str, Any]:
+    """profile.json's record of the call: what was asked, the layers chosen, the environment."""
+    from invert.io import environment_info
+
+    return {
+        "command": "invert profile",
+        "models": models,
+        "weights": weights,
+        "images": image_paths,
+        "layers_option": layers_option,
+        "preset": preset or "default",
+        "size": size,
+        "iterations": iterations,
+        "seed": seed,
+        "device": device,
+        "dtype": dtype,
+        "overrides": overrides or {},
+        "decoder": decoder_spec,
+        "executor": executor,
+        "workers": workers,
+        "cells": cells,
+        "layers": {m: [lay.to_dict() for lay in chosen[m]] for m in models},
+        "environment": environment_info(),
+    }
+
+
+def _plan(
+    out: Path,
+    chosen: dict[str, list[Any]],
+    weights: Sequence[str],
+    image_paths: list[str],
+    overrides: dict[str, Any],
+    decoder_spec: dict[str, Any] | None,
+    retry_failed: bool,
+    *,
+    size: int | None,
+    iterations: int | None,
+    preset: str | None,
+    seed: int | None,
+    device: str,
+    dtype: str,
+) -> tuple[list[dict[str, Any]], list[Any], ProfileReport]:
+    """Every cell (model × weights × layer) with the task of each one to run; finished ones (and failed ones, unless
+    ``retry_failed``) are counted as skipped in the report."""
+    from invert.job import JobSpec, run_config
+    from invert.profiling.cell import ProfileTask, cell_id
+    from invert.sweep.cells import read_cell
+
     cells: list[dict[str, Any]] = []
     tasks: list[Any] = []
-    todo_ids: set[str] = set()
-    skipped_complete = skipped_failed = 0
-    for m in models:
-        m_size = size
-        if m_size is None and "size" not in PRESETS[preset or "default"].settings:
-            m_size = default_size(m)
+    skipped = {"complete": 0, "failed": 0}
+    for m, m_layers in chosen.items():
         for w in weights:
             w_value = w if w in ("untrained", "trained", "imagenet", "pretrained") else str(Path(w).resolve())
-            for lay in chosen[m]:
-                run = dict(overrides or {})
-                config = resolve_config(preset, {**run, "size": m_size, "iterations": iterations, "seed": seed})
+            for lay in m_layers:
+                run = dict(overrides)
+                config = run_config(m, preset, **{**run, "size": size, "iterations": iterations, "seed": seed})
                 settings = {
                     "model": m,
                     "weights": w_value,
@@ -153,70 +240,47 @@ def profile(
                     "decoder": {k: v for k, v in (decoder_spec or {}).items() if k != "folder"} or None,
                 }
                 cid = cell_id(settings)
-                cell = {"id": cid, "model": m, "weights": w_value, "layer": lay.to_dict(), "images": image_paths}
-                cells.append(cell)
+                cells.append({"id": cid, "model": m, "weights": w_value, "layer": lay.to_dict(), "images": image_paths})
                 record = read_cell(out / "cells" / cid)
                 status = record["status"] if record else None
-                if status == "complete":
-                    skipped_complete += 1
+                if status == "complete" or (status == "failed" and not retry_failed):
+                    skipped[status] += 1
                     continue
-                if status == "failed" and not retry_failed:
-                    skipped_failed += 1
-                    continue
-                job = JobSpec(
-                    model=m,
-                    layer=lay.name,
-                    weights=w_value,
-                    images=image_paths,
-                    device=device,
-                    dtype=dtype,
-                    overwrite=True,
-                )
+                job = JobSpec(m, lay.name, w_value, image_paths, device=device, dtype=dtype, overwrite=True)
                 tasks.append(ProfileTask(cid, settings, job, config, lay.to_dict(), decoder_spec))
-                todo_ids.add(cid)
-    report = ProfileReport(out, len(cells), skipped_complete, skipped_failed)
+    return cells, tasks, ProfileReport(out, len(cells), skipped["complete"], skipped["failed"])
+
+
+def _say_plan(
+    say: Any, report: ProfileReport, models: int, weights: int, tasks: int, executor: str, workers: int | None
+) -> None:
     skipped = []
-    if skipped_complete:
-        skipped.append(f"{skipped_complete} already finished")
-    if skipped_failed:
-        skipped.append(f"{skipped_failed} failed earlier (--retry-failed reruns them)")
+    if report.skipped_complete:
+        skipped.append(f"{report.skipped_complete} already finished")
+    if report.skipped_failed:
+        skipped.append(f"{report.skipped_failed} failed earlier (--retry-failed reruns them)")
     say(
-        f"profile: {len(models)} model(s) × {len(weights)} weights × layers = {len(cells)} cells"
+        f"profile: {models} model(s) × {weights} weights × layers = {report.cells} cells"
         + (f": skipping {', '.join(skipped)}" if skipped else "")
-        + f"; running {len(tasks)} on {executor}"
+        + f"; running {tasks} on {executor}"
         + (f" with {workers} workers" if workers else ""),
         highlight=False,
         soft_wrap=True,
     )
-    record: dict[str, Any] = {
-        "command": "invert profile",
-        "models": models,
-        "weights": weights,
-        "images": image_paths,
-        "layers_option": layers if isinstance(layers, (str, type(None))) else list(layers),
-        "preset": preset or "default",
-        "size": size,
-        "iterations": iterations,
-        "seed": seed,
-        "device": device,
-        "dtype": dtype,
-        "overrides": overrides or {},
-        "decoder": decoder_spec,
-        "executor": executor,
-        "workers": workers,
-        "cells": len(cells),
-        "layers": {m: [lay.to_dict() for lay in chosen[m]] for m in models},
-        "environment": environment_info(),
-    }
-    by_id = {c["id"]: c for c in cells}
-    t0 = time.perf_counter()
+
+
+def _collector(
+    out: Path, report: ProfileReport, by_id: dict[str, dict[str, Any]], total: int, say: Any
+) -> Callable[[int, dict[str, Any]], None]:
+    """What to do with each finished cell: write its folder, count it, say one line."""
+    from invert.sweep.cells import write_cell
 
     def collect(_: int, outcome: dict[str, Any]) -> None:
         write_cell(out / "cells", outcome)
         report.ran += 1
         cell = by_id[outcome["id"]]
         what = f"{cell['model']} {_wlabel(cell['weights'])} {cell['layer']['name']}"
-        done = f"[{report.ran}/{len(tasks)}]"
+        done = f"[{report.ran}/{total}]"
         if outcome["status"] == "failed":
             report.failed += 1
             say(f"{done} {what}: [red]failed[/red] — {outcome['error']}", highlight=False, soft_wrap=True)
@@ -227,35 +291,7 @@ def profile(
                 soft_wrap=True,
             )
 
-    try:
-        map_tasks(
-            run_profile_cell,
-            tasks,
-            executor=executor,
-            workers=workers,
-            address=address,
-            progress=progress,
-            description="profile cells",
-            on_result=collect,
-            preload=("invert.profiling.cell", "invert.job", "invert.encoders"),
-        )
-    except KeyboardInterrupt:
-        report.interrupted = True
-        raise
-    finally:
-        report.seconds = time.perf_counter() - t0
-        report.files = write_results(
-            out,
-            cells,
-            {
-                **record,
-                "seconds_this_call": round(report.seconds, 2),
-                "ran_this_call": report.ran,
-                "interrupted": report.interrupted,
-            },
-            report,
-        )
-    return report
+    return collect
 
 
 def _wlabel(w: str) -> str:
