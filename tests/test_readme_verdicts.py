@@ -34,8 +34,9 @@ CHEAP = [
     "relu-width",
     "lr-by-depth",
     "gd-precision",
+    "gd-decay",
 ]
-NEEDS_SHARED = ["trained-nonuniqueness"]  # cheap, but the trained CIFAR ResNet-20 is in ../shared
+NEEDS_SHARED = ["trained-nonuniqueness", "depth-trained"]  # cheap, but the trained CIFAR ResNet-20 is in ../shared
 EXPENSIVE = {  # name: the quick outcome its own test asserts on a fresh run (that test's name)
     "architectures": "INCONCLUSIVE",  # test_experiment_architectures: one seed cannot judge ResNet-152 vs 50
     "depth": "INCONCLUSIVE",  # test_experiment_depth: the quick CIFAR-64 ResNet-18 is too weak for part (b)
@@ -46,6 +47,8 @@ EXPENSIVE = {  # name: the quick outcome its own test asserts on a fresh run (th
     "decoder-artificial-logits": "INCONCLUSIVE",  # test_experiment_decoder_claims: decoder not clearly learnt
     "decoder-ce-weight": "INCONCLUSIVE",  # test_experiment_decoder_claims: judged by ResNet-32/56
     "decoder-vs-optimisation": "HELD",  # test_experiment_decoder_vs_optimisation
+    "noise-blur": "INCONCLUSIVE",  # test_experiment_noise_blur: 3/6 reach m_g < m_s with blur, between 25 and 75 %
+    "decoder-blur-step": "INCONCLUSIVE",  # test_experiment_decoder_blur_step: conv4's decoder still improving
 }
 OUTCOME = re.compile(r"NOT REPRODUCED|INCONCLUSIVE|HELD|not run")
 
