@@ -288,3 +288,28 @@ print("PYPLOT", "matplotlib.pyplot" in sys.modules, file=sys.stderr)
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "HEAVY []" in p.stderr, p.stderr[-2000:]
     assert "FILTERS []" in p.stderr and "PYPLOT False" in p.stderr, p.stderr[-2000:]
+
+
+def test_run_options_are_made_from_the_config_fields(cli, wide):
+    """Every InversionConfig setting with a one-line doc is a `run` option: its help is that doc and the default read
+    from the dataclass, its choices the field's, and unset it falls through to the preset (None)."""
+    import dataclasses
+
+    from invert.cli import load_command
+    from invert.inversion.config import InversionConfig, cli_fields
+
+    params = {p.name: p for p in load_command("run").params}
+    fields = cli_fields()
+    assert len(fields) >= 30 and {f.name for f in dataclasses.fields(InversionConfig)} - {f.name for f in fields} == {
+        "lr_gamma",
+        "lr_every",
+        "blur_schedule",
+    }
+    text = _plain(cli("run", "--help").out)
+    for f in fields:
+        p = params[f.name]
+        assert p.help.startswith(f.metadata["help"]) and p.default is None, f.name
+        if "choices" in f.metadata:
+            assert "<" + "|".join(f.metadata["choices"]) + ">" in text, f.name
+    assert params["iterations"].help.endswith(f"(default {InversionConfig().iterations}).")
+    assert params["lr_schedule"].opts == ["--schedule"] and params["clamp"].secondary_opts == ["--no-clamp"]
