@@ -251,7 +251,7 @@ def _attribution(
     size: int,
     seed: int,
     dev: torch.device,
-) -> tuple[Any, list[torch.Tensor], list[str] | None]:
+) -> tuple[Any, list[torch.Tensor], Sequence[str] | None]:
     """The attribution, the pictures to save (heat over image, or the signed projection) and the class names
     (CAM / Grad-CAM only)."""
     from invert.classes import class_names
@@ -272,7 +272,7 @@ def _attribution_figure(
     x: torch.Tensor,
     res: Any,
     overlays: list[torch.Tensor],
-    names: list[str] | None,
+    names: Sequence[str] | None,
     paths: list[str],
     method: str,
     title: str,
@@ -326,8 +326,10 @@ def attack(
     from invert.classes import class_names
     from invert.methods import attack as run_attack
 
-    given = dict(method=method, eps=eps, steps=steps, seed=seed)
-    method, eps, steps, seed = (v if v is not None else ATTACK_DEFAULTS[k] for k, v in given.items())
+    method = method or ATTACK_DEFAULTS["method"]
+    eps = eps if eps is not None else ATTACK_DEFAULTS["eps"]
+    steps = steps if steps is not None else ATTACK_DEFAULTS["steps"]
+    seed = seed if seed is not None else ATTACK_DEFAULTS["seed"]
     size = size or default_size(model)
     dev = resolve_device(device)
     x, paths = load_targets(images, size)
@@ -363,7 +365,7 @@ def attack(
     return finish(folder, "attack", settings, metrics, figure, dev, t0), folder
 
 
-def _attack_figure(x: torch.Tensor, res: Any, names: list[str] | None, title: str) -> Any:
+def _attack_figure(x: torch.Tensor, res: Any, names: Sequence[str] | None, title: str) -> Any:
     from invert.analysis.plots import image_grid
     from invert.classes import label
 
