@@ -40,8 +40,9 @@ FULL = DepthTrainedSettings(8, 500, 6, 30)
 CRITERION = Criterion(
     claim="In a trained model, representations keep the input's fine detail in early layers and lose it in deep ones "
     "(fig. 1: the exact spot pattern only at Conv1–Conv3, a cartoon-like abstraction deeper).",
-    measure="detail r = Pearson correlation of the high-pass part of a_g (a_g minus its Gaussian blur, σ = 1 px per "
-    "32 px) with that of a — not what the inversion optimises; trained model, eq. 5 (fig. 1's procedure), each "
+    measure="detail r = Pearson correlation of the high-pass part of a_g (a_g minus its Gaussian blur, σ = "
+    "detail_sigma_per_32px px per 32 px of image) with that of a — not what the inversion optimises; trained "
+    "model, eq. 5 (fig. 1's procedure), each "
     "inversion stopped at its first m_g < m_s; only converged inversions count",
     rule="HELD iff Spearman ρ(depth, mean detail r) ≤ rho_max over the converged layers and detail r(first layer) − "
     "detail r(deepest layer), paired over targets, has a mean above its std; NOT REPRODUCED iff that difference is "

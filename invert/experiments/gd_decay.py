@@ -31,14 +31,17 @@ CRITERION = Criterion(
     "(power law)",
     rule="a curve decays exponentially iff R²(exponential) ≥ r2_min and R²(exponential) > R²(power law); (a) fig. 4: "
     "every image's curve at the line-searched c; (b) appendix: every image's curve at every ε = f·c for f in "
-    "eps_factors (the decade at and below the line-searched ε); each part HELD iff all its curves decay "
+    "(eps_factor_low, eps_factor_mid, 1) (the decade at and below the line-searched ε); each part HELD iff all "
+    "its curves decay "
     "exponentially, NOT REPRODUCED iff a decided curve does not",
     inconclusive="a curve that diverged (non-finite m_g) or fell by less than max_fall (m_g(N)/m_g(0) above it: too "
     "little decay to tell its form) — that curve is undecided, and a part with an undecided curve and no failing one "
     "is INCONCLUSIVE",
-    thresholds={"r2_min": 0.95, "max_fall": 0.5, "eps_factors": (0.1, 0.3, 1.0)},
+    thresholds={"r2_min": 0.95, "max_fall": 0.5, "eps_factor_low": 0.1, "eps_factor_mid": 0.3},
     min_samples=1,
 )
+EPS_FACTORS = (CRITERION["eps_factor_low"], CRITERION["eps_factor_mid"], 1.0)
+"""The ε factors of part (b), from the declared thresholds: the decade at and below the line-searched ε."""
 
 
 def fit_r2(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -135,7 +138,7 @@ def gd_decay(ctx: ExperimentContext) -> Verdict:
                 sum((enc(img + torch.randn(img.shape, generator=gen) / 20) - goal).norm() for _ in range(3)) / 3
             )
         c = best_lr(enc, img, start, LR_GRID, p["trial_steps"])
-        for f in CRITERION["eps_factors"]:
+        for f in EPS_FACTORS:
             m_g = descend_linear(enc, img, start, c * f, p["iterations"])
             form = decay_form(m_g)
             curves.append({"image": name, "factor": f, "eps": c * f, "m_s": m_s, "m_g_end": m_g[-1], **form})
