@@ -127,9 +127,8 @@ def train(
     check_root(tensorboard)
     _check_training(model, layer, data, download)  # everything that can be checked, before the folder is made
     claim_folder(out)
-    run: dict[str, Any] = dict(
-        layers=layer, limit=limit, data=data, download=download, warm=warm, learn_unpool=learn_unpool
-    )
+    run: dict[str, Any] = dict(layers=layer, limit=limit, data=data, download=download)
+    run.update(warm=warm, learn_unpool=learn_unpool)
     with logging_epochs(tensorboard, f"decoder-{model}"):
         result = train_run(out, model=model, weights=weights, config=config, overwrite=overwrite, **run,
                            device=_device(device), progress=not quiet)  # fmt: skip

@@ -120,9 +120,8 @@ def profile(
     if decoder:
         folder = Path(decoder_dir) if decoder_dir else out / "decoders"
         decoder_spec = {"epochs": decoder_epochs, "images": decoder_images, "folder": str(folder.resolve())}
-    settings: dict[str, Any] = dict(
-        size=size, iterations=iterations, preset=preset, seed=seed, device=device, dtype=dtype
-    )
+    settings: dict[str, Any] = dict(size=size, iterations=iterations, preset=preset, seed=seed)
+    settings.update(device=device, dtype=dtype)
     cells, tasks, report = _plan(
         out, chosen, weights, image_paths, overrides or {}, decoder_spec, retry_failed, **settings
     )
