@@ -48,18 +48,10 @@ CRITERION = Criterion(
 )
 
 
-@experiment(
-    "conditioning",
-    "§4: linear MLPs grow worse conditioned with depth; ResNet-50 Jacobian spectra conv1…conv5.",
-    "Badger §4, §4.2",
-    criterion=CRITERION,
-    full=FULL,
-    quick=QUICK,
-)
-def run(ctx: ExperimentContext) -> Verdict:
-    p = ctx.settings(FULL, QUICK)
-    ctx.params.update(p)
-    img, name = report_image(p["mlp_size"])
+def _mlp_spectra(ctx: ExperimentContext, p: dict[str, Any]) -> list[dict[str, Any]]:
+    """Exact singular values of square linear MLPs at each depth: a row (κ, σ_max, σ_min) per depth, the values
+    as JSON and their plot. The verdict is judged on these rows."""
+    img, _ = report_image(p["mlp_size"])
     n = img[0].numel()
     rows, spectra = [], {}
     for d in p["depths"]:
@@ -90,8 +82,12 @@ def run(ctx: ExperimentContext) -> Verdict:
     )
     ax.legend(fontsize=8)
     ctx.save_figure(fig, "mlp_spectra.png")
+    return rows
 
-    rimg, _ = report_image(p["resnet_size"])
+
+def _resnet_spectra(ctx: ExperimentContext, p: dict[str, Any]) -> list[dict[str, Any]]:
+    """ResNet-50 Jacobian spectra at the report image, one row per layer (reported, not judged), with their plot."""
+    rimg, name = report_image(p["resnet_size"])
     rrows = []
     for layer in p["layers"]:
         enc = build_encoder("resnet50", layer, seed=ctx.seed, input_size=p["resnet_size"])
@@ -118,6 +114,22 @@ def run(ctx: ExperimentContext) -> Verdict:
     )
     ax.legend(fontsize=8)
     ctx.save_figure(fig, "resnet50_top_singular_values.png")
+    return rrows
+
+
+@experiment(
+    "conditioning",
+    "§4: linear MLPs grow worse conditioned with depth; ResNet-50 Jacobian spectra conv1…conv5.",
+    "Badger §4, §4.2",
+    criterion=CRITERION,
+    full=FULL,
+    quick=QUICK,
+)
+def run(ctx: ExperimentContext) -> Verdict:
+    p = ctx.settings(FULL, QUICK)
+    ctx.params.update(p)
+    rows = _mlp_spectra(ctx, p)
+    rrows = _resnet_spectra(ctx, p)
 
     conds = [r["condition"] for r in rows]
     grows = all(b > a for a, b in itertools.pairwise(conds))
