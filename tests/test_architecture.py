@@ -176,10 +176,7 @@ ALLOWED: dict[str, int] = {
     "invert/experiments/decoder_claims.py:decoder_artificial_logits": 99,
     "invert/experiments/kernels.py:_verdict": 90,
     "invert/experiments/noise_trained.py:_verdict": 110,
-    "invert/experiments/nonuniqueness.py:run": 94,
     "invert/experiments/relu_width.py:run": 203,
-    "invert/experiments/shifted_output.py:run": 97,
-    "invert/experiments/trained_nonuniqueness.py:run": 94,
     "invert/training/classifier.py:fit_classifier": 102,
 }
 

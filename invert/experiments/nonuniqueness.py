@@ -49,6 +49,37 @@ CRITERION = Criterion(
 )
 
 
+def _save_plot(
+    ctx: ExperimentContext, p: dict[str, Any], rows: list[dict[str, Any]], summary: list[dict[str, Any]], name: str
+) -> None:
+    """Figs. 4–5 as one picture (distances.png): m_g and m_i against the iteration, one panel per layer, with m_s and
+    m_g's peak (where the judged stretch starts) marked."""
+    fig, axes = subplots(1, len(p["layers"]), figsize=(5.5 * len(p["layers"]), 4), layout="constrained", squeeze=False)
+    for ax, s in zip(axes[0], summary, strict=True):
+        hs = [r for r in rows if r["layer"] == s["layer"]]
+        it = [r["iteration"] for r in hs]
+        ax.plot(it, [r["m_g"] for r in hs], label="m_g = ‖O(a_g) − O(a)‖₂")
+        ax.plot(it, [r["m_i"] for r in hs], label="m_i = ‖a − a_g‖₂")
+        ax.axhline(s["m_s"], ls="--", color="gray", label="m_s (input + N(0, 1/20))")
+        ax.axvline(
+            s["peak_iteration"],
+            ls=":",
+            color="k",
+            lw=1,
+            label=f"m_g's peak; after it log m_i/log m_g slope {s['slope']:+.2f}",
+        )
+        ax.set(
+            yscale="log",
+            xlabel="iteration n",
+            ylabel="L2 distance (embedding / pixel units)",
+            title=f"untrained ResNet-50 {s['layer']}, GD ε {s['lr_start']:.2g} → 0 linear",
+        )
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{name} at {p['size']} px")
+    ctx.save_figure(fig, "distances.png")
+
+
 @experiment(
     "nonuniqueness",
     "Figs. 4–5: at conv2/conv5 of an untrained ResNet-50, gradient descent shrinks m_g many-fold while m_i does not "
@@ -107,30 +138,7 @@ def run(ctx: ExperimentContext) -> Verdict:
     ctx.save_csv(rows, "history.csv")
     ctx.save_csv(summary, "summary.csv")
 
-    fig, axes = subplots(1, len(p["layers"]), figsize=(5.5 * len(p["layers"]), 4), layout="constrained", squeeze=False)
-    for ax, s in zip(axes[0], summary, strict=True):
-        hs = [r for r in rows if r["layer"] == s["layer"]]
-        it = [r["iteration"] for r in hs]
-        ax.plot(it, [r["m_g"] for r in hs], label="m_g = ‖O(a_g) − O(a)‖₂")
-        ax.plot(it, [r["m_i"] for r in hs], label="m_i = ‖a − a_g‖₂")
-        ax.axhline(s["m_s"], ls="--", color="gray", label="m_s (input + N(0, 1/20))")
-        ax.axvline(
-            s["peak_iteration"],
-            ls=":",
-            color="k",
-            lw=1,
-            label=f"m_g's peak; after it log m_i/log m_g slope {s['slope']:+.2f}",
-        )
-        ax.set(
-            yscale="log",
-            xlabel="iteration n",
-            ylabel="L2 distance (embedding / pixel units)",
-            title=f"untrained ResNet-50 {s['layer']}, GD ε {s['lr_start']:.2g} → 0 linear",
-        )
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(f"{name} at {p['size']} px")
-    ctx.save_figure(fig, "distances.png")
+    _save_plot(ctx, p, rows, summary, name)
 
     parts = [layer_verdict(s) for s in summary]
     counted = [v for v in parts if v.held is not None]

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from invert.analysis.exact import shifted_output_inversion
+from invert.analysis.exact import ShiftedOutput, shifted_output_inversion
 from invert.analysis.plots import image_grid, subplots
 from invert.encoders import build_encoder
 from invert.experiments._support import report_image
@@ -40,6 +40,39 @@ def judge_ratios(ratio: np.ndarray) -> tuple[bool, bool, float, float, float]:
     above = float((ratio > CRITERION["claimed_ratio"]).mean())
     least = CRITERION["min_fraction"]
     return above >= least, farther >= least, farther, above, float(np.median(ratio))
+
+
+def _save_figures(ctx: ExperimentContext, p: dict[str, Any], img: torch.Tensor, res: ShiftedOutput) -> None:
+    """Fig. S2's two pictures: the histogram of ‖a − a′‖ against ‖a − a″‖ over the draws (input_distances.png), and
+    the first draw's a, a′ and a″ side by side (examples.png)."""
+    n = img[0].numel()
+    fig, ax = subplots(figsize=(6.5, 4), layout="constrained")
+    lo = min(res.input_shift.min(), res.input_error_shifted_output.min()).item()
+    hi = max(res.input_shift.max(), res.input_error_shifted_output.max()).item()
+    bins = np.logspace(np.log10(lo) - 0.1, np.log10(hi) + 0.1, 60)
+    ax.hist(res.input_shift.numpy(), bins, alpha=0.7, label=f"‖a − a′‖, a′ = a + N(0, {p['sigma_in']:.3g})")
+    ax.hist(
+        res.input_error_shifted_output.numpy(),
+        bins,
+        alpha=0.7,
+        label=f"‖a − a″‖, O(a″) = O(a) + N(0, {p['sigma_out']:.0e})",
+    )
+    ax.set(
+        xscale="log",
+        xlabel="input-space L2 distance to a (pixel units, [0,1] scale)",
+        ylabel="draws",
+        title=f"linear MLP {n}×{p['depth']}: small output shifts → large input shifts",
+    )
+    ax.legend(fontsize=8)
+    ctx.save_figure(fig, "input_distances.png")
+    grid = image_grid(
+        [[img[0].float(), res.shifted_input_examples[0], res.examples[0]]],
+        col_labels=["a", "a′ (input shift)", "a″ (output shift, inverted)"],
+        captions=[
+            ["", f"‖a−a′‖={float(res.input_shift[0]):.3g}", f"‖a−a″‖={float(res.input_error_shifted_output[0]):.3g}"]
+        ],
+    )
+    ctx.save_figure(grid, "examples.png")
 
 
 @experiment(
@@ -75,33 +108,7 @@ def run(ctx: ExperimentContext) -> Verdict:
     ]
     ctx.save_csv(rows, "distances.csv")
 
-    fig, ax = subplots(figsize=(6.5, 4), layout="constrained")
-    lo = min(res.input_shift.min(), res.input_error_shifted_output.min()).item()
-    hi = max(res.input_shift.max(), res.input_error_shifted_output.max()).item()
-    bins = np.logspace(np.log10(lo) - 0.1, np.log10(hi) + 0.1, 60)
-    ax.hist(res.input_shift.numpy(), bins, alpha=0.7, label=f"‖a − a′‖, a′ = a + N(0, {p['sigma_in']:.3g})")
-    ax.hist(
-        res.input_error_shifted_output.numpy(),
-        bins,
-        alpha=0.7,
-        label=f"‖a − a″‖, O(a″) = O(a) + N(0, {p['sigma_out']:.0e})",
-    )
-    ax.set(
-        xscale="log",
-        xlabel="input-space L2 distance to a (pixel units, [0,1] scale)",
-        ylabel="draws",
-        title=f"linear MLP {n}×{p['depth']}: small output shifts → large input shifts",
-    )
-    ax.legend(fontsize=8)
-    ctx.save_figure(fig, "input_distances.png")
-    grid = image_grid(
-        [[img[0].float(), res.shifted_input_examples[0], res.examples[0]]],
-        col_labels=["a", "a′ (input shift)", "a″ (output shift, inverted)"],
-        captions=[
-            ["", f"‖a−a′‖={float(res.input_shift[0]):.3g}", f"‖a−a″‖={float(res.input_error_shifted_output[0]):.3g}"]
-        ],
-    )
-    ctx.save_figure(grid, "examples.png")
+    _save_figures(ctx, p, img, res)
 
     magnitude_held, direction_held, frac_farther, above, median = judge_ratios(ratio)
     least, claimed = CRITERION["min_fraction"], CRITERION["claimed_ratio"]

@@ -5,13 +5,18 @@ better than a + noise.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invert.analysis.plots import subplots
 from invert.errors import InvertError
 from invert.experiments._support import spread
 from invert.experiments.registry import Criterion, ExperimentContext, Verdict, experiment
 from invert.io import shared_dir
+
+if TYPE_CHECKING:
+    import torch
+
+    from invert.inversion import InversionConfig
 
 FULL: dict[str, Any] = {
     "model": "cifar_resnet20",
@@ -35,36 +40,14 @@ CRITERION = Criterion(
 )
 
 
-@experiment(
-    "trained-nonuniqueness",
-    "Fig. S1: trained CIFAR ResNet-20 layers are non-unique — inversions with m_g < m_s land farther from a than a "
-    "1/20-noise shift.",
-    "Badger §3.2, fig. S1",
-    criterion=CRITERION,
-    full=FULL,
-    quick=QUICK,
-)
-def run(ctx: ExperimentContext) -> Verdict:
-    from invert.datasets import sample_images
+def _inversion_rows(
+    ctx: ExperimentContext, p: dict[str, Any], imgs: torch.Tensor, names: list[str], cfg: InversionConfig, shift: float
+) -> list[dict[str, Any]]:
+    """Invert every image from every restart at each layer of the trained model: one row per inversion with its
+    m_g, m_s, m_i and m_i against the 1/20-noise input shift (what the criterion counts)."""
     from invert.encoders import build_encoder
-    from invert.inversion import InversionConfig, invert
+    from invert.inversion import invert
 
-    if shared_dir() is None:
-        raise InvertError(
-            "trained-nonuniqueness needs the trained CIFAR ResNet-20 and CIFAR-10 samples from the shared material "
-            "folder: put it at ../shared or set INVERT_SHARED"
-        )
-    p = ctx.settings(FULL, QUICK)
-    ctx.params.update(
-        p,
-        procedure="invert's default (L1 + TV, Adam cosine → 0, blur → 0, clamp; lr and blur for 32 px); "
-        "the claim concerns the layer, not the optimiser",
-    )
-    imgs, names = sample_images("cifar10", limit=p["images"], size=32)
-    cfg = InversionConfig(
-        iterations=p["iterations"], size=32, seed=ctx.seed, record_every=max(1, p["iterations"] // 20)
-    )
-    shift = cfg.ms_sigma * math.sqrt(imgs[0].numel())  # E‖a − a′‖ for a′ = a + N(0, σ): σ·√n up to O(1/n)
     rows = []
     for layer in p["layers"]:
         enc = build_encoder(p["model"], layer, weights="trained", seed=ctx.seed)
@@ -85,11 +68,11 @@ def run(ctx: ExperimentContext) -> Verdict:
                         "psnr": float(res.psnr[i, r]),
                     }
                 )
-    ctx.save_csv(rows, "inversions.csv")
+    return rows
 
-    counted = [r for r in rows if r["below_ms"]]
-    farther = [r for r in counted if r["m_i"] > r["input_shift"]]
-    by_layer = {la: [r["m_i_over_shift"] for r in counted if r["layer"] == la] for la in p["layers"]}
+
+def _save_plot(ctx: ExperimentContext, p: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Fig. S1's scatter: m_g/m_s (left of 1: matched) against m_i/‖a − a′‖ (above 1: far), one colour per layer."""
     fig, ax = subplots(figsize=(6.5, 4), layout="constrained")
     for k, la in enumerate(p["layers"]):
         rs = [r for r in rows if r["layer"] == la]
@@ -105,6 +88,44 @@ def run(ctx: ExperimentContext) -> Verdict:
     )
     ax.legend()
     ctx.save_figure(fig, "non_uniqueness.png")
+
+
+@experiment(
+    "trained-nonuniqueness",
+    "Fig. S1: trained CIFAR ResNet-20 layers are non-unique — inversions with m_g < m_s land farther from a than a "
+    "1/20-noise shift.",
+    "Badger §3.2, fig. S1",
+    criterion=CRITERION,
+    full=FULL,
+    quick=QUICK,
+)
+def run(ctx: ExperimentContext) -> Verdict:
+    from invert.datasets import sample_images
+    from invert.inversion import InversionConfig
+
+    if shared_dir() is None:
+        raise InvertError(
+            "trained-nonuniqueness needs the trained CIFAR ResNet-20 and CIFAR-10 samples from the shared material "
+            "folder: put it at ../shared or set INVERT_SHARED"
+        )
+    p = ctx.settings(FULL, QUICK)
+    ctx.params.update(
+        p,
+        procedure="invert's default (L1 + TV, Adam cosine → 0, blur → 0, clamp; lr and blur for 32 px); "
+        "the claim concerns the layer, not the optimiser",
+    )
+    imgs, names = sample_images("cifar10", limit=p["images"], size=32)
+    cfg = InversionConfig(
+        iterations=p["iterations"], size=32, seed=ctx.seed, record_every=max(1, p["iterations"] // 20)
+    )
+    shift = cfg.ms_sigma * math.sqrt(imgs[0].numel())  # E‖a − a′‖ for a′ = a + N(0, σ): σ·√n up to O(1/n)
+    rows = _inversion_rows(ctx, p, imgs, names, cfg, shift)
+    ctx.save_csv(rows, "inversions.csv")
+
+    counted = [r for r in rows if r["below_ms"]]
+    farther = [r for r in counted if r["m_i"] > r["input_shift"]]
+    by_layer = {la: [r["m_i_over_shift"] for r in counted if r["layer"] == la] for la in p["layers"]}
+    _save_plot(ctx, p, rows)
 
     enough = len(counted) >= CRITERION["min_counted"] * len(rows)
     frac = len(farther) / len(counted) if counted else 0.0
