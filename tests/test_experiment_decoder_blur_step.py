@@ -57,7 +57,8 @@ def test_decoder_blur_step_quick(shared, quick_run):
     # conv3 0.64, conv4 0.16, avgpool 0.024, fc 0.026; the largest mean log step is conv4 → avgpool (1.78) against
     # conv3 → conv4 (1.36), +0.42 with a per-image spread of 0.84 — and conv4's decoder is still improving at its
     # last epoch: INCONCLUSIVE by design at this size
-    assert verdict.outcome == "INCONCLUSIVE" and "conv4 still improving" in d["inconclusive"]
+    # (were conv4's decoder to saturate on another machine, the +0.42 ± 0.84 alone keeps it INCONCLUSIVE)
+    assert verdict.outcome == "INCONCLUSIVE" and "not significant" in d["inconclusive"]
     assert d["transition"] == "conv4→avgpool" and d["images"] == 100
     steps = d["mean_log_step"]
     assert max(steps, key=steps.get) == "conv4→avgpool" and d["rival"] == "conv3→conv4"

@@ -65,6 +65,6 @@ def test_depth_trained_quick(shared, quick_run):
     d = verdict.details
     # measured (trained CIFAR ResNet-20, 3 CIFAR test images, eq. 5, 150 iterations): 12/12 converged; detail r
     # conv1 0.95, conv2 0.45, conv3 0.12, conv4 0.00 — ρ −1, first − deepest 0.96 against a spread of 0.03
-    assert verdict.outcome == "HELD" and d["converged"] == d["inversions"] == 12
+    assert verdict.outcome == "HELD" and d["inversions"] == 12 and d["converged"] >= 10  # 12 here; ≥ 9 is needed
     means = list(d["mean_detail_r_by_layer"].values())
     assert means[0] > 0.85 and means[-1] < 0.3 and d["spearman_depth_vs_detail_r"] <= -0.8
