@@ -135,6 +135,36 @@ def _mw(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(mannwhitneyu(a.numpy(), b.numpy(), alternative="greater").pvalue)
 
 
+def _noise_part(
+    scores: dict[str, torch.Tensor],
+    null: torch.Tensor,
+    stat: dict[str, dict[str, float]],
+    moved: dict[str, float],
+    valid: bool,
+    p_val: float,
+    unvalidated: str,
+) -> Verdict:
+    """The noise-trained part of the verdict (fig. S5): how far its mean Gabor score lies from the null towards the
+    Gabor control; INCONCLUSIVE when its first layer barely moved or the score failed its controls."""
+    p_nu = _mw(scores["noise-trained"], scores["untrained"])
+    still = moved["noise-trained"] < MIN_MOVE
+    frac = gabor_fraction(stat["noise-trained"]["mean"], float(null.mean()), stat["Gabor control"]["mean"])
+    return Verdict(
+        "Training on Gaussian noise does not make first-layer kernels Gabor-like (fig. S5).",
+        f"Gabor score noise-trained {stat['noise-trained']['mean']:.3f} ± {stat['noise-trained']['std']:.3f}, "
+        f"{frac:.2f} of the way from the null ({float(null.mean()):.3f}) to the Gabor control "
+        f"({stat['Gabor control']['mean']:.3f}; control vs null p = {p_val:.2g}); untrained "
+        f"{stat['untrained']['mean']:.3f} (noise-trained > untrained: p = {p_nu:.3g}); "
+        f"its first layer moved {moved['noise-trained']:.2f} from the shared "
+        "init" + ("; too little to judge" if still else unvalidated),
+        None if still or not valid else frac < CRITERION["max_fraction"],
+        {"p_noise_gt_untrained": p_nu, "moved": moved["noise-trained"], "gabor_fraction": frac},
+        criterion=f"the score separates its controls and the noise-trained first layer moved ≥ {100 * MIN_MOVE:.0f} % "
+        f"from its init (else INCONCLUSIVE); then its mean score lies < {CRITERION['max_fraction']:g} of the way "
+        "from the null to the Gabor control",
+    )
+
+
 def _verdict(
     bb: Any,
     scores: dict[str, torch.Tensor],
@@ -170,23 +200,7 @@ def _verdict(
         f"{100 * MIN_MOVE:.0f} % from its init (else INCONCLUSIVE); then trained kernels score higher than untrained "
         f"ones (one-sided Mann–Whitney p < {P_MAX})",
     )
-    p_nu = _mw(scores["noise-trained"], scores["untrained"])
-    still = moved["noise-trained"] < MIN_MOVE
-    frac = gabor_fraction(stat["noise-trained"]["mean"], float(null.mean()), stat["Gabor control"]["mean"])
-    part_b = Verdict(
-        "Training on Gaussian noise does not make first-layer kernels Gabor-like (fig. S5).",
-        f"Gabor score noise-trained {stat['noise-trained']['mean']:.3f} ± {stat['noise-trained']['std']:.3f}, "
-        f"{frac:.2f} of the way from the null ({float(null.mean()):.3f}) to the Gabor control "
-        f"({stat['Gabor control']['mean']:.3f}; control vs null p = {p_val:.2g}); untrained "
-        f"{stat['untrained']['mean']:.3f} (noise-trained > untrained: p = {p_nu:.3g}); "
-        f"its first layer moved {moved['noise-trained']:.2f} from the shared "
-        "init" + ("; too little to judge" if still else unvalidated),
-        None if still or not valid else frac < CRITERION["max_fraction"],
-        {"p_noise_gt_untrained": p_nu, "moved": moved["noise-trained"], "gabor_fraction": frac},
-        criterion=f"the score separates its controls and the noise-trained first layer moved ≥ {100 * MIN_MOVE:.0f} % "
-        f"from its init (else INCONCLUSIVE); then its mean score lies < {CRITERION['max_fraction']:g} of the way "
-        "from the null to the Gabor control",
-    )
+    part_b = _noise_part(scores, null, stat, moved, valid, p_val, unvalidated)
     k = shape[-1]
     setup = (
         f"{bb.model} first layer ({shape[0]}×{k}×{k} kernels, {len(scores[trained])} scored per model; {bb.note}). "
