@@ -235,65 +235,43 @@ def _pairs(rows: list[dict[str, Any]], a: str, b: str, key: str, **match: Any) -
     return [ia[k] - ib[k] for k in sorted(set(ia) & set(ib))]
 
 
-def _verdict(
-    bb: Backbone,
+def _compare(
     rows: list[dict[str, Any]],
-    labels: list[str],
-    natural: str,
-    targets: torch.Tensor,
-    noise_info: dict[str, Any],
+    others: list[str],
+    conv: dict[str, tuple[int, int]],
+    few: list[str],
+    key: str,
+    sign: int,
+    what: str,
 ) -> Verdict:
-    others = [l for l in labels if l != "noise-trained"]
-    conv = {
-        l: (sum(r["converged"] for r in rows if r["model"] == l), sum(r["model"] == l for r in rows)) for l in labels
-    }
-    means = {
-        l: {
-            k: sum(r[k] for r in rows if r["model"] == l and r["converged"]) / max(1, conv[l][0])
-            for k in ("pearson", "hf_share", "m_i")
-        }
-        for l in labels
-    }
-
-    few = [l for l, (c, n) in conv.items() if c < CRITERION["min_converged"] * n]
-
-    def compare(key: str, sign: int, what: str) -> Verdict:
-        outcomes, text, details = [], [], {}
-        for o in others:
-            diffs = [sign * d for d in _pairs(rows, o, "noise-trained", key)]
-            held, mean, spread, why = paired_judgement(diffs, CRITERION["min_pairs"])
-            if few and held is not None:
-                held, why = (
-                    None,
-                    "too few converged inversions: " + ", ".join(f"{l} {conv[l][0]}/{conv[l][1]}" for l in few),
-                )
-            outcomes.append(held)
-            details[o] = {"mean_difference": mean, "spread": spread, "pairs": len(diffs), "inconclusive": why}
-            text.append(
-                f"vs {o}: {mean:+.3f} (spread {spread:.3f}, {len(diffs)} pairs)"
-                + (f" — INCONCLUSIVE: {why}" if why else "")
+    """One part of the verdict: ``sign`` × (key of each other model − key of the noise-trained one) over the pairs
+    where both converged, judged per other model by :func:`paired_judgement`; INCONCLUSIVE when some model has too
+    few converged inversions (``few``)."""
+    outcomes, text, details = [], [], {}
+    for o in others:
+        diffs = [sign * d for d in _pairs(rows, o, "noise-trained", key)]
+        held, mean, spread, why = paired_judgement(diffs, CRITERION["min_pairs"])
+        if few and held is not None:
+            held, why = (
+                None,
+                "too few converged inversions: " + ", ".join(f"{l} {conv[l][0]}/{conv[l][1]}" for l in few),
             )
-        return Verdict(what, "; ".join(text), combine(outcomes), details)
+        outcomes.append(held)
+        details[o] = {"mean_difference": mean, "spread": spread, "pairs": len(diffs), "inconclusive": why}
+        text.append(
+            f"vs {o}: {mean:+.3f} (spread {spread:.3f}, {len(diffs)} pairs)"
+            + (f" — INCONCLUSIVE: {why}" if why else "")
+        )
+    return Verdict(what, "; ".join(text), combine(outcomes), details)
 
-    clear = compare(
-        "pearson",
-        1,
-        "The noise-trained model's representations are less clear (lower r) "
-        "than the untrained and naturally trained ones.",
-    )
-    clear.criterion = (
-        "r(other) − r(noise-trained) over (photo, layer, seed) pairs where both converged: mean exceeds its std, "
-        f"for both others; ≥ {CRITERION['min_pairs']} pairs and ≥ {CRITERION['min_converged']:.0%} of each model's "
-        "inversions converged, else INCONCLUSIVE"
-    )
-    noisy = compare(
-        "hf_share", -1, "The noise-trained model's inversions look more like its training noise (higher hf share)."
-    )
-    noisy.criterion = "hf(noise-trained) − hf(other) over converged pairs: mean exceeds its std, for both others"
+
+def _coil_part(rows: list[dict[str, Any]], natural: str) -> Verdict:
+    """The Tesla-coil part (report §5), judged on its own: is the out-of-class image's inversion clearer (higher r)
+    through the naturally trained model than through the untrained one, over the pairs where both converged?"""
     tesla = [n for n in {r["target"] for r in rows} if "tesla" in n]
     diffs = _pairs(rows, natural, "untrained", "pearson", target=tesla[0]) if tesla else []
     held, mean, spread, why = paired_judgement(diffs, CRITERION["min_pairs"] // 2)
-    coil = Verdict(
+    return Verdict(
         "Natural training clarifies even an out-of-class image: the Tesla coil's inversion is clearer through the "
         "trained model than the untrained one (report §5).",
         f"r(trained) − r(untrained) on the Tesla coil {mean:+.3f} (spread {spread:.3f}, {len(diffs)} converged pairs)"
@@ -304,12 +282,76 @@ def _verdict(
         f"mean exceeds its std, below −std NOT REPRODUCED, ≥ {CRITERION['min_pairs'] // 2} pairs "
         "(judged separately; not part of the overall verdict)",
     )
-    ref = {
+
+
+def _hf_reference(targets: torch.Tensor) -> dict[str, float]:
+    """The high-frequency share of the photographs and of Gaussian noise like the training noise (8 draws, fixed
+    seed): the two ends the inversions' hf share is read against."""
+    return {
         "targets": float(high_frequency_share(targets).mean()),
         "training noise": float(
             high_frequency_share(torch.randn(8, *targets.shape[1:], generator=torch.Generator().manual_seed(0))).mean()
         ),
     }
+
+
+def _converged_means(
+    rows: list[dict[str, Any]], labels: list[str]
+) -> tuple[dict[str, tuple[int, int]], dict[str, dict[str, float]]]:
+    """Per model: (converged, all) inversions, and the means of r, hf share and m_i over its converged ones."""
+    conv = {
+        l: (sum(r["converged"] for r in rows if r["model"] == l), sum(r["model"] == l for r in rows)) for l in labels
+    }
+    means = {
+        l: {
+            k: sum(r[k] for r in rows if r["model"] == l and r["converged"]) / max(1, conv[l][0])
+            for k in ("pearson", "hf_share", "m_i")
+        }
+        for l in labels
+    }
+    return conv, means
+
+
+def _verdict(
+    bb: Backbone,
+    rows: list[dict[str, Any]],
+    labels: list[str],
+    natural: str,
+    targets: torch.Tensor,
+    noise_info: dict[str, Any],
+) -> Verdict:
+    others = [l for l in labels if l != "noise-trained"]
+    conv, means = _converged_means(rows, labels)
+
+    few = [l for l, (c, n) in conv.items() if c < CRITERION["min_converged"] * n]
+
+    clear = _compare(
+        rows,
+        others,
+        conv,
+        few,
+        "pearson",
+        1,
+        "The noise-trained model's representations are less clear (lower r) "
+        "than the untrained and naturally trained ones.",
+    )
+    clear.criterion = (
+        "r(other) − r(noise-trained) over (photo, layer, seed) pairs where both converged: mean exceeds its std, "
+        f"for both others; ≥ {CRITERION['min_pairs']} pairs and ≥ {CRITERION['min_converged']:.0%} of each model's "
+        "inversions converged, else INCONCLUSIVE"
+    )
+    noisy = _compare(
+        rows,
+        others,
+        conv,
+        few,
+        "hf_share",
+        -1,
+        "The noise-trained model's inversions look more like its training noise (higher hf share).",
+    )
+    noisy.criterion = "hf(noise-trained) − hf(other) over converged pairs: mean exceeds its std, for both others"
+    coil = _coil_part(rows, natural)
+    ref = _hf_reference(targets)
     acc = noise_info.get("final_train_acc")
     measured = (
         f"{bb.model} ({bb.note}); noise-trained model {noise_info['source']}"
