@@ -91,8 +91,44 @@ def report_row(exp: Experiment, root: Path) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def full_runs_text(root: Path) -> list[str]:
+    """Markdown lines: the command that made each full run, its wall time and machine; the experiments not yet run."""
+    done, missing = [], []
+    for exp in list_experiments():
+        config = _read(root / exp.name / "config.json")
+        if config is None or _read(root / exp.name / "verdict.json") is None:
+            missing.append(f"`{exp.name}`")
+            continue
+        env = config.get("environment", {})
+        machine = f"{env.get('device', 'cpu')}, {env.get('torch_threads', '?')} threads, torch {env.get('torch', '?')}"
+        done.append(
+            f"| `{exp.name}` | `invert experiment run {exp.name}` | {_duration(config.get('seconds'))} | {machine} "
+            f"| {env.get('time', '—')[:10]} |"
+        )
+    lines = [
+        "## Full runs",
+        "",
+        "Each full setting is `invert experiment run NAME` (no `--quick`); `invert experiment show NAME` lists it.",
+        "Wall time as measured, on a shared 2-core CPU; `config.json` beside each summary holds the exact settings, "
+        "seed, versions and commit.",
+        "",
+    ]
+    if done:
+        lines += ["| experiment | command | wall time | machine | date |", "|---|---|---|---|---|", *done, ""]
+    if missing:
+        lines += [f"Not run at the full setting yet: {', '.join(missing)}.", ""]
+    return lines
+
+
 def report_text(root: str | Path = "results") -> str:
-    """The whole ``results/README.md``: a generated-file notice, how to regenerate it, and the table."""
+    """The whole ``results/README.md``: a generated-file notice, how to regenerate it, the table of verdicts and the
+    full runs' commands and times."""
     root = Path(root)
     rows = [report_row(e, root) for e in list_experiments()]
     return "\n".join(
@@ -106,6 +142,7 @@ def report_text(root: str | Path = "results") -> str:
             HEADER,
             *rows,
             "",
+            *full_runs_text(root),
         ]
     )
 

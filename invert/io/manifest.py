@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
 import platform
+import subprocess
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -56,6 +58,26 @@ def write_config(
     return write_json(Path(out) / "config.json", data)
 
 
+@functools.lru_cache(maxsize=1)
+def source_commit() -> str | None:
+    """The git commit of the checkout ``invert`` is imported from, ``+dirty`` when tracked files differ from it;
+    None outside a git checkout (an installed wheel) or without git."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def environment_info(device: Any = None) -> dict[str, Any]:
     """Versions and hardware, recorded beside every result so it can be reproduced."""
     from importlib.metadata import PackageNotFoundError, version
@@ -79,7 +101,9 @@ def environment_info(device: Any = None) -> dict[str, Any]:
         "numpy": _version("numpy"),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "commit": source_commit(),
         "time": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
     info["distributed"] = group_info()  # torchrun: world size and backend of the process group
