@@ -79,6 +79,10 @@ def test_report_command_writes_the_table_from_verdict_files(cli, tmp_path):
     (tmp_path / "quick" / "conditioning.json").write_text(json.dumps(verdict))
     (tmp_path / "conditioning").mkdir()
     (tmp_path / "conditioning" / "verdict.json").write_text(json.dumps({**verdict, "outcome": "NOT REPRODUCED"}))
+    (tmp_path / "conditioning" / "config.json").write_text(json.dumps({"quick": False, "seconds": 300.0}))
+    (tmp_path / "precision").mkdir()  # a quick run written into results/NAME is not the full verdict
+    (tmp_path / "precision" / "verdict.json").write_text(json.dumps(verdict))
+    (tmp_path / "precision" / "config.json").write_text(json.dumps({"quick": True, "seconds": 3.0}))
     r = cli("experiment", "report", "--results", str(tmp_path))
     assert r.code == 0, r.err
     rows = report_rows((tmp_path / "README.md").read_text())
@@ -90,6 +94,9 @@ def test_report_command_writes_the_table_from_verdict_files(cli, tmp_path):
         "[summary](conditioning/summary.md)",
     ]
     assert rows["precision"][4:6] == ["not run", "not run"]
+    text = (tmp_path / "README.md").read_text()
+    assert "| `conditioning` | `invert experiment run conditioning` | 5 min |" in text
+    assert "`invert experiment run precision`" not in text and "`precision`" in text.split("Not run at the full")[1]
 
 
 def test_report_collects_quick_runs(cli, tmp_path):

@@ -66,10 +66,19 @@ def _read(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def full_verdict(root: Path, name: str) -> dict[str, Any] | None:
+    """``root/NAME/verdict.json`` when ``root/NAME/config.json`` says it is a full run (``"quick": false``); a quick
+    run written into ``root/NAME`` is not reported as the full verdict."""
+    config = _read(root / name / "config.json")
+    if config is None or config.get("quick") is not False:
+        return None
+    return _read(root / name / "verdict.json")
+
+
 def report_row(exp: Experiment, root: Path) -> str:
     """One Markdown row of the report for ``exp`` from the verdicts under ``root``."""
     quick = _read(root / QUICK_DIR / f"{exp.name}.json")
-    full = _read(root / exp.name / "verdict.json")
+    full = full_verdict(root, exp.name)
     doc, figure = split_source(exp.issue_source)
     claim = exp.criterion.claim if exp.criterion else exp.summary
     link = f"[summary]({exp.name}/summary.md)" if full else f"[quick]({QUICK_DIR}/{exp.name}.json)" if quick else "—"
@@ -102,7 +111,7 @@ def full_runs_text(root: Path) -> list[str]:
     done, missing = [], []
     for exp in list_experiments():
         config = _read(root / exp.name / "config.json")
-        if config is None or _read(root / exp.name / "verdict.json") is None:
+        if full_verdict(root, exp.name) is None:
             missing.append(f"`{exp.name}`")
             continue
         env = config.get("environment", {})
