@@ -175,7 +175,6 @@ def test_the_size_reader_counts(tmp_path: Path) -> None:
 ALLOWED: dict[str, int] = {
     "invert/experiments/decoder_claims.py:decoder_artificial_logits": 99,
     "invert/experiments/relu_width.py:run": 203,
-    "invert/training/classifier.py:fit_classifier": 102,
 }
 
 

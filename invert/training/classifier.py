@@ -152,10 +152,7 @@ def fit_classifier(
     ``channels_last`` (NHWC memory layout, faster convolutions on CPU).
     """
     _check_inputs(images, labels, epochs, batch_size, lr)
-    if schedule not in ("constant", "onecycle"):
-        raise InvertError(f"unknown schedule {schedule!r}: use 'constant' or 'onecycle'")
-    if not 0.0 <= label_smoothing < 1.0:
-        raise InvertError(f"label smoothing {label_smoothing} is outside [0, 1)")
+    _check_recipe(schedule, label_smoothing)
     labels = torch.as_tensor(labels).long().cpu()
     if not any(p.requires_grad for p in model.parameters()):
         model.requires_grad_(True)  # fully frozen, as build_model returns it: train everything
@@ -167,11 +164,7 @@ def fit_classifier(
         "val_fraction": val_fraction,
         "augment": augment is not None,
     }
-    if (optimizer, schedule, label_smoothing, weight_decay) != ("adam", "constant", 0.0, 0.0):
-        # the recipe must match to resume, epochs too (the schedule spans them); a plain Adam run's dict is unchanged,
-        # so its existing checkpoints stay valid
-        run.update(optimizer=optimizer, schedule=schedule, label_smoothing=label_smoothing, weight_decay=weight_decay)
-        run["epochs"] = epochs
+    run.update(_recipe_record(optimizer, schedule, label_smoothing, weight_decay, epochs))
     if channels_last:
         model.to(memory_format=torch.channels_last)
     train_idx, val_idx = split_indices(len(labels), val_fraction, seed)
@@ -190,7 +183,62 @@ def fit_classifier(
     steps = batch_count(len(train_idx), batch_size)
     lr_at = (lambda step: one_cycle(step, epochs * steps, lr)) if schedule == "onecycle" else None
     fmt = torch.channels_last if channels_last else None
-    device = tr.device
+    _train_epochs(
+        tr, images, labels, train_idx, val_idx, epochs, batch_size, augment, progress, label_smoothing, lr_at, fmt, seed
+    )
+    model.eval()
+    tr.close()
+    if distributed.is_main():
+        save_state_dict(model, Path(folder) / "model.pt")
+    distributed.barrier()  # model.pt exists before any rank goes on to read it
+    return tr.history
+
+
+def _check_recipe(schedule: str, label_smoothing: float) -> None:
+    """Refuse a schedule other than constant/onecycle and a label smoothing outside [0, 1)."""
+    if schedule not in ("constant", "onecycle"):
+        raise InvertError(f"unknown schedule {schedule!r}: use 'constant' or 'onecycle'")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise InvertError(f"label smoothing {label_smoothing} is outside [0, 1)")
+
+
+def _recipe_record(
+    optimizer: str, schedule: str, label_smoothing: float, weight_decay: float, epochs: int
+) -> dict[str, Any]:
+    """What a recipe other than plain Adam adds to the run's record (a resumed run must match it): the recipe, and
+    the epochs too (the schedule spans them). Nothing for plain Adam at a constant lr, so a plain run's record is
+    unchanged and its existing checkpoints stay valid."""
+    if (optimizer, schedule, label_smoothing, weight_decay) == ("adam", "constant", 0.0, 0.0):
+        return {}
+    return {
+        "optimizer": optimizer,
+        "schedule": schedule,
+        "label_smoothing": label_smoothing,
+        "weight_decay": weight_decay,
+        "epochs": epochs,
+    }
+
+
+def _train_epochs(
+    tr: TrainingRun,
+    images: torch.Tensor | ImageSource,
+    labels: torch.Tensor,
+    train_idx: torch.Tensor,
+    val_idx: torch.Tensor,
+    epochs: int,
+    batch_size: int,
+    augment: Augment | None,
+    progress: bool,
+    label_smoothing: float,
+    lr_at: Callable[[int], float] | None,
+    fmt: torch.memory_format | None,
+    seed: int,
+) -> None:
+    """The epochs from where the run stands to ``epochs``: each one's shuffling and augmentation drawn from
+    ``(seed, epoch)`` in a forked RNG (the caller's RNG state is left as it was), validation accuracy if there is a
+    validation split, then the epoch's row and checkpoint (:meth:`TrainingRun.end_epoch`; "improved" on validation
+    accuracy, else training accuracy)."""
+    model, device = tr.module, tr.device
     best = max((h.get("val_acc", h["train_acc"]) for h in tr.history), default=-math.inf)
     cuda_devices = [device.index or 0] if device.type == "cuda" else []
     with tr.progress("training", epochs, batch_count(len(train_idx), batch_size), progress) as bar:
@@ -211,12 +259,6 @@ def fit_classifier(
             tr.end_epoch(epoch, row, improved=score > best)  # --tensorboard: loss and accuracies per epoch
             best = max(best, score)
             bar.describe(_describe(row, epochs))
-    model.eval()
-    tr.close()
-    if distributed.is_main():
-        save_state_dict(model, Path(folder) / "model.pt")
-    distributed.barrier()  # model.pt exists before any rank goes on to read it
-    return tr.history
 
 
 def _train_epoch(
