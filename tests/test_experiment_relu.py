@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from invert.encoders import build_encoder
+from invert.experiments._relu_gd import family_widths
 from invert.experiments._support import smallest_singular_value
-from invert.experiments.relu_width import family_widths, jacobian_rank, relu_mlp
+from invert.experiments.relu_width import jacobian_rank, relu_mlp
 
 
 def test_jacobian_rank_matches_active_units():

@@ -18,15 +18,10 @@ import torch
 from torch.func import jacrev
 
 from invert.analysis.plots import subplots
-from invert.encoders import build_encoder
 from invert.encoders.mlp import MLP
 from invert.errors import InvertError
-from invert.experiments._support import (
-    matched_inversion,
-    report_image,
-    smallest_singular_value,
-    spread,
-)
+from invert.experiments._relu_gd import GD_FULL, GD_QUICK, compare_families, gd_rows, group_stats
+from invert.experiments._support import report_image
 from invert.experiments.registry import Criterion, ExperimentContext, Verdict, experiment
 
 
@@ -109,92 +104,6 @@ def smallest_full_rank_width(
     return found, rows
 
 
-def family_widths(family: str, m: int, depth: int, factor: float = 2.0) -> list[int]:
-    """Layer widths of a ReLU net on an m-element input: ``constant`` factor·m per layer,
-    ``widening`` m·factorᵏ at layer k
-    (the report's m(1/p)ⁿ at p = 1/factor), ``linear`` the constant widths without ReLU."""
-    if family == "widening":
-        return [round(m * factor**k) for k in range(1, depth + 1)]
-    return [round(factor * m)] * depth
-
-
-def gd_rows(
-    families: tuple[str, ...], depths: list[int], seeds: int, x: torch.Tensor, p: dict, seed0: int
-) -> list[dict]:
-    """One eq. 4 inversion per family × depth × seed: m_i where m_g first fell below level·m_s,
-    and σ_min of ∂O/∂a at the image.
-    """
-    c, h, w = x.shape
-    m, rows = x.numel(), []
-    for fam in families:
-        for d in depths:
-            widths = family_widths(fam, m, d, p["width_factor"])
-            for s in range(seed0, seed0 + seeds):
-                enc = build_encoder(
-                    f"mlp-{','.join(map(str, widths))}-{'linear' if fam == 'linear' else 'relu'}-in{c}x{h}x{w}",
-                    "output",
-                    seed=s,
-                )
-                r = matched_inversion(
-                    enc,
-                    x[None],
-                    iterations=p["gd_iterations"],
-                    seed=s,
-                    level=p["match_level"],
-                    trials=p["lr_trials"],
-                    trial_iterations=p["lr_trial_iterations"],
-                )
-                rows.append(
-                    {
-                        "family": fam,
-                        "depth": d,
-                        "seed": s,
-                        "widths": "x".join(map(str, widths)),
-                        "input_size": m,
-                        **r,
-                        "sigma_min": smallest_singular_value(enc, x[None]),
-                    }
-                )
-    return rows
-
-
-def group_stats(rows: list[dict], family: str, depth: int) -> dict | None:
-    """Mean and spread of m_i at matched m_g over seeds for one family and depth; None unless every seed got there."""
-    g = [r for r in rows if r["family"] == family and r["depth"] == depth]
-    if not g or not all(r["matched"] for r in g):
-        return None
-    v = [r["m_i_matched"] for r in g]
-    return {"mean": sum(v) / len(v), "spread": spread(v), "n": len(v)}
-
-
-def compare_families(rows: list[dict], a: str, b: str, depths: list[int]) -> dict[int, dict]:
-    """Per depth where every run of both families reached the match: m_i(a) − m_i(b)
-    and the larger spread of the two.
-    """
-    out = {}
-    for d in depths:
-        sa, sb = group_stats(rows, a, d), group_stats(rows, b, d)
-        if sa and sb:
-            out[d] = {
-                a: sa["mean"],
-                b: sb["mean"],
-                "difference": sa["mean"] - sb["mean"],
-                "spread": max(sa["spread"], sb["spread"]),
-            }
-    return out
-
-
-#: The eq. 4 inversions' settings (:func:`gd_rows`), shared with ``relu-vs-linear``.
-GD_FULL: dict[str, Any] = {
-    "seeds": 5,
-    "gd_iterations": 3000,
-    "width_factor": 2.0,
-    "match_level": 1.0,
-    "lr_trials": 8,
-    "lr_trial_iterations": 100,
-}
-GD_QUICK: dict[str, Any] = {"seeds": 2, "gd_iterations": 400, "lr_trials": 4, "lr_trial_iterations": 30}
-
 FULL: dict[str, Any] = {
     "size": 12,
     "depths": [1, 2, 3, 4, 5, 6],
@@ -234,51 +143,52 @@ def width_growth_held(
     return measured >= growth_fraction * expected, measured, expected
 
 
-@experiment(
-    "relu-width",
-    "§4.3, fig. 9: the width a full-rank Jacobian needs with depth; eq. 4 inversions through constant-width vs "
-    "widening ReLU MLPs (m_i at matched m_g) as a measurement.",
-    "Badger §4.3, fig. 9",
-    criterion=CRITERION,
-    full=FULL,
-    quick=QUICK,
-)
-def run(ctx: ExperimentContext) -> Verdict:
-    p = ctx.settings(FULL, QUICK)
-    size = p["size"]
-    ctx.params.update(p, note="prediction: report m·(1/p)^n; argument's surviving fraction m/(1−p)^n; equal at p = 1/2")
-    img, name = small_image(size)
-    x = img[0]
-    shape = (int(x.shape[0]), int(x.shape[1]), int(x.shape[2]))
-    m = x.numel()
-    # widths m·(1 + step)^k: a geometric grid fine enough to resolve a factor of 1.05
-    grid = sorted(
+def _width_grid(m: int, p: dict[str, Any]) -> list[int]:
+    """Widths m·(1 + step)^k up to max_factor·m: a geometric grid fine enough to resolve a factor of 1 + step."""
+    return sorted(
         {
             math.ceil(m * (1 + p["width_step"]) ** k)
             for k in range(int(math.log(p["max_factor"]) / math.log1p(p["width_step"])) + 1)
         }
     )
+
+
+def _needed_widths(
+    ctx: ExperimentContext, p: dict[str, Any], shape: tuple[int, int, int], x: torch.Tensor, grid: list[int]
+) -> dict[int, int | None]:
+    """Per depth, the smallest grid width with a rank-m Jacobian (None beyond the grid); every width tried is
+    written to rank_sweep.csv."""
     rank_rows, need = [], {}
     for d in p["depths"]:
         w, rows = smallest_full_rank_width(shape, x, d, grid, ctx.seed)
         rank_rows += rows
         need[d] = w
     ctx.save_csv(rank_rows, "rank_sweep.csv")
+    return need
 
-    # zeroed fraction p per layer, at the image and at a few other real inputs,
-    # in the deepest net at the largest needed width
+
+def _reference_fractions(
+    x: torch.Tensor, p: dict[str, Any], shape: tuple[int, int, int], w_ref: int, seed: int
+) -> tuple[list[torch.Tensor], MLP, list[float], list[float]]:
+    """The zeroed fraction p per layer of the reference net (the deepest, at the largest needed width), at the image
+    and over a few real inputs: (the inputs, the net, fractions at the image, fractions over the inputs). The inputs
+    are the image and p_inputs − 1 other real images (the image alone when the shared material is absent)."""
     inputs = [x]
     with contextlib.suppress(InvertError):  # shared/ absent: the image alone
         from invert.datasets import sample_images
 
-        more, _ = sample_images("imagenet", limit=p["p_inputs"] - 1, size=max(size, 8))
-        inputs += list(downsample(more, size))
+        more, _ = sample_images("imagenet", limit=p["p_inputs"] - 1, size=max(p["size"], 8))
+        inputs += list(downsample(more, p["size"]))
     batch = torch.stack(inputs)
-    w_ref = max([w for w in need.values() if w is not None], default=grid[-1])
-    ref = relu_mlp(shape, w_ref, max(p["depths"]), ctx.seed)
-    fr_img = zeroed_fractions(ref, x[None])
-    fr_all = zeroed_fractions(ref, batch)
-    p_hat = sum(fr_all) / len(fr_all)
+    ref = relu_mlp(shape, w_ref, max(p["depths"]), seed)
+    return inputs, ref, zeroed_fractions(ref, x[None]), zeroed_fractions(ref, batch)
+
+
+def _layer_rows(
+    ref: MLP, x: torch.Tensor, w_ref: int, fr_img: list[float], fr_all: list[float]
+) -> list[dict[str, Any]]:
+    """Per layer of the reference net: whether it is invertible from its own input at the image, and its zeroed
+    fraction at the image and over all inputs."""
     layer_rows = []
     for k in range(1, ref.depth + 1):
         r, d_in = own_input_rank(ref, x, k)
@@ -293,14 +203,20 @@ def run(ctx: ExperimentContext) -> Verdict:
                 "zeroed_fraction_inputs": fr_all[k - 1],
             }
         )
-    ctx.save_csv(layer_rows, "layers.csv")
-    # layer-wise: one ReLU layer from an input of size m needs this width (the depth-1 answer), ratio vs 1/(1-p)
-    need_first = need[p["depths"][0]]
-    one_layer_ratio = need_first / m if need_first else float("nan")
+    return layer_rows
 
+
+def _save_required_width(
+    ctx: ExperimentContext,
+    p: dict[str, Any],
+    need: dict[int, int | None],
+    pred_surv: dict[int, float],
+    pred_report: dict[int, float],
+    p_hat: float,
+    m: int,
+) -> None:
+    """required_width.csv and its plot: the measured width per depth against m/(1−p)ⁿ and the text's m·(1/p)ⁿ."""
     depths = [d for d in p["depths"] if need[d] is not None]
-    pred_surv = {d: m / (1 - p_hat) ** d for d in p["depths"]}
-    pred_report = {d: m * (1 / p_hat) ** d for d in p["depths"]}
     rows = [
         {
             "depth": d,
@@ -323,33 +239,26 @@ def run(ctx: ExperimentContext) -> Verdict:
         yscale="log",
         xlabel="depth n (ReLU layers, all of equal width)",
         ylabel="width (units per layer)",
-        title=f"ReLU MLP on a 3×{size}×{size} image: width for local invertibility",
+        title=f"ReLU MLP on a 3×{p['size']}×{p['size']} image: width for local invertibility",
     )
     ax.set_xticks(p["depths"])
     ax.legend(fontsize=8)
     ctx.save_figure(fig, "required_width.png")
 
-    # verdict: does the required width grow with depth at least `growth_fraction` as fast (in log) as m/(1−p)ⁿ predicts?
+
+def _rank_part(
+    p: dict[str, Any],
+    need: dict[int, int | None],
+    pred_surv: dict[int, float],
+    p_hat: float,
+    grid: list[int],
+    growth: tuple[bool, float, float],
+) -> Verdict:
+    """The local-rank part, which decides the verdict: does the width keeping a rank-m Jacobian grow with depth
+    at least growth_fraction as fast (in log) as m/(1−p)ⁿ predicts?"""
+    held, measured_growth, predicted_growth = growth
     d0, d1 = p["depths"][0], p["depths"][-1]
-    held, measured_growth, predicted_growth = width_growth_held(
-        {d: need[d] for d in p["depths"]}, pred_surv, CRITERION["growth_fraction"]
-    )
-    ctx.save_json(
-        {
-            "required_width": need,
-            "p": p_hat,
-            "p_by_layer_image": fr_img,
-            "p_by_layer_inputs": fr_all,
-            "input_size": m,
-            "measured_log_growth": measured_growth,
-            "predicted_log_growth": predicted_growth,
-            "one_layer_width_ratio": one_layer_ratio,
-            "image": name,
-            "inputs": len(inputs),
-        },
-        "metrics.json",
-    )
-    rank_part = Verdict(
+    return Verdict(
         claim="local rank: the width keeping a full-rank (locally invertible) image → layer-n map grows like m/(1−p)ⁿ",
         criterion=(
             f"the smallest equal width with a rank-m Jacobian grows from depth {d0} to {d1} by ≥ "
@@ -365,17 +274,11 @@ def run(ctx: ExperimentContext) -> Verdict:
         held=held,
     )
 
-    # the document's own measure: eq. 4 inversions through constant-width and geometrically widening ReLU nets
-    gd = gd_rows(("constant", "widening"), p["gd_depths"], p["seeds"], x, p, ctx.seed)
-    ctx.save_csv(gd, "gd_inversions.csv")
-    cmp_ = compare_families(gd, "constant", "widening", [d for d in p["gd_depths"] if d >= 2])
-    unmatched = sum(not r["matched"] for r in gd)
-    gd_wider_farther = None if not cmp_ else all(c["difference"] > c["spread"] for c in cmp_.values())
-    smin = {
-        (f, d): sum(r["sigma_min"] for r in gd if r["family"] == f and r["depth"] == d) / p["seeds"]
-        for f in ("constant", "widening")
-        for d in p["gd_depths"]
-    }
+
+def _save_gd_plot(
+    ctx: ExperimentContext, p: dict[str, Any], gd: list[dict], smin: dict[tuple[str, int], float]
+) -> None:
+    """gd_matched_m_i.png: m_i at matched m_g (mean ± sd over seeds) and σ_min of ∂O/∂a, by depth, per family."""
     fig, axes = subplots(1, 2, figsize=(11, 4), layout="constrained")
     for f, mk in (("constant", "o-"), ("widening", "s-")):
         st = [group_stats(gd, f, d) for d in p["gd_depths"]]
@@ -404,6 +307,24 @@ def run(ctx: ExperimentContext) -> Verdict:
         ax.set_xticks(p["gd_depths"])
         ax.legend(fontsize=8)
     ctx.save_figure(fig, "gd_matched_m_i.png")
+
+
+def _constant_vs_widening(
+    ctx: ExperimentContext, p: dict[str, Any], x: torch.Tensor
+) -> tuple[dict[int, dict], int, str]:
+    """The document's own measure, reported and not judged: eq. 4 inversions through constant-width (2m) and
+    geometrically widening (m·2ⁿ) ReLU nets. Returns the per-depth comparison, the runs that never reached m_s and
+    the comparison's text."""
+    gd = gd_rows(("constant", "widening"), p["gd_depths"], p["seeds"], x, p, ctx.seed)
+    ctx.save_csv(gd, "gd_inversions.csv")
+    cmp_ = compare_families(gd, "constant", "widening", [d for d in p["gd_depths"] if d >= 2])
+    unmatched = sum(not r["matched"] for r in gd)
+    smin = {
+        (f, d): sum(r["sigma_min"] for r in gd if r["family"] == f and r["depth"] == d) / p["seeds"]
+        for f in ("constant", "widening")
+        for d in p["gd_depths"]
+    }
+    _save_gd_plot(ctx, p, gd, smin)
     gd_measured = (
         "; ".join(
             f"depth {d}: {c['constant']:.3g} vs {c['widening']:.3g} (diff {c['difference']:+.3g}, "
@@ -415,6 +336,66 @@ def run(ctx: ExperimentContext) -> Verdict:
         + ", widening "
         + ", ".join(f"{smin['widening', d]:.2g}" for d in p["gd_depths"])
     )
+    return cmp_, unmatched, gd_measured
+
+
+@experiment(
+    "relu-width",
+    "§4.3, fig. 9: the width a full-rank Jacobian needs with depth; eq. 4 inversions through constant-width vs "
+    "widening ReLU MLPs (m_i at matched m_g) as a measurement.",
+    "Badger §4.3, fig. 9",
+    criterion=CRITERION,
+    full=FULL,
+    quick=QUICK,
+)
+def run(ctx: ExperimentContext) -> Verdict:
+    p = ctx.settings(FULL, QUICK)
+    size = p["size"]
+    ctx.params.update(p, note="prediction: report m·(1/p)^n; argument's surviving fraction m/(1−p)^n; equal at p = 1/2")
+    img, name = small_image(size)
+    x = img[0]
+    shape = (int(x.shape[0]), int(x.shape[1]), int(x.shape[2]))
+    m = x.numel()
+    grid = _width_grid(m, p)
+    need = _needed_widths(ctx, p, shape, x, grid)
+
+    w_ref = max([w for w in need.values() if w is not None], default=grid[-1])
+    inputs, ref, fr_img, fr_all = _reference_fractions(x, p, shape, w_ref, ctx.seed)
+    p_hat = sum(fr_all) / len(fr_all)
+    layer_rows = _layer_rows(ref, x, w_ref, fr_img, fr_all)
+    ctx.save_csv(layer_rows, "layers.csv")
+    # layer-wise: one ReLU layer from an input of size m needs this width (the depth-1 answer), ratio vs 1/(1-p)
+    need_first = need[p["depths"][0]]
+    one_layer_ratio = need_first / m if need_first else float("nan")
+
+    pred_surv = {d: m / (1 - p_hat) ** d for d in p["depths"]}
+    pred_report = {d: m * (1 / p_hat) ** d for d in p["depths"]}
+    _save_required_width(ctx, p, need, pred_surv, pred_report, p_hat, m)
+
+    # verdict: does the required width grow with depth at least `growth_fraction` as fast (in log) as m/(1−p)ⁿ predicts?
+    d0, d1 = p["depths"][0], p["depths"][-1]
+    growth = width_growth_held({d: need[d] for d in p["depths"]}, pred_surv, CRITERION["growth_fraction"])
+    held, measured_growth, predicted_growth = growth
+    ctx.save_json(
+        {
+            "required_width": need,
+            "p": p_hat,
+            "p_by_layer_image": fr_img,
+            "p_by_layer_inputs": fr_all,
+            "input_size": m,
+            "measured_log_growth": measured_growth,
+            "predicted_log_growth": predicted_growth,
+            "one_layer_width_ratio": one_layer_ratio,
+            "image": name,
+            "inputs": len(inputs),
+        },
+        "metrics.json",
+    )
+    rank_part = _rank_part(p, need, pred_surv, p_hat, grid, growth)
+
+    # the document's own measure: eq. 4 inversions through constant-width and geometrically widening ReLU nets
+    cmp_, unmatched, gd_measured = _constant_vs_widening(ctx, p, x)
+    gd_wider_farther = None if not cmp_ else all(c["difference"] > c["spread"] for c in cmp_.values())
     return Verdict(
         claim=CRITERION.claim,
         criterion="the outcome is the local-rank part's (the document's width argument); the eq. 4 comparison of "
