@@ -139,3 +139,22 @@ def test_row_matches_a_fresh_quick_run(name, quick_run, request):
     row = report_rows((RESULTS / "README.md").read_text())[name]
     verdict = quick_run(name).verdict
     assert verdict.outcome == row[4], f"report: {row[4]} for {name}; a fresh quick run: {verdict.outcome}"
+
+
+@pytest.mark.skipif(not (RESULTS.parent / ".git").exists(), reason="needs a git checkout")
+def test_gitignore_tracks_each_experiments_results_and_nothing_users_write_there():
+    import subprocess
+
+    names = [e.name for e in list_experiments()]
+    paths = [f"results/{n}/summary.md" for n in names] + ["results/quick/x.json", "results/README.md"]
+    paths += ["results/runs/a/config.json", "results/my-run/metrics.json", "results/depth/cache/model.pt"]
+    r = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--stdin"],
+        input="\n".join(paths),
+        capture_output=True,
+        text=True,
+        cwd=RESULTS.parent,
+    )
+    ignored = set(r.stdout.split())
+    assert not ignored & {p for p in paths[: len(names) + 2]}, "add the experiment to .gitignore's results/ list"
+    assert ignored >= {"results/runs/a/config.json", "results/my-run/metrics.json", "results/depth/cache/model.pt"}
