@@ -12,7 +12,7 @@ Both read the cached decoder run that ``decoder-checkpoints`` uses (see :mod:`in
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -24,6 +24,9 @@ from invert.experiments._decoders import (
     settings,
 )
 from invert.experiments.registry import Criterion, ExperimentContext, Verdict, experiment
+
+if TYPE_CHECKING:
+    from invert.decoder.architecture import ResNetDecoder
 
 EPOCHS = Criterion(
     claim="Training a decoder until its loss saturates takes more epochs for later checkpoints (fig. 11).",
@@ -148,6 +151,48 @@ def _logits(classifier, images: torch.Tensor) -> torch.Tensor:
         )
 
 
+def _class_names(cs: list[int]) -> str:
+    """CIFAR-10 names of the class indices (the index itself beyond the ten)."""
+    from invert.datasets import CIFAR10_CLASSES as names
+
+    return ", ".join(names[c] if c < len(names) else str(c) for c in cs)
+
+
+def _decoder_mse(dec: ResNetDecoder, s: dict[str, Any], x: torch.Tensor, real: torch.Tensor) -> tuple[float, float]:
+    """(the logit decoder's test MSE from the test images' own logits, the mean training image's MSE): the decoder
+    must be clearly better than the mean image for its few classes to say anything about the logits."""
+    from invert.datasets import load_cifar10
+    from invert.decoder.evaluation import mean_image_baseline
+
+    xtr, _ = load_cifar10("train", s["train"])
+    base = mean_image_baseline(xtr, x)["mse"]
+    mse = float((dec.decode(real) - x).pow(2).mean())
+    return mse, base
+
+
+def _one_hot_parts(
+    effective: float, top2: float, one_hot_classes: list[int], raised: float, n: int, n_values: int
+) -> list[Verdict]:
+    """The two parts (fig. 17): one-hot logits decode into few classes (effective number ≤ FEW_CLASSES), and
+    confident one-hot logits do not decode into their own (raised) class (share ≤ RAISED_SHARE)."""
+    return [
+        Verdict(
+            "one-hot logits decode into few classes",
+            f"effective number {effective:.2f} of {n}; {len(one_hot_classes)} distinct "
+            f"({_class_names(one_hot_classes)}), the commonest two {100 * top2:.0f}%",
+            effective <= FEW_CLASSES,
+            criterion=f"effective number of predicted classes exp(entropy) ≤ {FEW_CLASSES:g} "
+            f"over {n}×{n_values} images",
+        ),
+        Verdict(
+            "confident artificial logits do not decode to their class",
+            f"{100 * raised:.0f}% classified as the raised class at z_i ≥ 8",
+            raised <= RAISED_SHARE,
+            criterion=f"≤ {100 * RAISED_SHARE:.0f}% classified as the raised class",
+        ),
+    ]
+
+
 @experiment(
     "decoder-artificial-logits",
     "Decoded artificial logit vectors fall into few classes, not the raised one (thesis fig. 17).",
@@ -157,7 +202,6 @@ def _logits(classifier, images: torch.Tensor) -> torch.Tensor:
     quick={**QUICK_RUN, "random": 200},
 )
 def decoder_artificial_logits(ctx: ExperimentContext) -> Verdict:
-    from invert.datasets import CIFAR10_CLASSES as names
     from invert.datasets import load_cifar10
     from invert.decoder.evaluation import artificial_logits_figure
     from invert.decoder.training import classifier_for, load_decoder
@@ -181,11 +225,7 @@ def decoder_artificial_logits(ctx: ExperimentContext) -> Verdict:
     rand = real.mean(0) + real.std(0) * torch.randn(s["random"], n, generator=gen)
     pred_rand = _logits(clf, dec.decode(rand)).argmax(1)
     pred_real = _logits(clf, dec.decode(real)).argmax(1)
-    from invert.decoder.evaluation import mean_image_baseline
-
-    xtr, _ = load_cifar10("train", s["train"])
-    base = mean_image_baseline(xtr, x)["mse"]
-    mse = float((dec.decode(real) - x).pow(2).mean())
+    mse, base = _decoder_mse(dec, s, x, real)
     rand_classes = sorted({int(p) for p in pred_rand})
     real_classes = sorted({int(p) for p in pred_real})
     counts = {
@@ -197,32 +237,14 @@ def decoder_artificial_logits(ctx: ExperimentContext) -> Verdict:
         {"values": values, "predictions_one_hot": pred.tolist(), "class_counts": counts}, "artificial_logits.json"
     )
 
-    def _names(cs: list[int]) -> str:
-        return ", ".join(names[c] if c < len(names) else str(c) for c in cs)
-
     effective = effective_classes(counts["one_hot"])
     top2 = sum(sorted(counts["one_hot"], reverse=True)[:2]) / pred.numel()
-    parts = [
-        Verdict(
-            "one-hot logits decode into few classes",
-            f"effective number {effective:.2f} of {n}; {len(one_hot_classes)} distinct ({_names(one_hot_classes)}), "
-            f"the commonest two {100 * top2:.0f}%",
-            effective <= FEW_CLASSES,
-            criterion=f"effective number of predicted classes exp(entropy) ≤ {FEW_CLASSES:g} "
-            f"over {n}×{len(values)} images",
-        ),
-        Verdict(
-            "confident artificial logits do not decode to their class",
-            f"{100 * raised:.0f}% classified as the raised class at z_i ≥ 8",
-            raised <= RAISED_SHARE,
-            criterion=f"≤ {100 * RAISED_SHARE:.0f}% classified as the raised class",
-        ),
-    ]
+    parts = _one_hot_parts(effective, top2, one_hot_classes, raised, n, len(values))
     learnt = mse <= CLEARLY_BETTER * base
     measured = (
         f"{s['model']} logit decoder (test MSE {mse:.4f}, mean image {base:.4f}): one-hot z "
         f"(z_i = {values[0]}…{values[-1]}) → effective number of classes {effective:.2f} ({len(one_hot_classes)} "
-        f"distinct: {_names(one_hot_classes)}; the commonest two {100 * top2:.0f}%), "
+        f"distinct: {_class_names(one_hot_classes)}; the commonest two {100 * top2:.0f}%), "
         f"{100 * raised:.0f}% as the raised class at z_i ≥ 8; random logits (N(mean, std) of the real ones, "
         f"{s['random']} draws) → {len(rand_classes)} classes; the {len(x)} test images' own logits → "
         f"{len(real_classes)} classes, accuracy {100 * float((pred_real == y).float().mean()):.0f}%"
