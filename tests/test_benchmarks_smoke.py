@@ -10,7 +10,15 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 #: Every script in benchmarks/ except the shared helpers; a new benchmark must be added to a test below.
-SCRIPTS = {"bench_convergence", "bench_quality", "bench_speed", "bench_sweep", "screen_tv_scale", "search_default"}
+SCRIPTS = {
+    "bench_convergence",
+    "bench_quality",
+    "bench_speed",
+    "bench_sweep",
+    "bench_training",
+    "screen_tv_scale",
+    "search_default",
+}
 
 
 def test_every_benchmark_has_a_smoke_test() -> None:
@@ -59,3 +67,12 @@ def test_bench_sweep_smoke(load_benchmark, tmp_path: Path) -> None:
     load_benchmark("bench_sweep").main(["--smoke", "--ways", "local", "--out", str(tmp_path)])
     record = json.loads((tmp_path / "bench_sweep.json").read_text())
     assert set(record["rows"]) == {"local"} and record["rows"]["local"]["cells"] == 1
+
+
+def test_bench_training_smoke(load_benchmark, shared, tmp_path: Path, capsys) -> None:
+    bench = load_benchmark("bench_training")
+    assert bench.main(["--smoke", "--threads", "1", "--cache", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    record = json.loads(out[out.index("{\n") :])  # after the progress lines
+    assert Path(record["weights"]).is_file() and Path(record["weights"]).parent.parent == tmp_path
+    assert record["test_images"] == 32 and 0.0 <= record["test_accuracy"] <= 1.0 and record["cached"] is False
