@@ -13,7 +13,6 @@ training (blur at this size or iteration count would stop any model).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from invert.experiments import noise_trained as nt
@@ -22,18 +21,8 @@ from invert.experiments._support import report_targets
 from invert.experiments.depth import natural_backbone
 from invert.experiments.registry import Criterion, ExperimentContext, Verdict, combine, experiment
 
-
-@dataclass(frozen=True)
-class NoiseBlurSettings:
-    """Sizes of one ``noise-blur`` run: layers, seeds, iterations, line search and the noise model's training."""
-
-    layers: tuple[str, ...]
-    seeds: int
-    iterations: int
-    trials: int
-    trial_iterations: int
-    noise: dict[str, Any]
-
+#: The same sizes as ``noise-trained`` (layers, seeds, iterations, line search, the noise model's training).
+NoiseBlurSettings = nt.NoiseTrainedSettings
 
 QUICK = NoiseBlurSettings(("conv2", "conv3", "conv4"), 1, 150, 3, 10, dict(nt.QUICK.noise))
 FULL = NoiseBlurSettings(("conv2", "conv3", "conv4"), 3, 500, 6, 30, dict(nt.FULL.noise))
