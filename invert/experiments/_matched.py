@@ -117,6 +117,38 @@ def invert_matched(task: dict[str, Any]) -> dict[str, Any]:
     return {"rows": rows, "images": images, "lr_trials": trials}
 
 
+def matched_task(
+    backbone: Any,
+    settings: Any,
+    device: Any,
+    *,
+    weights: str,
+    layer: str,
+    blur: bool,
+    seed: int,
+    targets: torch.Tensor,
+    names: Sequence[str],
+    tag: dict[str, Any],
+) -> dict[str, Any]:
+    """One :func:`invert_matched` task: ``backbone``'s model and size, ``settings``' iterations and line search
+    (``trials``, ``trial_iterations``), and what differs between tasks (weights, layer, blur, seed, tag)."""
+    return {
+        "model": backbone.model,
+        "weights": weights,
+        "layer": layer,
+        "size": backbone.size,
+        "blur": blur,
+        "iterations": settings.iterations,
+        "seed": seed,
+        "device": str(device),
+        "targets": targets,
+        "names": names,
+        "trials": settings.trials,
+        "trial_iterations": settings.trial_iterations,
+        "tag": tag,
+    }
+
+
 def run_tasks(
     fn: Callable[[dict[str, Any]], dict[str, Any]],
     tasks: Sequence[dict[str, Any]],

@@ -20,7 +20,7 @@ import torch
 from invert.encoders import build_model
 from invert.errors import InvertError
 from invert.experiments import _cifar64
-from invert.experiments._matched import PROCEDURE, invert_matched, run_tasks, spread_verdict
+from invert.experiments._matched import PROCEDURE, invert_matched, matched_task, run_tasks, spread_verdict
 from invert.experiments._support import report_targets
 from invert.experiments.registry import Criterion, ExperimentContext, Verdict, combine, experiment, joint_verdict
 
@@ -205,21 +205,18 @@ def depth(ctx: ExperimentContext) -> Verdict:
         trained_model=bb.training,
     )
     tasks = [
-        {
-            "model": bb.model,
-            "weights": w,
-            "layer": layer,
-            "size": bb.size,
-            "blur": blur,
-            "iterations": s.iterations,
-            "seed": ctx.seed,
-            "device": str(ctx.device),
-            "targets": targets,
-            "names": names,
-            "trials": s.trials,
-            "trial_iterations": s.trial_iterations,
-            "tag": {"weights": "trained" if w != "untrained" else "untrained", "procedure": proc},
-        }
+        matched_task(
+            bb,
+            s,
+            ctx.device,
+            weights=w,
+            layer=layer,
+            blur=blur,
+            seed=ctx.seed,
+            targets=targets,
+            names=names,
+            tag={"weights": "trained" if w != "untrained" else "untrained", "procedure": proc},
+        )
         for proc, blur in PROCEDURES
         for w in (bb.trained, "untrained")
         for layer in bb.layers

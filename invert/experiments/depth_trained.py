@@ -19,7 +19,14 @@ from typing import Any
 
 import torch
 
-from invert.experiments._matched import PROCEDURE, invert_matched, paired_judgement, pearson, run_tasks
+from invert.experiments._matched import (
+    PROCEDURE,
+    invert_matched,
+    matched_task,
+    paired_judgement,
+    pearson,
+    run_tasks,
+)
 from invert.experiments.depth import Backbone, cifar_targets, natural_backbone
 from invert.experiments.registry import Criterion, ExperimentContext, Verdict, experiment
 
@@ -111,21 +118,18 @@ def depth_trained(ctx: ExperimentContext) -> Verdict:
         procedure=PROCEDURE + " — eq. 5 (blur) only, fig. 1's procedure",
     )
     tasks = [
-        {
-            "model": bb.model,
-            "weights": bb.trained,
-            "layer": layer,
-            "size": bb.size,
-            "blur": True,
-            "iterations": s.iterations,
-            "seed": ctx.seed,
-            "device": str(ctx.device),
-            "targets": targets,
-            "names": names,
-            "trials": s.trials,
-            "trial_iterations": s.trial_iterations,
-            "tag": {"depth": i + 1},
-        }
+        matched_task(
+            bb,
+            s,
+            ctx.device,
+            weights=bb.trained,
+            layer=layer,
+            blur=True,
+            seed=ctx.seed,
+            targets=targets,
+            names=names,
+            tag={"depth": i + 1},
+        )
         for i, layer in enumerate(bb.layers)
     ]
     results = run_tasks(invert_matched, tasks, ctx.params, "depth-trained: inversions")

@@ -16,7 +16,7 @@ import math
 from typing import Any
 
 from invert.experiments import noise_trained as nt
-from invert.experiments._matched import PROCEDURE, invert_matched, run_tasks
+from invert.experiments._matched import PROCEDURE, invert_matched, matched_task, run_tasks
 from invert.experiments._support import report_targets
 from invert.experiments.depth import natural_backbone
 from invert.experiments.registry import Criterion, ExperimentContext, Verdict, combine, experiment
@@ -149,21 +149,18 @@ def noise_blur(ctx: ExperimentContext) -> Verdict:
     groups = {"noise-trained eq. 4": (noise_w, False), "noise-trained eq. 5": (noise_w, True),
               "natural eq. 5": (bb.trained, True)}  # fmt: skip
     tasks = [
-        {
-            "model": bb.model,
-            "weights": w,
-            "layer": layer,
-            "size": bb.size,
-            "blur": blur,
-            "iterations": s.iterations,
-            "seed": seed,
-            "device": str(ctx.device),
-            "targets": targets,
-            "names": names,
-            "trials": s.trials,
-            "trial_iterations": s.trial_iterations,
-            "tag": {"group": g},
-        }
+        matched_task(
+            bb,
+            s,
+            ctx.device,
+            weights=w,
+            layer=layer,
+            blur=blur,
+            seed=seed,
+            targets=targets,
+            names=names,
+            tag={"group": g},
+        )
         for g, (w, blur) in groups.items()
         for layer in layers
         for seed in seeds
