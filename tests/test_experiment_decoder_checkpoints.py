@@ -148,3 +148,37 @@ def test_decoder_run_is_cached_by_settings_and_copied(shared, tmp_path, monkeypa
     assert (
         len(list((cache_dir() / "decoders").iterdir())) == 2
     )  # uncached run left the cache alone, no temporary folders
+
+
+def test_interrupted_cached_decoder_run_resumes_from_its_last_epoch(shared, tmp_path, monkeypatch):
+    """A full decoder run is long: killed mid-way, the same call continues from the finished epochs instead of
+    starting over, and only a finished run becomes the cache."""
+    import invert.decoder.training as training
+    from invert.decoder.training import TrainingInterrupted
+    from invert.experiments._decoders import cache_dir, decoder_run
+    from invert.experiments.registry import ExperimentContext
+
+    monkeypatch.setenv("INVERT_CACHE", str(tmp_path / "cache"))
+    s = {"model": "cifar_resnet20", "weights": "trained", "layers": ["conv2"], "train": 40, "epochs": 3}
+    s.update(batch_size=16, lr=3e-3, patience=5)
+    epochs = []
+    real = training._decoder_epoch
+
+    def killed_in_second_epoch(tr, encoder, images, labels, idx, config, classifier, epoch, bar):
+        epochs.append(epoch)
+        if len(epochs) == 2:
+            raise KeyboardInterrupt
+        return real(tr, encoder, images, labels, idx, config, classifier, epoch, bar)
+
+    monkeypatch.setattr(training, "_decoder_epoch", killed_in_second_epoch)
+    with pytest.raises(TrainingInterrupted):
+        decoder_run(ExperimentContext("t", tmp_path / "a", True), dict(s))
+    assert [p.name for p in (cache_dir() / "decoders").iterdir()][0].endswith(".partial")  # not a cache hit yet
+    epochs.clear()
+    monkeypatch.setattr(training, "_decoder_epoch", lambda *a: epochs.append(a[7]) or real(*a))
+    run = decoder_run(ExperimentContext("t", tmp_path / "b", True), dict(s))
+    assert epochs == [1, 2]  # epoch 0 was kept; the second call ran only the two left
+    (folder,) = (cache_dir() / "decoders").iterdir()
+    assert not folder.name.endswith(".partial") and (folder / "conv2" / "decoder.pt").is_file()
+    history = json.loads((run / "conv2" / "result.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]

@@ -171,7 +171,7 @@ def decoder_checkpoints(ctx: ExperimentContext) -> Verdict:
 COMPARE_QUICK: dict[str, Any] = {**QUICK_RUN, "compare": ["conv2", "conv4"], "images": 4, "iterations": 60}
 COMPARE_FULL: dict[str, Any] = {
     **FULL_RUN,
-    "compare": ["conv2", "conv3", "conv4", "conv5", "avgpool", "fc"],
+    "compare": ["conv2", "conv3", "conv4", "avgpool", "fc"],
     "images": 64,
     "iterations": 200,
 }
