@@ -254,7 +254,9 @@ def experiment_run(
     overwrite: bool = options.overwrite(),
     quiet: bool = options.quiet(),
     executor: Executor = typer.Option(
-        "local", help="Where independent inversions run (depth, architectures, noise-trained): local | ray."
+        "local",
+        help="Where independent inversions run (architectures, depth, depth-trained, noise-trained, noise-blur): "
+        "local | ray.",
     ),
     workers: Optional[int] = typer.Option(
         None, help="Parallel tasks: local default 1 (this process), ray default all at once."

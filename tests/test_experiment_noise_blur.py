@@ -51,7 +51,8 @@ def test_noise_blur_quick(quick_run):
     with open(folder / "noise_blur.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert {r["group"] for r in rows} == {"noise-trained eq. 4", "noise-trained eq. 5", "natural eq. 5"}
-    assert len(rows) == 18 and (folder / "noise-model" / "model.pt").is_file()
+    assert len(rows) == 18 and (folder / "noise-model" / "history.csv").is_file()
+    assert list((folder.parent / "cache").glob("noise-*/model.pt")) and not list(folder.rglob("*.pt"))  # cached apart
     d = verdict.details
     # measured (ResNet-20 at 32 px, noise model memorising 256 images in 10 classes, 2 photos × conv2–4, 150
     # iterations): with blur 3/6 reach m_g < m_s (conv2 2/2, conv3 1/2, conv4 0/2), without blur 5/6, the naturally

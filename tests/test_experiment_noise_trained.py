@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -45,7 +46,9 @@ def test_noise_trained_quick_outcome(tmp_path):
         rows = list(csv.DictReader(fh))
     assert {r["model"] for r in rows} == {"untrained", "trained (CIFAR-10)", "noise-trained"}
     assert {r["target"] for r in rows} == {"dalmatian", "tesla_coil"} and {r["seed"] for r in rows} == {"0", "1"}
-    assert (folder / "noise_trained.png").is_file() and (folder / "noise-model" / "model.pt").is_file()
+    assert (folder / "noise_trained.png").is_file() and (folder / "noise-model" / "history.csv").is_file()
+    weights = Path(v.details["noise_model"]["weights"])  # in the helper-model cache, not among the results
+    assert weights.is_file() and weights.parent.parent == tmp_path / "cache" and not list(folder.rglob("*.pt"))
     assert v.details["noise_model"]["final_train_acc"] >= 0.9  # the model did memorise its noise
     clear, noisy, coil = v.parts
     assert "Tesla coil" in coil.claim and coil.details["pairs"] <= 4  # judged on its own: 2 layers × 2 seeds at most

@@ -133,6 +133,14 @@ class NoiseTraining:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def key(self) -> str:
+        """A folder name naming every setting, so a cache of this run is never mistaken for another's."""
+        raw = "" if self.normalize else "-raw"
+        return (
+            f"noise-{self.model}-n{self.n}-px{self.size}-sigma{self.sigma:.4g}-c{self.classes}-e{self.epochs}"
+            f"-b{self.batch_size}-lr{self.lr:g}-s{self.seed}{raw}"
+        )
+
 
 QUICK = dict(model="cifar_resnet20", n=1000, size=32, classes=10, epochs=10, lr=2e-3)
 """``--quick``: ResNet-20 on 1000 noise images of 32 px in 10 classes; minutes on two CPU cores."""
