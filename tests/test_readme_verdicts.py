@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from invert.experiments import list_experiments
+from invert.experiments import get_experiment, list_experiments
 from invert.experiments.report import report_text, split_source
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -96,7 +96,16 @@ def test_report_command_writes_the_table_from_verdict_files(cli, tmp_path):
     assert rows["precision"][4:6] == ["not run", "not run"]
     text = (tmp_path / "README.md").read_text()
     assert "| `conditioning` | `invert experiment run conditioning` | 5 min |" in text
-    assert "`invert experiment run precision`" not in text and "`precision`" in text.split("Not run at the full")[1]
+    done, missing = text.split("Not run at the full")
+    assert "| `conditioning` |" in done and "`precision`" not in done.split("## Full runs")[1]
+    minutes = get_experiment("precision").minutes
+    assert minutes and f"| `precision` | `invert experiment run precision` | ~{minutes:g} min |" in missing
+    assert "| `conditioning` |" not in missing
+
+
+def test_show_states_the_full_runs_time(cli):
+    r = cli("experiment", "show", "architectures")
+    assert r.code == 0 and f"full run: ~{get_experiment('architectures').minutes:g} min on a 2-core CPU" in r.out
 
 
 def test_report_collects_quick_runs(cli, tmp_path):

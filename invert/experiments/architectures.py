@@ -58,6 +58,7 @@ CRITERION = Criterion(
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
+    minutes=45,
 )
 def architectures(ctx: ExperimentContext) -> Verdict:
     s = ctx.settings(FULL, QUICK)

@@ -124,6 +124,7 @@ def _resnet_spectra(ctx: ExperimentContext, p: dict[str, Any]) -> list[dict[str,
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
+    minutes=15,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     p = ctx.settings(FULL, QUICK)

@@ -185,6 +185,7 @@ CRITERION = Criterion(
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
+    minutes=9,
 )
 def depth(ctx: ExperimentContext) -> Verdict:
     s = settings(ctx)

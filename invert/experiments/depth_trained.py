@@ -99,6 +99,7 @@ def imagenet_targets(count: int, size: int) -> tuple[torch.Tensor, list[str]]:
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
+    minutes=1,
 )
 def depth_trained(ctx: ExperimentContext) -> Verdict:
     s = ctx.settings(FULL, QUICK)

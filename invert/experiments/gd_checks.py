@@ -82,6 +82,7 @@ PRECISION = Criterion(
     criterion=PRECISION,
     full=PRECISION_FULL,
     quick=PRECISION_QUICK,
+    minutes=13,
 )
 def gd_precision(ctx: ExperimentContext) -> Verdict:
     from invert.experiments._matched import pearson

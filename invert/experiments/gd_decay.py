@@ -114,6 +114,7 @@ def judge_part(claim: str, curves: list[dict[str, Any]]) -> Verdict:
     criterion=CRITERION,
     full=DECAY_FULL,
     quick=DECAY_QUICK,
+    minutes=4,
 )
 def gd_decay(ctx: ExperimentContext) -> Verdict:
     from invert.errors import InvertError

@@ -50,6 +50,7 @@ CRITERION = Criterion(
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
+    minutes=40,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     p = ctx.settings(FULL, QUICK)

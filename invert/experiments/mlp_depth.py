@@ -32,6 +32,7 @@ CRITERION = Criterion(
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
+    minutes=17,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     p, n, img, _, cfg = mlp_sweep(ctx, FULL, QUICK)

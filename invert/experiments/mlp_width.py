@@ -63,6 +63,7 @@ def mlp_sweep(
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
+    minutes=15,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     p, n, img, _, cfg = mlp_sweep(ctx, FULL, QUICK)

@@ -146,6 +146,7 @@ CRITERION = Criterion(
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
+    minutes=15,
 )
 def noise_trained(ctx: ExperimentContext) -> Verdict:
     s = ctx.settings(FULL, QUICK)

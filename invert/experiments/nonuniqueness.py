@@ -88,6 +88,7 @@ def _save_plot(
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
+    minutes=20,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     p = ctx.settings(FULL, QUICK)

@@ -36,6 +36,7 @@ CRITERION = Criterion(
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
+    minutes=3,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     p = ctx.settings(FULL, QUICK)

@@ -183,6 +183,7 @@ class Experiment:
     criterion: Criterion | None = None
     full: Any = None
     quick: Any = None
+    minutes: float | None = None
 
     def settings(self, quick: bool) -> Any:
         """The declared full settings, or the quick ones over them (what ``--quick`` runs with no other option)."""
@@ -202,14 +203,17 @@ def experiment(
     criterion: Criterion | None = None,
     full: Any = None,
     quick: Any = None,
+    minutes: float | None = None,
 ) -> Callable[[Callable[[ExperimentContext], Verdict]], Callable[[ExperimentContext], Verdict]]:
     """Decorator registering an experiment under ``name`` with a one-line ``summary``, its declared
-    :class:`Criterion` and its ``full`` and ``quick`` settings (as the experiment passes them to
-    :meth:`ExperimentContext.settings`).
+    :class:`Criterion`, its ``full`` and ``quick`` settings (as the experiment passes them to
+    :meth:`ExperimentContext.settings`) and ``minutes``, the full setting's wall time on a 2-core CPU including
+    the helper models it trains (cached and shared): measured where the full run is published, else estimated from
+    timed parts — what a user plans by before starting it.
     """
 
     def wrap(fn: Callable[[ExperimentContext], Verdict]) -> Callable[[ExperimentContext], Verdict]:
-        EXPERIMENTS[name] = Experiment(name, summary, fn, source, criterion, full, quick)
+        EXPERIMENTS[name] = Experiment(name, summary, fn, source, criterion, full, quick, minutes)
         return fn
 
     return wrap

@@ -41,6 +41,7 @@ CRITERION = Criterion(
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
+    minutes=22,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     p = ctx.settings(FULL, QUICK)

@@ -347,6 +347,7 @@ def _constant_vs_widening(
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
+    minutes=31,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     p = ctx.settings(FULL, QUICK)

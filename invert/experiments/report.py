@@ -40,6 +40,8 @@ def show_text(name: str) -> str:
         lines.append("criterion: none declared")
     if exp.full is not None:
         lines += [f"quick settings: {_settings_text(exp.settings(True))}", f"full settings: {_settings_text(exp.full)}"]
+    if exp.minutes is not None:
+        lines.append(f"full run: ~{exp.minutes:g} min on a 2-core CPU, with the models it trains (cached and shared)")
     return "\n".join(lines)
 
 
@@ -112,7 +114,8 @@ def full_runs_text(root: Path) -> list[str]:
     for exp in list_experiments():
         config = _read(root / exp.name / "config.json")
         if full_verdict(root, exp.name) is None:
-            missing.append(f"`{exp.name}`")
+            expected = "—" if exp.minutes is None else f"~{exp.minutes:g} min"
+            missing.append(f"| `{exp.name}` | `invert experiment run {exp.name}` | {expected} |")
             continue
         env = config.get("environment", {})
         machine = f"{env.get('device', 'cpu')}, {env.get('torch_threads', '?')} threads, torch {env.get('torch', '?')}"
@@ -131,7 +134,16 @@ def full_runs_text(root: Path) -> list[str]:
     if done:
         lines += ["| experiment | command | wall time | machine | date |", "|---|---|---|---|---|", *done, ""]
     if missing:
-        lines += [f"Not run at the full setting yet: {', '.join(missing)}.", ""]
+        lines += [
+            "Not run at the full setting yet; expected wall time on the same CPU, counting the models each trains (the "
+            "decoder experiments share one cached decoder run, `depth` and `kernels` one classifier, so after the "
+            "first each costs less):",
+            "",
+            "| experiment | command | expected time |",
+            "|---|---|---|",
+            *missing,
+            "",
+        ]
     return lines
 
 

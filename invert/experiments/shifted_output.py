@@ -82,6 +82,7 @@ def _save_figures(ctx: ExperimentContext, p: dict[str, Any], img: torch.Tensor, 
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
+    minutes=1,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     p = ctx.settings(FULL, QUICK)

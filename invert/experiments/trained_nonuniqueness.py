@@ -98,6 +98,7 @@ def _save_plot(ctx: ExperimentContext, p: dict[str, Any], rows: list[dict[str, A
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
+    minutes=21,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     from invert.datasets import sample_images
