@@ -53,14 +53,15 @@ def test_decoder_blur_step_quick(shared, quick_run):
     verdict, folder, _ = quick_run("decoder-blur-step")
     assert (folder / "sharpness.csv").is_file() and (folder / "reconstructions.png").is_file()
     d = verdict.details
-    # measured (the decoder-checkpoints quick decoders, ResNet-20, 100 test images): median sharpness conv2 1.17,
-    # conv3 0.64, conv4 0.16, avgpool 0.024, fc 0.026; the largest mean log step is conv4 → avgpool (1.78) against
-    # conv3 → conv4 (1.36), +0.42 with a per-image spread of 0.84 — and conv4's decoder is still improving at its
-    # last epoch: INCONCLUSIVE by design at this size
-    # (were conv4's decoder to saturate on another machine, the +0.42 ± 0.84 alone keeps it INCONCLUSIVE)
+    # measured on two machines (the decoder-checkpoints quick decoders, ResNet-20, 100 test images): median sharpness
+    # conv2 1.17, conv3 0.64, conv4 0.15–0.16, avgpool 0.024–0.046, fc 0.026–0.030; the two largest mean log steps are
+    # conv4 → avgpool (1.78 / 1.13) and conv3 → conv4 (1.36 / 1.42): their order flips between machines, their
+    # difference (+0.42 / −0.29) stays inside the per-image spread (0.84 / 0.75), and conv4's decoder is still
+    # improving at its last epoch — INCONCLUSIVE by design at this size, for both reasons
     assert verdict.outcome == "INCONCLUSIVE" and "not significant" in d["inconclusive"]
     assert d["transition"] == "conv4→avgpool" and d["images"] == 100
     steps = d["mean_log_step"]
-    assert max(steps, key=steps.get) == "conv4→avgpool" and d["rival"] == "conv3→conv4"
+    assert sorted(steps, key=steps.get)[-2:] in (["conv3→conv4", "conv4→avgpool"], ["conv4→avgpool", "conv3→conv4"])
+    assert d["rival"] == "conv3→conv4" and abs(d["difference"]) < d["spread"]
     sharp = d["median_sharpness"]
     assert sharp["conv2"] > 0.8 and sharp["avgpool"] < 0.1 and sharp["conv4"] > 2 * sharp["avgpool"]
