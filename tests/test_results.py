@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,22 @@ def _plain(value):
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = dataclasses.asdict(value)
     return json.loads(json.dumps(value, default=str))
+
+
+def published_files(folder: Path) -> list[Path]:
+    """The files of ``folder`` that the repository holds or would take in: what git tracks there plus what it would
+    add, never what .gitignore keeps out (caches, copied decoder weights). Every file where git is unavailable."""
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", "--", "."],
+            cwd=folder,
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return [p for p in folder.rglob("*") if p.is_file()]
+    return [folder / name for name in out.split("\0") if name and (folder / name).is_file()]
 
 
 def mismatched_settings(name: str, params: dict) -> dict:
@@ -49,9 +66,18 @@ def test_full_run_is_complete_small_and_made_by_the_current_full_setting(name):
     assert "full setting" in (folder / "summary.md").read_text()
     stale = mismatched_settings(name, config["params"])
     assert not stale, f"results/{name} was made by a full setting that no longer exists (recorded, now): {stale}"
-    files = [p for p in folder.rglob("*") if p.is_file()]
+    files = published_files(folder)
     assert sum(p.stat().st_size for p in files) < MAX_BYTES, f"results/{name} is over {MAX_BYTES} bytes"
     assert not [p for p in files if p.suffix in (".pt", ".pth", ".ckpt", ".lock", ".tmp")]
+
+
+def test_published_files_leave_out_what_git_ignores(tmp_path):
+    (tmp_path / "results" / "x" / "decoders").mkdir(parents=True)
+    (tmp_path / ".gitignore").write_text("results/**/decoders/\n")
+    (tmp_path / "results" / "x" / "summary.md").write_text("s")
+    (tmp_path / "results" / "x" / "decoders" / "decoder.pt").write_bytes(b"w" * 10)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    assert published_files(tmp_path / "results" / "x") == [tmp_path / "results" / "x" / "summary.md"]
 
 
 def test_a_changed_full_setting_is_caught():

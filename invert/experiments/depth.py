@@ -199,7 +199,7 @@ def depth(ctx: ExperimentContext) -> Verdict:
         trained_weights=bb.trained,
         size=bb.size,
         layers=list(bb.layers),
-        targets=names,
+        target_images=names,
         iterations=s.iterations,
         line_search={"trials": s.trials, "trial_iterations": s.trial_iterations},
         procedure=PROCEDURE,

@@ -113,7 +113,7 @@ def depth_trained(ctx: ExperimentContext) -> Verdict:
         trained_weights=bb.trained,
         size=bb.size,
         layers=list(bb.layers),
-        targets=names,
+        target_images=names,
         iterations=s.iterations,
         line_search={"trials": s.trials, "trial_iterations": s.trial_iterations},
         procedure=PROCEDURE + " — eq. 5 (blur) only, fig. 1's procedure",
