@@ -148,7 +148,7 @@ CHECKPOINTS = Criterion(
     criterion=CHECKPOINTS,
     full=FULL_RUN,
     quick=QUICK_RUN,
-    minutes=45,
+    minutes=62,
 )
 def decoder_checkpoints(ctx: ExperimentContext) -> Verdict:
     import json
@@ -195,7 +195,7 @@ COMPARE = Criterion(
     criterion=COMPARE,
     full=COMPARE_FULL,
     quick=COMPARE_QUICK,
-    minutes=55,
+    minutes=70,
 )
 def decoder_vs_optimisation(ctx: ExperimentContext) -> Verdict:
     from invert.decoder.runs import compare_run
