@@ -136,7 +136,7 @@ def judge(rows: list[dict[str, Any]], train_accuracy: float | None, setup: str) 
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
-    minutes=15,
+    minutes=5,
 )
 def noise_blur(ctx: ExperimentContext) -> Verdict:
     s = ctx.settings(FULL, QUICK)
