@@ -69,7 +69,7 @@ def architectures(ctx: ExperimentContext) -> Verdict:
         layers=list(s.layers),
         target=name,
         iterations=s.iterations,
-        seeds=list(range(ctx.seed, ctx.seed + s.seeds)),
+        seed_values=list(range(ctx.seed, ctx.seed + s.seeds)),
         weights="untrained",
         procedure=PROCEDURE,
     )

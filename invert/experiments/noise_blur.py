@@ -145,7 +145,7 @@ def noise_blur(ctx: ExperimentContext) -> Verdict:
     targets, names = report_targets(bb.size)
     layers = tuple(l for l in s.layers if l in bb.layers)
     seeds = list(range(ctx.seed, ctx.seed + s.seeds))
-    ctx.params.update(model=bb.model, size=bb.size, layers=list(layers), seeds=seeds, iterations=s.iterations,
+    ctx.params.update(model=bb.model, size=bb.size, layers=list(layers), seed_values=seeds, iterations=s.iterations,
                       noise_weights=noise_w, procedure=PROCEDURE)  # fmt: skip
     groups = {"noise-trained eq. 4": (noise_w, False), "noise-trained eq. 5": (noise_w, True),
               "natural eq. 5": (bb.trained, True)}  # fmt: skip

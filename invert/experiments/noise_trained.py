@@ -160,7 +160,7 @@ def noise_trained(ctx: ExperimentContext) -> Verdict:
         trained_weights=bb.trained,
         size=bb.size,
         layers=list(layers),
-        seeds=seeds,
+        seed_values=seeds,
         iterations=s.iterations,
         noise_weights=noise_w,
         procedure=PROCEDURE,
