@@ -95,7 +95,7 @@ def validate_score(positive: torch.Tensor, null: torch.Tensor) -> tuple[bool, fl
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
-    minutes=15,
+    minutes=12,
 )
 def kernels(ctx: ExperimentContext) -> Verdict:
     s = settings(ctx)
