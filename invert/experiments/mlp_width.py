@@ -63,7 +63,7 @@ def mlp_sweep(
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
-    minutes=15,
+    minutes=12,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     p, n, img, _, cfg = mlp_sweep(ctx, FULL, QUICK)
