@@ -255,8 +255,8 @@ def experiment_run(
     quiet: bool = options.quiet(),
     executor: Executor = typer.Option(
         "local",
-        help="Where independent inversions run (architectures, depth, depth-trained, noise-trained, noise-blur): "
-        "local | ray.",
+        help="Where independent inversions run (architectures, depth, depth-trained, gd-decay, lr-by-depth, "
+        "noise-trained, noise-blur, nonuniqueness, trained-nonuniqueness): local | ray.",
     ),
     workers: Optional[int] = typer.Option(
         None, help="Parallel tasks: local default 1 (this process), ray default all at once."

@@ -134,43 +134,49 @@ def trained_cifar64(
     from invert.datasets import load_cifar10
     from invert.encoders import build_encoder, build_model
     from invert.io import write_json
+    from invert.io.folders import build_once
     from invert.training.classifier import fit_classifier, flip_crop
 
+    def build(into: Path) -> None:
+        x, y = load_cifar10("train", cfg.images)
+        net, _ = build_model(MODEL, "untrained", cfg.seed)
+        history = fit_classifier(
+            net,
+            Upsampled(x),
+            y,
+            epochs=cfg.epochs,
+            **cfg.recipe(),
+            folder=into,
+            seed=cfg.seed,
+            device=device,
+            augment=flip_crop(8),
+            progress=progress,
+        )
+        xt, yt = load_cifar10("test", cfg.test_images)
+        clf = build_encoder(MODEL, "fc", str(into / "model.pt"), input_size=SIZE, device=device)
+        with torch.no_grad():
+            up = torch.nn.functional.interpolate(xt, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
+            pred = torch.cat([clf(up[i : i + 250].to(device)).argmax(1).cpu() for i in range(0, len(up), 250)])
+        summary = {
+            "model": MODEL,
+            "training": asdict(cfg),
+            "epochs": len(history),
+            "train_acc": history[-1]["train_acc"],
+            "test_accuracy": float((pred == yt).float().mean()),
+            "test_images": len(yt),
+            "seconds": round(sum(h["seconds"] for h in history), 1),
+        }
+        write_json(into / "summary.json", summary)  # written last: it marks the training complete
+
     folder = Path(cache_root) / cfg.key()
-    summary_file = folder / "summary.json"
-    if summary_file.is_file() and (folder / "model.pt").is_file():
-        return str(folder / "model.pt"), {**json.loads(summary_file.read_text()), "cached": True}
-    folder.mkdir(parents=True, exist_ok=True)
-    x, y = load_cifar10("train", cfg.images)
-    net, _ = build_model(MODEL, "untrained", cfg.seed)
-    history = fit_classifier(
-        net,
-        Upsampled(x),
-        y,
-        epochs=cfg.epochs,
-        **cfg.recipe(),
-        folder=folder,
-        seed=cfg.seed,
-        device=device,
-        augment=flip_crop(8),
-        progress=progress,
+    reused = build_once(
+        folder,
+        build,
+        complete=lambda f: (f / "summary.json").is_file() and (f / "model.pt").is_file(),
+        what="CIFAR-64 classifier training",
     )
-    xt, yt = load_cifar10("test", cfg.test_images)
-    clf = build_encoder(MODEL, "fc", str(folder / "model.pt"), input_size=SIZE, device=device)
-    with torch.no_grad():
-        up = torch.nn.functional.interpolate(xt, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
-        pred = torch.cat([clf(up[i : i + 250].to(device)).argmax(1).cpu() for i in range(0, len(up), 250)])
-    summary = {
-        "model": MODEL,
-        "training": asdict(cfg),
-        "epochs": len(history),
-        "train_acc": history[-1]["train_acc"],
-        "test_accuracy": float((pred == yt).float().mean()),
-        "test_images": len(yt),
-        "seconds": round(sum(h["seconds"] for h in history), 1),
-    }
-    write_json(summary_file, summary)
-    return str(folder / "model.pt"), {**summary, "cached": False}
+    summary = json.loads((folder / "summary.json").read_text())
+    return str(folder / "model.pt"), {**summary, "cached": reused}
 
 
 def cache_root(out: Path, params: dict[str, Any]) -> Path:

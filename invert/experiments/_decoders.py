@@ -152,7 +152,7 @@ def decoder_run(
     """
     from invert.decoder.architecture import checkpoint_layers
     from invert.decoder.runs import train_run
-    from invert.io.folders import claim_folder, release_folder
+    from invert.io.folders import build_once
 
     weights = classifier_weights(ctx, s)
     layers = list(layers or s.get("layers") or checkpoint_layers(s["model"]))
@@ -174,15 +174,11 @@ def decoder_run(
     spec = {k: (repr(v) if k in ("config", "device") else v) for k, v in kw.items() if k != "progress"}
     spec["device"] = ctx.device.type
     cached = cache_dir() / "decoders" / f"{s['model']}-{_key(spec)}"
-    hit = _complete(cached, layers)
-    if not hit:
-        # Trained in NAME.partial, locked (a second process on the same settings is refused) and resumed by
-        # train_run: a killed run continues from its last finished epoch. Only a finished run is moved into place.
-        partial = claim_folder(cached.with_name(cached.name + ".partial"), "decoder training")
-        train_run(partial, **kw)
-        release_folder(partial)
-        shutil.rmtree(cached, ignore_errors=True)  # a broken earlier cache (a complete one was a hit)
-        os.replace(partial, cached)
+    # trained in NAME.partial, locked and resumed by train_run (a killed run continues from its last finished
+    # epoch); only a finished run becomes the cache
+    hit = build_once(
+        cached, lambda folder: train_run(folder, **kw), complete=lambda f: _complete(f, layers), what="decoder training"
+    )
     here.mkdir(parents=True, exist_ok=True)
     for name in _LIGHT:
         shutil.copy2(cached / name, here / name)

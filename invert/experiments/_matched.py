@@ -177,6 +177,12 @@ def run_tasks(
     )
 
 
+def in_process(params: dict[str, Any]) -> bool:
+    """Whether :func:`run_tasks` runs the tasks one by one in this process (local executor, one worker), where a
+    task's own progress bar is readable; in worker processes it would interleave."""
+    return (params.get("executor") or "local") == "local" and params.get("workers") in (None, 1)
+
+
 LR_DECADES = (-3.0, 0.0)
 """The line search's ε range in decades around 1/s, s = mean |O(a)| of the layer's activations at the targets:
 ε ∈ [10⁻³/s, 1/s], log-uniform. The appendix's ε (≈ 1/2 at conv1 to 1/1000 at conv5) falls with depth as the

@@ -21,7 +21,7 @@ JUDGES = ("cifar_resnet32", "cifar_resnet56")
 CE_QUICK: dict[str, Any] = {**QUICK_RUN, "layer": "avgpool", "train": 300, "ce_weight": 0.05, "seeds": [0, 1]}
 CE_FULL: dict[str, Any] = {**FULL_RUN, "layer": "conv4", "train": 5000, "ce_weight": 0.05, "seeds": [0, 1, 2]}
 """The full setting: ResNet-20's last residual stage (conv4, the counterpart of the thesis's ResNet-18 conv5), 5,000
-training images, three seeds with and without the term, each decoder trained to saturation (patience 3, ≤ 20 epochs);
+training images, three seeds with and without the term, each decoder trained to saturation (patience 3, ≤ 30 epochs);
 six decoders, so fewer images than the checkpoint run's 20,000 to fit 90 minutes on two CPU cores."""
 CRITERION = Criterion(
     claim="Adding c·cross-entropy of the classifier on the reconstruction to the decoder's MSE (eq. 14, the thesis's "

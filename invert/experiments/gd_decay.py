@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from invert.experiments._matched import run_tasks
 from invert.experiments.gd_checks import LR_GRID, _encoder, best_lr
 from invert.experiments.registry import Criterion, ExperimentContext, Verdict, experiment, joint_verdict
 
@@ -107,6 +108,24 @@ def judge_part(claim: str, curves: list[dict[str, Any]]) -> Verdict:
     )
 
 
+def descend_image(task: dict[str, Any]) -> dict[str, Any]:
+    """One image of the experiment, an independent task (``--executor``): m_s from the task's three noise draws, c by
+    the line search from ``start``, then one eq. 4 descent per ε factor. Returns the curves' fits and m_g series."""
+    img, name, start = task["image"], task["name"], task["start"]
+    enc = _encoder("resnet50", task["size"], task["seed"], torch.float32)
+    with torch.no_grad():
+        goal = enc(img)
+        m_s = float(sum((enc(img + n) - goal).norm() for n in task["noise"]) / len(task["noise"]))
+    c = best_lr(enc, img, start, LR_GRID, task["trial_steps"])
+    curves, series = [], {}
+    for f in EPS_FACTORS:
+        m_g = descend_linear(enc, img, start, c * f, task["iterations"])
+        form = decay_form(m_g)
+        curves.append({"image": name, "factor": f, "eps": c * f, "m_s": m_s, "m_g_end": m_g[-1], **form})
+        series[f"{name} ×{f:g}"] = m_g
+    return {"curves": curves, "series": series}
+
+
 @experiment(
     "gd-decay",
     "Eq. 4 on untrained ResNet-50 Conv2: m_g decays exponentially (fig. 4), at every ε in a decade (appendix).",
@@ -127,23 +146,16 @@ def gd_decay(ctx: ExperimentContext) -> Verdict:
     except InvertError:
         img, name = report_image(p["size"])
         images, names = img, [name]
-    enc = _encoder("resnet50", p["size"], ctx.seed, torch.float32)
     gen = torch.Generator().manual_seed(ctx.seed)
+    tasks = []
+    for img, name in zip(images, names, strict=True):  # the draws in one sequence, whatever runs the tasks
+        start = 0.7 + torch.randn(img[None].shape, generator=gen) / 20
+        noise = [torch.randn(img[None].shape, generator=gen) / 20 for _ in range(3)]
+        tasks.append({"image": img[None], "name": name, "start": start, "noise": noise, "seed": ctx.seed} | p)
     curves, series = [], {}
-    for img, name in zip(images, names, strict=True):
-        img = img[None]
-        start = 0.7 + torch.randn(img.shape, generator=gen) / 20
-        with torch.no_grad():
-            goal = enc(img)
-            m_s = float(
-                sum((enc(img + torch.randn(img.shape, generator=gen) / 20) - goal).norm() for _ in range(3)) / 3
-            )
-        c = best_lr(enc, img, start, LR_GRID, p["trial_steps"])
-        for f in EPS_FACTORS:
-            m_g = descend_linear(enc, img, start, c * f, p["iterations"])
-            form = decay_form(m_g)
-            curves.append({"image": name, "factor": f, "eps": c * f, "m_s": m_s, "m_g_end": m_g[-1], **form})
-            series[f"{name} ×{f:g}"] = m_g
+    for res in run_tasks(descend_image, tasks, ctx.params, "gd-decay: images"):
+        curves += res["curves"]
+        series |= res["series"]
     ctx.save_csv([{k: v for k, v in c.items() if k != "why"} for c in curves], "decay_fits.csv")
     ctx.save_json(series, "m_g_curves.json")
     _figure(ctx, series, p)

@@ -10,6 +10,7 @@ from typing import Any
 
 from invert.analysis.plots import subplots
 from invert.encoders import build_encoder
+from invert.experiments._matched import run_tasks
 from invert.experiments._support import report_image
 from invert.experiments.registry import Criterion, ExperimentContext, Verdict, experiment
 from invert.inversion import PRESETS, line_search_lr
@@ -42,6 +43,26 @@ CRITERION = Criterion(
 )
 
 
+def search_layer(task: dict[str, Any]) -> dict[str, Any]:
+    """One layer's random line search, an independent task (``--executor``): the badger procedure on the untrained
+    ResNet-50 cut at ``task["layer"]``, the report image at ``task["size"]`` px, the same log-uniform trial ε grid
+    (``trials`` in [``low``, ``high``], seeded) for every layer. Returns the layer, the chosen ε and every trial."""
+    img, _ = report_image(task["size"])
+    cfg = PRESETS["badger"].config().updated(size=task["size"], seed=task["seed"], iterations=task["trial_iterations"])
+    enc = build_encoder("resnet50", task["layer"], weights="untrained", seed=task["seed"], input_size=task["size"])
+    lr, trials = line_search_lr(
+        enc,
+        img,
+        cfg,
+        trials=task["trials"],
+        trial_iterations=task["trial_iterations"],
+        low=task["low"],
+        high=task["high"],
+        seed=task["seed"],
+    )
+    return {"layer": task["layer"], "lr": lr, "trials": trials}
+
+
 @experiment(
     "lr-by-depth",
     "Appendix: the random line search picks ε ≈ 1/2 at conv1 falling to ≈ 1/1000 at conv5 (untrained ResNet-50, "
@@ -57,23 +78,15 @@ def run(ctx: ExperimentContext) -> Verdict:
     ctx.params.update(
         p, note="the same log-uniform trial ε for every layer (one seed), so layers are compared on one grid"
     )
-    img, name = report_image(p["size"])
-    cfg = PRESETS["badger"].config().updated(size=p["size"], seed=ctx.seed, iterations=p["trial_iterations"])
+    _, name = report_image(p["size"])
+    tasks = [
+        {k: p[k] for k in ("size", "trials", "trial_iterations", "low", "high")} | {"layer": layer, "seed": ctx.seed}
+        for layer in p["layers"]
+    ]
     chosen, rows = {}, []
-    for layer in p["layers"]:
-        enc = build_encoder("resnet50", layer, weights="untrained", seed=ctx.seed, input_size=p["size"])
-        lr, trials = line_search_lr(
-            enc,
-            img,
-            cfg,
-            trials=p["trials"],
-            trial_iterations=p["trial_iterations"],
-            low=p["low"],
-            high=p["high"],
-            seed=ctx.seed,
-        )
-        chosen[layer] = lr
-        rows += [{"layer": layer, **t, "chosen": t["lr"] == lr} for t in trials]
+    for res in run_tasks(search_layer, tasks, ctx.params, "lr-by-depth: line searches"):
+        chosen[res["layer"]] = res["lr"]
+        rows += [{"layer": res["layer"], **t, "chosen": t["lr"] == res["lr"]} for t in res["trials"]]
     ctx.save_csv(rows, "line_search.csv")
 
     fig, (ax1, ax2) = subplots(1, 2, figsize=(10, 4), layout="constrained")

@@ -14,6 +14,7 @@ image (the Tesla coil). Offline, all three are the CIFAR-10 ResNet-20 architectu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -81,20 +82,22 @@ def noise_trained_weights(
     weights) are copied to ``out/noise-model``.
     """
     import csv
-    import json
     import shutil
 
     from invert.experiments._cifar64 import cache_root
+    from invert.io.folders import build_once
 
     given = ctx.params.get("noise_weights")
     if given:
         return str(given), {"source": f"given: {given}"}
     cfg = cfg or noise_training_config(ctx, bb)
     folder = cache_root(ctx.out, ctx.params) / cfg.key()
-    manifest = folder / "config.json"
-    cached = (folder / "model.pt").is_file() and json.loads(manifest.read_text()).get("status") == "complete"
-    if not cached:
-        train_noise(cfg, folder, device=ctx.device, progress=not ctx.quick)
+    cached = build_once(
+        folder,
+        lambda f: train_noise(cfg, f, device=ctx.device, progress=not ctx.quick),
+        complete=_noise_model_complete,
+        what="noise-model training",
+    )
     here = ctx.out / "noise-model"
     here.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "history.csv", "training.png"):
@@ -109,6 +112,17 @@ def noise_trained_weights(
         "final_train_acc": float(history[-1]["train_acc"]),
         "epochs": len(history),
     }
+
+
+def _noise_model_complete(folder: Path) -> bool:
+    """Whether ``folder`` holds a finished noise training: its weights and a manifest that says complete."""
+    import json
+
+    try:
+        status = json.loads((folder / "config.json").read_text()).get("status")
+    except (OSError, ValueError):
+        return False
+    return status == "complete" and (folder / "model.pt").is_file()
 
 
 REPORT_NOISE = "ResNet-50 trained on 10k N(1/2, 1/3) noise images randomly labelled as one of 100 classes"

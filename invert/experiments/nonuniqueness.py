@@ -8,6 +8,7 @@ from typing import Any
 
 from invert.analysis.plots import subplots
 from invert.encoders import build_encoder
+from invert.experiments._matched import in_process, run_tasks
 from invert.experiments._support import plain_gd, report_image
 from invert.experiments.registry import Criterion, ExperimentContext, Verdict, experiment
 from invert.inversion import InversionConfig, invert, line_search_lr
@@ -80,6 +81,24 @@ def _save_plot(
     ctx.save_figure(fig, "distances.png")
 
 
+def descend_layer(task: dict[str, Any]) -> dict[str, Any]:
+    """One layer of the experiment, an independent task (``--executor``): build the untrained ResNet-50 cut at
+    ``task["layer"]``, line-search ε unless ``task["lr"]`` is a number, and descend by eq. 4 from the report image.
+
+    Returns the layer, ε, the line search's trials (None when ε was given), the recorded history and m_s.
+    """
+    img, _ = report_image(task["size"])
+    enc = build_encoder("resnet50", task["layer"], weights="untrained", seed=task["seed"], input_size=task["size"])
+    cfg = eq4_config(task["iterations"], 0.1, task["size"], task["seed"], task["record_every"])
+    trials = None
+    if isinstance(task["lr"], str):
+        lr, trials = line_search_lr(enc, img, cfg, trials=8, trial_iterations=50, low=1e-4, high=1.0, seed=task["seed"])
+    else:
+        lr = float(task["lr"])
+    res = invert(enc, img, cfg, lr=lr, progress=task["progress"])
+    return {"layer": task["layer"], "lr": lr, "trials": trials, "history": res.history, "m_s": float(res.m_s)}
+
+
 @experiment(
     "nonuniqueness",
     "Figs. 4–5: at conv2/conv5 of an untrained ResNet-50, gradient descent shrinks m_g many-fold while m_i does not "
@@ -93,19 +112,25 @@ def _save_plot(
 def run(ctx: ExperimentContext) -> Verdict:
     p = ctx.settings(FULL, QUICK)
     ctx.params.update(p)
-    img, name = report_image(p["size"])
+    _, name = report_image(p["size"])
+    tasks = [
+        {
+            "layer": layer,
+            "size": p["size"],
+            "iterations": p["iterations"],
+            "record_every": p["record_every"],
+            "lr": float(p["lr"][layer]) if isinstance(p["lr"], dict) else p["lr"],
+            "seed": ctx.seed,
+            "progress": not ctx.quick and in_process(ctx.params),
+        }
+        for layer in p["layers"]
+    ]
     rows, summary, lrs = [], [], {}
-    for layer in p["layers"]:
-        enc = build_encoder("resnet50", layer, weights="untrained", seed=ctx.seed, input_size=p["size"])
-        cfg = eq4_config(p["iterations"], 0.1, p["size"], ctx.seed, p["record_every"])
-        if isinstance(p["lr"], dict):
-            lr = float(p["lr"][layer])
-        else:
-            lr, trials = line_search_lr(enc, img, cfg, trials=8, trial_iterations=50, low=1e-4, high=1.0, seed=ctx.seed)
-            ctx.save_csv(trials, f"line_search_{layer}.csv")
+    for res in run_tasks(descend_layer, tasks, ctx.params, "nonuniqueness: layers"):
+        layer, lr, hist, m_s = res["layer"], res["lr"], res["history"], res["m_s"]
+        if res["trials"] is not None:
+            ctx.save_csv(res["trials"], f"line_search_{layer}.csv")
         lrs[layer] = lr
-        res = invert(enc, img, cfg, lr=lr, progress=not ctx.quick)
-        hist = res.history
         for h in hist:
             rows.append(
                 {
@@ -113,13 +138,13 @@ def run(ctx: ExperimentContext) -> Verdict:
                     "iteration": int(h["iteration"]),
                     "m_g": h["m_g"],
                     "m_i": h["m_i"],
-                    "m_s": float(res.m_s),
+                    "m_s": m_s,
                     "lr": h["lr"],
                 }
             )
         first, last = hist[0], hist[-1]
         peak = after_peak([h["m_g"] for h in hist], [h["m_i"] for h in hist])
-        below = next((int(h["iteration"]) for h in hist if h["m_g"] < float(res.m_s)), -1)
+        below = next((int(h["iteration"]) for h in hist if h["m_g"] < m_s), -1)
         summary.append(
             {
                 "layer": layer,
@@ -129,7 +154,7 @@ def run(ctx: ExperimentContext) -> Verdict:
                 "m_i_start": first["m_i"],
                 "m_i_end": last["m_i"],
                 "m_i_min": min(h["m_i"] for h in hist),
-                "m_s": float(res.m_s),
+                "m_s": m_s,
                 "m_g_min": min(h["m_g"] for h in hist),
                 "below_ms_at": below,
                 "peak_iteration": int(hist[int(peak["peak_index"])]["iteration"]),

@@ -5,18 +5,14 @@ better than a + noise.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from invert.analysis.plots import subplots
 from invert.errors import InvertError
+from invert.experiments._matched import run_tasks
 from invert.experiments._support import spread
 from invert.experiments.registry import Criterion, ExperimentContext, Verdict, experiment
 from invert.io import shared_dir
-
-if TYPE_CHECKING:
-    import torch
-
-    from invert.inversion import InversionConfig
 
 FULL: dict[str, Any] = {
     "model": "cifar_resnet20",
@@ -40,35 +36,31 @@ CRITERION = Criterion(
 )
 
 
-def _inversion_rows(
-    ctx: ExperimentContext, p: dict[str, Any], imgs: torch.Tensor, names: list[str], cfg: InversionConfig, shift: float
-) -> list[dict[str, Any]]:
-    """Invert every image from every restart at each layer of the trained model: one row per inversion with its
-    m_g, m_s, m_i and m_i against the 1/20-noise input shift (what the criterion counts)."""
+def invert_layer(task: dict[str, Any]) -> list[dict[str, Any]]:
+    """One layer of the experiment, an independent task (``--executor``): invert every image from every restart at
+    ``task["layer"]`` of the trained model; one row per inversion with its m_g, m_s, m_i and m_i against the
+    1/20-noise input shift (what the criterion counts)."""
     from invert.encoders import build_encoder
     from invert.inversion import invert
 
-    rows = []
-    for layer in p["layers"]:
-        enc = build_encoder(p["model"], layer, weights="trained", seed=ctx.seed)
-        res = invert(enc, imgs, cfg, restarts=p["restarts"])
-        for i, n in enumerate(names):
-            for r in range(p["restarts"]):
-                rows.append(
-                    {
-                        "layer": layer,
-                        "image": n,
-                        "restart": r,
-                        "m_g": float(res.m_g[i, r]),
-                        "m_s": float(res.m_s[i]),
-                        "m_i": float(res.m_i[i, r]),
-                        "input_shift": shift,
-                        "below_ms": bool(res.m_g[i, r] < res.m_s[i]),
-                        "m_i_over_shift": float(res.m_i[i, r]) / shift,
-                        "psnr": float(res.psnr[i, r]),
-                    }
-                )
-    return rows
+    enc = build_encoder(task["model"], task["layer"], weights="trained", seed=task["seed"])
+    res = invert(enc, task["images"], task["config"], restarts=task["restarts"])
+    return [
+        {
+            "layer": task["layer"],
+            "image": n,
+            "restart": r,
+            "m_g": float(res.m_g[i, r]),
+            "m_s": float(res.m_s[i]),
+            "m_i": float(res.m_i[i, r]),
+            "input_shift": task["shift"],
+            "below_ms": bool(res.m_g[i, r] < res.m_s[i]),
+            "m_i_over_shift": float(res.m_i[i, r]) / task["shift"],
+            "psnr": float(res.psnr[i, r]),
+        }
+        for i, n in enumerate(task["names"])
+        for r in range(task["restarts"])
+    ]
 
 
 def _save_plot(ctx: ExperimentContext, p: dict[str, Any], rows: list[dict[str, Any]]) -> None:
@@ -120,7 +112,20 @@ def run(ctx: ExperimentContext) -> Verdict:
         iterations=p["iterations"], size=32, seed=ctx.seed, record_every=max(1, p["iterations"] // 20)
     )
     shift = cfg.ms_sigma * math.sqrt(imgs[0].numel())  # E‖a − a′‖ for a′ = a + N(0, σ): σ·√n up to O(1/n)
-    rows = _inversion_rows(ctx, p, imgs, names, cfg, shift)
+    tasks = [
+        {
+            "model": p["model"],
+            "layer": layer,
+            "seed": ctx.seed,
+            "images": imgs,
+            "names": names,
+            "config": cfg,
+            "restarts": p["restarts"],
+            "shift": shift,
+        }
+        for layer in p["layers"]
+    ]
+    rows = [r for rs in run_tasks(invert_layer, tasks, ctx.params, "trained-nonuniqueness: layers") for r in rs]
     ctx.save_csv(rows, "inversions.csv")
 
     counted = [r for r in rows if r["below_ms"]]

@@ -6,6 +6,7 @@ import datetime as _dt
 import json
 import os
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from invert.errors import InvertError
 from invert.io.files import MANIFEST, _make_dirs, unwatch, watch
@@ -110,6 +111,38 @@ def claim_folder(path: str | os.PathLike, what: str = "invert run") -> Path:
     except BaseException:
         release_folder(path)
         raise
+
+
+def build_once(
+    folder: str | os.PathLike,
+    build: Callable[[Path], object],
+    *,
+    complete: Callable[[Path], bool],
+    what: str = "cached build",
+) -> bool:
+    """Make ``folder`` once, by ``build(partial)``: the cache of an expensive result (a trained helper model).
+
+    ``build`` writes into ``FOLDER.partial``, which is locked (a second process building the same folder is refused
+    with a clear error rather than racing it) and kept when ``build`` fails or is killed, so a ``build`` that resumes
+    from what it finds there continues. Only a finished build is moved to ``folder``, so ``complete(folder)`` — the
+    caller's test of a usable result — never sees a half-written one. Returns whether ``folder`` was already
+    complete (reused) rather than built here.
+    """
+    import shutil
+
+    folder = Path(folder)
+    if complete(folder):
+        return True
+    partial = claim_folder(folder.with_name(folder.name + ".partial"), what)
+    try:
+        build(partial)
+    finally:
+        release_folder(partial)
+    if not complete(partial):
+        raise InvertError(f"{what} in {partial} ended without a complete result — run the command again to resume it")
+    shutil.rmtree(folder, ignore_errors=True)  # a broken earlier result (a complete one was reused)
+    os.replace(partial, folder)
+    return False
 
 
 def listed_files(path: str | os.PathLike) -> list[str] | None:
