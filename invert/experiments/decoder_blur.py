@@ -106,7 +106,7 @@ def judge(
     criterion=CRITERION,
     full=FULL_RUN,
     quick=QUICK_RUN,
-    minutes=62,
+    minutes=85,
 )
 def decoder_blur_step(ctx: ExperimentContext) -> Verdict:
     from invert.datasets import load_cifar10

@@ -101,7 +101,7 @@ def effective_classes(counts: list[int]) -> float:
     criterion=EPOCHS,
     full=FULL_RUN,
     quick=QUICK_RUN,
-    minutes=62,
+    minutes=85,
 )
 def decoder_epochs(ctx: ExperimentContext) -> Verdict:
     s = settings(ctx, QUICK_RUN, FULL_RUN)
@@ -201,7 +201,7 @@ def _one_hot_parts(
     criterion=LOGITS,
     full={**FULL_RUN, "random": 1000},
     quick={**QUICK_RUN, "random": 200},
-    minutes=62,
+    minutes=85,
 )
 def decoder_artificial_logits(ctx: ExperimentContext) -> Verdict:
     from invert.datasets import load_cifar10

@@ -148,7 +148,7 @@ CHECKPOINTS = Criterion(
     criterion=CHECKPOINTS,
     full=FULL_RUN,
     quick=QUICK_RUN,
-    minutes=62,
+    minutes=85,
 )
 def decoder_checkpoints(ctx: ExperimentContext) -> Verdict:
     import json
@@ -195,7 +195,7 @@ COMPARE = Criterion(
     criterion=COMPARE,
     full=COMPARE_FULL,
     quick=COMPARE_QUICK,
-    minutes=70,
+    minutes=88,
 )
 def decoder_vs_optimisation(ctx: ExperimentContext) -> Verdict:
     from invert.decoder.runs import compare_run
