@@ -124,7 +124,7 @@ def _resnet_spectra(ctx: ExperimentContext, p: dict[str, Any]) -> list[dict[str,
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
-    minutes=15,
+    minutes=14,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     p = ctx.settings(FULL, QUICK)
