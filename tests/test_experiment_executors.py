@@ -34,7 +34,7 @@ def test_nonuniqueness_descents_agree_across_executors():
     from invert.experiments.nonuniqueness import descend_layer
 
     base = {"size": 32, "iterations": 6, "record_every": 2, "seed": 0, "progress": False}
-    tasks = [base | {"layer": "conv2", "lr": 0.05}, base | {"layer": "conv5", "lr": "line-search"}]
+    tasks = [base | {"layer": "conv2", "lr": 0.05}, base | {"layer": "conv1", "lr": "line-search"}]
     here, pool = _both(descend_layer, tasks)
     assert here[0]["trials"] is None and len(here[1]["trials"]) == 8  # a number is used, a string line-searches
     for a, b in zip(here, pool, strict=True):

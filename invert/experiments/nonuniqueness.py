@@ -107,7 +107,7 @@ def descend_layer(task: dict[str, Any]) -> dict[str, Any]:
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
-    minutes=20,
+    minutes=12,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     p = ctx.settings(FULL, QUICK)
