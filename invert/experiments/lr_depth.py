@@ -71,7 +71,7 @@ def search_layer(task: dict[str, Any]) -> dict[str, Any]:
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
-    minutes=40,
+    minutes=27,
 )
 def run(ctx: ExperimentContext) -> Verdict:
     p = ctx.settings(FULL, QUICK)
