@@ -80,6 +80,9 @@ def test_report_command_writes_the_table_from_verdict_files(cli, tmp_path):
     (tmp_path / "conditioning").mkdir()
     (tmp_path / "conditioning" / "verdict.json").write_text(json.dumps({**verdict, "outcome": "NOT REPRODUCED"}))
     (tmp_path / "conditioning" / "config.json").write_text(json.dumps({"quick": False, "seconds": 300.0}))
+    (tmp_path / "depth").mkdir()
+    (tmp_path / "depth" / "verdict.json").write_text(json.dumps(verdict))
+    (tmp_path / "depth" / "config.json").write_text(json.dumps({"quick": False, "seconds": 3600.0}))
     (tmp_path / "precision").mkdir()  # a quick run written into results/NAME is not the full verdict
     (tmp_path / "precision" / "verdict.json").write_text(json.dumps(verdict))
     (tmp_path / "precision" / "config.json").write_text(json.dumps({"quick": True, "seconds": 3.0}))
@@ -102,6 +105,9 @@ def test_report_command_writes_the_table_from_verdict_files(cli, tmp_path):
     minutes = get_experiment("precision").minutes
     assert minutes and f"| `precision` | `invert experiment run precision` | ~{minutes:g} min |" in missing
     assert "| `conditioning` |" not in missing
+    assert "Together the 2 full runs above took 1 h 5 min of wall time" in done  # 300 s + 3600 s
+    cold_total = get_experiment("conditioning").minutes + get_experiment("depth").minutes
+    assert cold_total < 60 and f"at most {cold_total:g} min (the last column's sum" in done
 
 
 def test_show_states_the_full_runs_time(cli):

@@ -108,9 +108,14 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
+def _hours(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
 def full_runs_text(root: Path) -> list[str]:
     """Markdown lines: the command that made each full run, its wall time and machine; the experiments not yet run."""
-    done, missing = [], []
+    done, missing, total, cold_total = [], [], 0.0, 0.0
     for exp in list_experiments():
         config = _read(root / exp.name / "config.json")
         if full_verdict(root, exp.name) is None:
@@ -120,6 +125,8 @@ def full_runs_text(root: Path) -> list[str]:
         env = config.get("environment", {})
         machine = f"{env.get('device', 'cpu')}, {env.get('torch_threads', '?')} threads, torch {env.get('torch', '?')}"
         cold = "—" if exp.minutes is None else f"~{exp.minutes:g} min"
+        total += config.get("seconds") or 0.0
+        cold_total += 60 * (exp.minutes or 0)
         done.append(
             f"| `{exp.name}` | `invert experiment run {exp.name}` | {_duration(config.get('seconds'))} | {cold} "
             f"| {machine} | {env.get('time', '—')[:10]} |"
@@ -139,6 +146,10 @@ def full_runs_text(root: Path) -> list[str]:
             "| experiment | command | wall time | from a cold cache | machine | date |",
             "|---|---|---|---|---|---|",
             *done,
+            "",
+            f"Together the {len(done)} full runs above took {_hours(total)} of wall time on this CPU, a run that reused "
+            f"a cached model not counting its training; from a cold cache, at most {_hours(cold_total)} (the last "
+            "column's sum, which counts a shared model once for every run that uses it).",
             "",
         ]
     if missing:
