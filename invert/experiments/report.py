@@ -115,7 +115,7 @@ def _hours(seconds: float) -> str:
 
 def full_runs_text(root: Path) -> list[str]:
     """Markdown lines: the command that made each full run, its wall time and machine; the experiments not yet run."""
-    done, missing, total, cold_total = [], [], 0.0, 0.0
+    done, missing, total = [], [], 0.0
     for exp in list_experiments():
         config = _read(root / exp.name / "config.json")
         if full_verdict(root, exp.name) is None:
@@ -126,7 +126,6 @@ def full_runs_text(root: Path) -> list[str]:
         machine = f"{env.get('device', 'cpu')}, {env.get('torch_threads', '?')} threads, torch {env.get('torch', '?')}"
         cold = "—" if exp.minutes is None else f"~{exp.minutes:g} min"
         total += config.get("seconds") or 0.0
-        cold_total += 60 * (exp.minutes or 0)
         done.append(
             f"| `{exp.name}` | `invert experiment run {exp.name}` | {_duration(config.get('seconds'))} | {cold} "
             f"| {machine} | {env.get('time', '—')[:10]} |"
@@ -147,9 +146,8 @@ def full_runs_text(root: Path) -> list[str]:
             "|---|---|---|---|---|---|",
             *done,
             "",
-            f"Together the {len(done)} full runs above took {_hours(total)} of wall time on this CPU, a run that reused "
-            f"a cached model not counting its training; from a cold cache, at most {_hours(cold_total)} (the last "
-            "column's sum, which counts a shared model once for every run that uses it).",
+            f"Together the {len(done)} full runs above took {_hours(total)} of wall time on this CPU; a run that reused "
+            "a cached model does not count that model's training, which the run that built it counts.",
             "",
         ]
     if missing:
