@@ -58,7 +58,7 @@ CRITERION = Criterion(
     criterion=CRITERION,
     full=FULL,
     quick=QUICK,
-    minutes=45,
+    minutes=23,
 )
 def architectures(ctx: ExperimentContext) -> Verdict:
     s = ctx.settings(FULL, QUICK)

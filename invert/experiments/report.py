@@ -146,8 +146,8 @@ def full_runs_text(root: Path) -> list[str]:
             "|---|---|---|---|---|---|",
             *done,
             "",
-            f"Together the {len(done)} full runs above took {_hours(total)} of wall time on this CPU; a run that reused "
-            "a cached model does not count that model's training.",
+            f"Together the {len(done)} full runs above took {_hours(total)} of wall time on this CPU; a run that "
+            "reused a cached model does not count that model's training.",
             "",
         ]
     if missing:
