@@ -71,7 +71,7 @@ def _accuracy(clf: Any, images: torch.Tensor, labels: torch.Tensor) -> float:
     criterion=CRITERION,
     full=CE_FULL,
     quick=CE_QUICK,
-    minutes=45,
+    minutes=55,
 )
 def decoder_ce_weight(ctx: ExperimentContext) -> Verdict:
     from invert.datasets import load_cifar10
