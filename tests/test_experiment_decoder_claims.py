@@ -43,6 +43,7 @@ def test_decoder_epochs_quick(shared, tmp_path):
     rows = {r["layer"]: r for r in json.loads((folder / "verdict.json").read_text())["details"]["rows"]}
     assert list(rows) == ["conv2", "conv3", "conv4", "avgpool", "fc"]
     assert (folder / "epochs.csv").is_file() and (folder / "decoders" / "loss_curves.png").is_file()
+    assert (folder / "val_mse.png").is_file()
     # ≤ 6 epochs, patience 2: the first checkpoint's decoder (conv2) is still improving at epoch 6 while later ones
     # stop — it needs more epochs than they do, the reverse of the claim, whichever later ones stop on a machine
     assert not rows["conv2"]["stopped_early"] and any(r["stopped_early"] for r in rows.values())
@@ -128,6 +129,7 @@ def test_decoder_ce_weight_quick(shared, tmp_path):
     verdict, folder = run_experiment("decoder-ce-weight", quick=True, out=tmp_path / "ce")
     rows = verdict.details["rows"]
     assert [(r["seed"], r["ce_weight"]) for r in rows] == [(0, 0.0), (0, 0.05), (1, 0.0), (1, 0.05)]
+    assert (folder / "accuracy.png").is_file() and (folder / "reconstructions.png").is_file()
     assert (folder / "ce_weight.csv").is_file() and (
         folder / "decoders" / "ce0.05_seed1" / "avgpool" / "decoder.pt"
     ).is_file()

@@ -21,7 +21,11 @@ def test_descend_is_eq4_with_an_l1_objective():
 
 def test_gd_precision_quick(quick_run):
     verdict, folder, _ = quick_run("gd-precision")  # shared with the README-verdict test
-    assert (folder / "precision_gd.csv").is_file()
+    assert (folder / "precision_gd.csv").is_file() and (folder / "m_g.png").is_file()
+    from PIL import Image
+
+    with Image.open(folder / "precision_gd.png") as grid:  # 2 models × (target, float32, float64, difference)
+        assert grid.width > 1.5 * grid.height
     # measured: float64 moves a_g by ~5e-7 of its distance to the input (conv and fully connected), r identical to 4
     # digits — far inside the declared 5 % / 0.02
     assert verdict.outcome == "HELD" and [p.outcome for p in verdict.parts] == ["HELD", "HELD"]

@@ -52,6 +52,7 @@ def test_noise_blur_quick(quick_run):
         rows = list(csv.DictReader(fh))
     assert {r["group"] for r in rows} == {"noise-trained eq. 4", "noise-trained eq. 5", "natural eq. 5"}
     assert len(rows) == 18 and (folder / "noise-model" / "history.csv").is_file()
+    assert (folder / "noise_blur.png").is_file()  # a row per photo and group, a column per layer
     assert list((folder.parent / "cache").glob("noise-*/model.pt")) and not list(folder.rglob("*.pt"))  # cached apart
     d = verdict.details
     # measured (ResNet-20 at 32 px, noise model memorising 256 images in 10 classes, 2 photos × conv2–4, 150

@@ -87,6 +87,7 @@ def decoder_ce_weight(ctx: ExperimentContext) -> Verdict:
     x, y = load_cifar10("test", s["test"])
     judges = {j: classifier_for(j, "trained", ctx.device) for j in JUDGES}
     rows: list[dict[str, Any]] = []
+    shown: dict[float, torch.Tensor] = {}
     for seed in s["seeds"]:
         for weight in (0.0, c):
             run = decoder_run(
@@ -101,6 +102,7 @@ def decoder_ce_weight(ctx: ExperimentContext) -> Verdict:
             clf = classifier_for(s["model"], s["weights"], ctx.device)
             rec = evaluate_decoder(load_decoder(run / layer / "decoder.pt", ctx.device), enc, clf, x, y, seed=ctx.seed)
             trained = json.loads((run / layer / "result.json").read_text())
+            shown.setdefault(weight, rec.images[:SHOWN])
             rows.append(
                 {
                     "seed": seed,
@@ -113,7 +115,46 @@ def decoder_ce_weight(ctx: ExperimentContext) -> Verdict:
                 }
             )
     ctx.save_csv(rows, "ce_weight.csv")
+    _figures(ctx, rows, x[:SHOWN], shown, layer, c)
     return ce_verdict(rows, s, c)
+
+
+SHOWN = 8
+"""Test images shown in reconstructions.png."""
+
+
+def _figures(
+    ctx: ExperimentContext,
+    rows: list[dict[str, Any]],
+    x: torch.Tensor,
+    shown: dict[float, torch.Tensor],
+    layer: str,
+    c: float,
+) -> None:
+    """accuracy.png: each judge's accuracy on the reconstructions without and with the term, one dot per seed, the
+    originals' accuracy dashed; reconstructions.png: the first test images and both decoders' reconstructions (first
+    seed)."""
+    from invert.analysis.plots import image_grid, subplots
+
+    fig, ax = subplots(figsize=(6.5, 4), layout="constrained")
+    for i, judge in enumerate(JUDGES):
+        for k, weight in enumerate(sorted({r["ce_weight"] for r in rows})):
+            acc = [100 * r[f"accuracy_{judge}"] for r in rows if r["ce_weight"] == weight]
+            ax.bar(
+                2.5 * i + k, sum(acc) / len(acc), color=f"C{k}", alpha=0.5, label=f"c = {weight:g}" if i == 0 else None
+            )
+            ax.plot([2.5 * i + k] * len(acc), acc, "k.")
+        ax.hlines(100 * rows[0][f"accuracy_original_{judge}"], 2.5 * i - 0.4, 2.5 * i + 1.4, "k", "dashed")
+    ax.set_xticks([2.5 * i + 0.5 for i in range(len(JUDGES))], [j.replace("cifar_", "") for j in JUDGES])
+    ax.set(ylabel="accuracy on reconstructions (%)", title=f"{layer} decoders: MSE vs MSE + {c:g}·cross-entropy")
+    ax.legend(fontsize=8)
+    ctx.save_figure(fig, "accuracy.png")
+    grid = image_grid(
+        [list(x), *[list(shown[w]) for w in sorted(shown)]],
+        row_labels=["original", *[f"c = {w:g}" for w in sorted(shown)]],
+        cell=1.2,
+    )
+    ctx.save_figure(grid, "reconstructions.png")
 
 
 def ce_verdict(rows: list[dict[str, Any]], s: dict[str, Any], c: float) -> Verdict:

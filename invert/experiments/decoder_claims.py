@@ -94,6 +94,22 @@ def effective_classes(counts: list[int]) -> float:
     return float(torch.exp(-(p * p.log()).sum()))
 
 
+def _epochs_figure(ctx: ExperimentContext, res: dict[str, dict[str, Any]]) -> None:
+    """Fig. 11's counterpart (val_mse.png): each checkpoint's validation MSE by epoch over its best, the best epoch
+    marked — where a curve flattens is when its decoder stopped learning."""
+    from invert.analysis.plots import subplots
+
+    fig, ax = subplots(figsize=(6.5, 4), layout="constrained")
+    for i, (layer, r) in enumerate(res.items()):
+        epochs = [h["epoch"] for h in r["history"]]
+        rel = [h["val_mse"] / r["best_val_mse"] for h in r["history"]]
+        line = ax.plot(epochs, rel, marker=".", label=f"{i + 1}: {layer} (best epoch {r['best_epoch']})")[0]
+        ax.plot([r["best_epoch"]], [1.0], "o", ms=9, mfc="none", color=line.get_color())
+    ax.set(yscale="log", xlabel="epoch", ylabel="validation MSE / its best", title="decoder training per checkpoint")
+    ax.legend(fontsize=8)
+    ctx.save_figure(fig, "val_mse.png")
+
+
 @experiment(
     "decoder-epochs",
     "Epochs each checkpoint's decoder needs before its validation loss stops improving (thesis fig. 11).",
@@ -111,6 +127,7 @@ def decoder_epochs(ctx: ExperimentContext) -> Verdict:
 
     layers = read_run(run)["layers"]
     res = {l: json.loads((run / l / "result.json").read_text()) for l in layers}
+    _epochs_figure(ctx, res)
     rows = [
         {
             "layer": l,

@@ -75,6 +75,26 @@ PRECISION = Criterion(
 )
 
 
+def _precision_figures(ctx: ExperimentContext, target: torch.Tensor, shown: list[tuple]) -> None:
+    """precision_gd.png: per model the target, a_g in float32 and float64 and their difference (×5 around grey);
+    m_g.png: both precisions' m_g by step — where the curves part is where precision starts to matter."""
+    from invert.analysis.plots import image_grid, subplots
+
+    grid = [[target, a32, a64, (0.5 + 5 * (a64 - a32)).clamp(0, 1)] for _, a32, a64, _, _ in shown]
+    labels = [label.split(" (")[0] for label, *_ in shown]
+    cols = ["target a", "a_g float32", "a_g float64", "5·(a_g64 − a_g32) + ½"]
+    ctx.save_figure(
+        image_grid(grid, labels, cols, title="the same eq. 4 descent in two precisions"), "precision_gd.png"
+    )
+    fig, ax = subplots(figsize=(6.5, 4), layout="constrained")
+    for i, (label, _, _, m32, m64) in enumerate(shown):
+        ax.plot(m32, color=f"C{i}", label=f"{label}, float32")
+        ax.plot(m64, color=f"C{i}", ls="--", label=f"{label}, float64")
+    ax.set(yscale="log", xlabel="step", ylabel="m_g", title="m_g by step, float32 (solid) and float64 (dashed)")
+    ax.legend(fontsize=7)
+    ctx.save_figure(fig, "m_g.png")
+
+
 @experiment(
     "gd-precision",
     "§4: float32 vs float64 eq. 4 descents give the same representation (conv and fully connected models).",
@@ -91,7 +111,7 @@ def gd_precision(ctx: ExperimentContext) -> Verdict:
     ctx.params.update(p)
     img, name = report_image(p["size"])
     start = (0.7 + torch.randn(img.shape, generator=torch.Generator().manual_seed(ctx.seed)) / 20).double()
-    rows, parts = [], []
+    rows, parts, shown = [], [], []
     for label, kind in _models().items():
         enc32 = _encoder(kind, p["size"], ctx.seed, torch.float32)
         lr = best_lr(enc32, img, start.float(), LR_GRID, p["trial_steps"])
@@ -102,6 +122,7 @@ def gd_precision(ctx: ExperimentContext) -> Verdict:
         finite = math.isfinite(m32[-1]) and math.isfinite(m64[-1])
         rows.append({"model": label, "lr": lr, "relative_difference": rel, "r32": r32, "r64": r64,
                      "m_g32": m32[-1], "m_g64": m64[-1]})  # fmt: skip
+        shown.append((label, a32[0], a64[0].float(), m32, m64))
         ok = rel < PRECISION["max_relative"] and abs(r64 - r32) < PRECISION["max_delta_r"]
         parts.append(
             Verdict(
@@ -114,6 +135,7 @@ def gd_precision(ctx: ExperimentContext) -> Verdict:
             )
         )
     ctx.save_csv(rows, "precision_gd.csv")
+    _precision_figures(ctx, img[0], shown)
     return Verdict(
         claim=PRECISION.claim,
         criterion="both models' parts must hold",

@@ -169,6 +169,10 @@ def noise_blur(ctx: ExperimentContext) -> Verdict:
     results = run_tasks(invert_matched, tasks, ctx.params, "noise-blur: inversions")
     rows = [r for res in results for r in res["rows"]]
     ctx.save_csv(rows, "noise_blur.csv")
+    title = f"{bb.model}: noise-trained without / with blur (eq. 4 / eq. 5), natural with blur; stopped at m_g < m_s"
+    nt.matched_figure(
+        ctx, targets, names, layers, list(groups), tasks, results, key="group", title=title, file="noise_blur.png"
+    )
     n = s.noise
     setup = (
         f"{bb.model} at {bb.size} px ({bb.note}); noise model {info['source']}, memorising {n['n']} noise images in "

@@ -208,21 +208,32 @@ def noise_trained(ctx: ExperimentContext) -> Verdict:
         for r, h in zip(res["rows"], hf, strict=True):
             rows.append({**r, "hf_share": float(h)})
     ctx.save_csv(rows, "noise_trained.csv")
-    _figure(ctx, bb, targets, names, layers, list(models), tasks, results)
+    title = (
+        f"{bb.model}: untrained / naturally trained / noise-trained, eq. 4 stopped at m_g < m_s "
+        "(r = Pearson with target)"
+    )
+    matched_figure(
+        ctx, targets, names, layers, list(models), tasks, results, key="model", title=title, file="noise_trained.png"
+    )
     noise_info["setup"] = setup_note(s)
     return _verdict(bb, rows, list(models), natural, targets, noise_info)
 
 
-def _figure(
+def matched_figure(
     ctx: ExperimentContext,
-    bb: Backbone,
     targets: torch.Tensor,
     names: list[str],
     layers: tuple[str, ...],
     labels: list[str],
     tasks: list[dict],
     results: list[dict],
+    *,
+    key: str,
+    title: str,
+    file: str,
 ) -> None:
+    """A grid of matched inversions (seed ``ctx.seed``): a row per target and label (the tasks' ``tag[key]``), the
+    target then a_g at each layer, each captioned with its Pearson r and m_g/m_s."""
     from invert.analysis.plots import image_grid
 
     grid, row_labels, caps = [], [], []
@@ -233,7 +244,7 @@ def _figure(
                 task, res = next(
                     (k, v)
                     for k, v in zip(tasks, results, strict=True)
-                    if k["tag"]["model"] == label and k["layer"] == layer and k["seed"] == ctx.seed
+                    if k["tag"][key] == label and k["layer"] == layer and k["seed"] == ctx.seed
                 )
                 r = res["rows"][t]
                 imgs.append(res["images"][t])
@@ -244,17 +255,7 @@ def _figure(
             grid.append(imgs)
             caps.append(cap)
             row_labels.append(label)
-    fig = image_grid(
-        grid,
-        row_labels,
-        ["target"] + list(layers),
-        caps,
-        title=(
-            f"{bb.model}: untrained / naturally trained / noise-trained, eq. 4 stopped at m_g < m_s "
-            "(r = Pearson with target)"
-        ),
-    )
-    ctx.save_figure(fig, "noise_trained.png")
+    ctx.save_figure(image_grid(grid, row_labels, ["target"] + list(layers), caps, title=title), file)
 
 
 def _pairs(rows: list[dict[str, Any]], a: str, b: str, key: str, **match: Any) -> list[float]:
