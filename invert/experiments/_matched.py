@@ -12,11 +12,14 @@ reported as unconverged and left out of every verdict.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 
 from invert.inversion import PRESETS, InversionConfig
+
+if TYPE_CHECKING:
+    from invert.experiments.registry import ExperimentContext
 
 PROCEDURE = (
     "badger preset (0.15·L1, plain GD eq. 4, ± 3×3 blur eq. 5, no clamp, init N(0.7, 1/20)); "
@@ -224,3 +227,42 @@ def paired_judgement(diffs: Sequence[float], min_pairs: int = 2) -> tuple[bool |
     if mean < -spread:
         return False, mean, spread, ""
     return None, mean, spread, f"not significant (|mean| {abs(mean):.3g} ≤ spread {spread:.3g})"
+
+
+def matched_figure(
+    ctx: ExperimentContext,
+    targets: torch.Tensor,
+    names: list[str],
+    layers: tuple[str, ...],
+    labels: list[str],
+    tasks: list[dict],
+    results: list[dict],
+    *,
+    key: str,
+    title: str,
+    file: str,
+) -> None:
+    """A grid of matched inversions (seed ``ctx.seed``): a row per target and label (the tasks' ``tag[key]``), the
+    target then a_g at each layer, each captioned with its Pearson r and m_g/m_s."""
+    from invert.analysis.plots import image_grid
+
+    grid, row_labels, caps = [], [], []
+    for t, name in enumerate(names):
+        for label in labels:
+            imgs, cap = [targets[t]], [name]
+            for layer in layers:
+                task, res = next(
+                    (k, v)
+                    for k, v in zip(tasks, results, strict=True)
+                    if k["tag"][key] == label and k["layer"] == layer and k["seed"] == ctx.seed
+                )
+                r = res["rows"][t]
+                imgs.append(res["images"][t])
+                cap.append(
+                    f"r {r['pearson']:.2f}  m_g/m_s {r['m_g'] / r['m_s']:.2f}"
+                    + ("" if r["converged"] else "\n(unconverged)")
+                )
+            grid.append(imgs)
+            caps.append(cap)
+            row_labels.append(label)
+    ctx.save_figure(image_grid(grid, row_labels, ["target"] + list(layers), caps, title=title), file)

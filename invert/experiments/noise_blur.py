@@ -16,7 +16,7 @@ import math
 from typing import Any
 
 from invert.experiments import noise_trained as nt
-from invert.experiments._matched import PROCEDURE, invert_matched, matched_task, run_tasks
+from invert.experiments._matched import PROCEDURE, invert_matched, matched_figure, matched_task, run_tasks
 from invert.experiments._support import report_targets
 from invert.experiments.depth import natural_backbone
 from invert.experiments.registry import Criterion, ExperimentContext, Verdict, combine, experiment
@@ -170,7 +170,7 @@ def noise_blur(ctx: ExperimentContext) -> Verdict:
     rows = [r for res in results for r in res["rows"]]
     ctx.save_csv(rows, "noise_blur.csv")
     title = f"{bb.model}: noise-trained without / with blur (eq. 4 / eq. 5), natural with blur; stopped at m_g < m_s"
-    nt.matched_figure(
+    matched_figure(
         ctx, targets, names, layers, list(groups), tasks, results, key="group", title=title, file="noise_blur.png"
     )
     n = s.noise

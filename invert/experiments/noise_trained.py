@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from invert.experiments._matched import PROCEDURE, invert_matched, paired_judgement, run_tasks
+from invert.experiments._matched import PROCEDURE, invert_matched, matched_figure, paired_judgement, run_tasks
 from invert.experiments._support import report_targets
 from invert.experiments.depth import Backbone, natural_backbone
 from invert.experiments.registry import Criterion, ExperimentContext, Verdict, combine, experiment
@@ -217,45 +217,6 @@ def noise_trained(ctx: ExperimentContext) -> Verdict:
     )
     noise_info["setup"] = setup_note(s)
     return _verdict(bb, rows, list(models), natural, targets, noise_info)
-
-
-def matched_figure(
-    ctx: ExperimentContext,
-    targets: torch.Tensor,
-    names: list[str],
-    layers: tuple[str, ...],
-    labels: list[str],
-    tasks: list[dict],
-    results: list[dict],
-    *,
-    key: str,
-    title: str,
-    file: str,
-) -> None:
-    """A grid of matched inversions (seed ``ctx.seed``): a row per target and label (the tasks' ``tag[key]``), the
-    target then a_g at each layer, each captioned with its Pearson r and m_g/m_s."""
-    from invert.analysis.plots import image_grid
-
-    grid, row_labels, caps = [], [], []
-    for t, name in enumerate(names):
-        for label in labels:
-            imgs, cap = [targets[t]], [name]
-            for layer in layers:
-                task, res = next(
-                    (k, v)
-                    for k, v in zip(tasks, results, strict=True)
-                    if k["tag"][key] == label and k["layer"] == layer and k["seed"] == ctx.seed
-                )
-                r = res["rows"][t]
-                imgs.append(res["images"][t])
-                cap.append(
-                    f"r {r['pearson']:.2f}  m_g/m_s {r['m_g'] / r['m_s']:.2f}"
-                    + ("" if r["converged"] else "\n(unconverged)")
-                )
-            grid.append(imgs)
-            caps.append(cap)
-            row_labels.append(label)
-    ctx.save_figure(image_grid(grid, row_labels, ["target"] + list(layers), caps, title=title), file)
 
 
 def _pairs(rows: list[dict[str, Any]], a: str, b: str, key: str, **match: Any) -> list[float]:
